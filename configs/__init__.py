@@ -1,0 +1,1 @@
+"""Data files: feeds, cleaning rules, topic taxonomy (package data so installed CLIs find them)."""

@@ -1,0 +1,1 @@
+"""newsbeam application: CLI, config, graph wiring."""

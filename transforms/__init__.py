@@ -1,0 +1,1 @@
+"""newsbeam stage library: one module per stage plus records."""

@@ -1,0 +1,173 @@
+"""Every record that crosses a stage boundary, and the Parquet schemas of the sinks.
+
+Records are frozen dataclasses and change only through ``dataclasses.replace``.
+The sink schemas sit next to the records they are written from; ``tests/test_records.py``
+checks that both agree, so a new column cannot be added to one side only.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+from typing import Any
+
+import pyarrow as pa
+
+# Bumped when a column is removed or changes type; adding a nullable column keeps it.
+SCHEMA_VERSION = "1"
+SCHEMA_METADATA = {b"newsbeam.schema_version": SCHEMA_VERSION.encode()}
+
+UTC = dt.timezone.utc
+
+
+@dataclasses.dataclass(frozen=True)
+class FeedSpec:
+    """One feed to read: where it is and what we may assume about it."""
+
+    url: str
+    name: str = ""
+    language: str | None = None  # hint only: the text decides the language column
+    topic: str | None = None  # IPTC code declared for the whole feed, or None
+
+
+@dataclasses.dataclass(frozen=True)
+class FeedEntry:
+    """One item of a parsed feed; ``url`` and ``id`` are set by the canonicalize stage."""
+
+    feed_url: str
+    feed_name: str
+    link: str
+    guid: str = ""
+    title: str = ""
+    summary: str = ""
+    content: str = ""
+    published: dt.datetime | None = None
+    authors: tuple[str, ...] = ()
+    tags: tuple[str, ...] = ()
+    feed_language: str | None = None
+    feed_topic: str | None = None
+    url: str = ""
+    id: str = ""
+
+
+@dataclasses.dataclass(frozen=True)
+class FetchedPage:
+    """The raw answer for one article URL, bytes untouched so the extractor sees the charset."""
+
+    entry: FeedEntry
+    final_url: str
+    http_status: int
+    content_type: str
+    charset: str | None
+    body: bytes
+    fetched_at: dt.datetime
+
+
+@dataclasses.dataclass(frozen=True)
+class Article:
+    """One output row. Fields not in ARTICLE_SCHEMA (the ``feed_*`` hints) are never written."""
+
+    id: str
+    url: str
+    final_url: str
+    feed_url: str
+    source: str
+    title: str
+    summary: str
+    text: str
+    text_source: str  # "page" or "feed"
+    fetched_at: dt.datetime
+    authors: tuple[str, ...] = ()
+    published_at: dt.datetime | None = None
+    language: str | None = None
+    language_score: float | None = None
+    topic: str | None = None
+    topic_label: str | None = None
+    topic_score: float | None = None
+    topics: tuple[str, ...] = ()
+    topic_scores: tuple[float, ...] = ()
+    topic_source: str | None = None
+    image_credits: tuple[str, ...] = ()
+    image_captions: tuple[str, ...] = ()
+    removed_lines: tuple[str, ...] = ()
+    tags: tuple[str, ...] = ()
+    word_count: int = 0
+    feed_language: str | None = None
+    feed_topic: str | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class DeadLetter:
+    """Why one input could not become an article; written to the dead_letter sink."""
+
+    stage: str
+    url: str
+    error_type: str
+    error_message: str
+    failed_at: dt.datetime
+    http_status: int | None = None
+    feed_url: str | None = None
+
+
+_TS = pa.timestamp("us", tz="UTC")
+_STRINGS = pa.list_(pa.string())
+
+ARTICLE_SCHEMA = pa.schema(
+    [
+        pa.field("id", pa.string(), nullable=False),
+        pa.field("url", pa.string(), nullable=False),
+        pa.field("final_url", pa.string(), nullable=False),
+        pa.field("feed_url", pa.string(), nullable=False),
+        pa.field("source", pa.string()),
+        pa.field("title", pa.string()),
+        pa.field("summary", pa.string()),
+        pa.field("text", pa.string()),
+        pa.field("text_source", pa.string(), nullable=False),
+        pa.field("authors", _STRINGS),
+        pa.field("published_at", _TS),
+        pa.field("fetched_at", _TS, nullable=False),
+        pa.field("language", pa.string()),
+        pa.field("language_score", pa.float64()),
+        pa.field("topic", pa.string()),
+        pa.field("topic_label", pa.string()),
+        pa.field("topic_score", pa.float64()),
+        pa.field("topics", _STRINGS),
+        pa.field("topic_scores", pa.list_(pa.float64())),
+        pa.field("topic_source", pa.string()),
+        pa.field("image_credits", _STRINGS),
+        pa.field("image_captions", _STRINGS),
+        pa.field("removed_lines", _STRINGS),
+        pa.field("tags", _STRINGS),
+        pa.field("word_count", pa.int64(), nullable=False),
+    ],
+    metadata=SCHEMA_METADATA,
+)
+
+DEAD_LETTER_SCHEMA = pa.schema(
+    [
+        pa.field("stage", pa.string(), nullable=False),
+        pa.field("url", pa.string(), nullable=False),
+        pa.field("error_type", pa.string(), nullable=False),
+        pa.field("error_message", pa.string(), nullable=False),
+        pa.field("http_status", pa.int64()),
+        pa.field("failed_at", _TS, nullable=False),
+        pa.field("feed_url", pa.string()),
+    ],
+    metadata=SCHEMA_METADATA,
+)
+
+
+def _to_column(value: Any) -> Any:
+    # pyarrow takes lists, not tuples, for list<...> columns.
+    return list(value) if isinstance(value, tuple) else value
+
+
+def to_row(record: Article | DeadLetter) -> dict[str, Any]:
+    """The sink row of a record: exactly the columns of its schema, in schema order."""
+    schema = ARTICLE_SCHEMA if isinstance(record, Article) else DEAD_LETTER_SCHEMA
+    return {name: _to_column(getattr(record, name)) for name in schema.names}
+
+
+def utc_now() -> dt.datetime:
+    """Current time in UTC truncated to microseconds, the resolution the sinks keep."""
+    return dt.datetime.now(UTC)
