@@ -35,6 +35,7 @@ TRACKING_PARAMS = frozenset(
     }
 )
 DEFAULT_PORTS = {"http": 80, "https": 443}
+_PATH_SAFE = "/%:@!$&'()*+,;=-._~"
 
 
 class BadLinkError(ValueError):
@@ -69,7 +70,8 @@ def canonical_url(link: str, base: str = "") -> str:
     netloc = host if port in (None, DEFAULT_PORTS[scheme]) else f"{host}:{port}"
     query = urllib.parse.parse_qsl(parts.query, keep_blank_values=True)
     kept = sorted((k, v) for k, v in query if not _is_tracking(k))
-    path = parts.path or "/"
+    # Non-ASCII paths are percent-encoded as browsers send them; existing escapes stay as they are.
+    path = urllib.parse.quote(parts.path or "/", safe=_PATH_SAFE)
     return urllib.parse.urlunsplit((scheme, netloc, path, urllib.parse.urlencode(kept), ""))
 
 
@@ -87,7 +89,8 @@ def article_id(canonical: str) -> str:
 
 def pick_first(entries: Iterable[FeedEntry]) -> tuple[FeedEntry, int]:
     """Deterministic choice among entries of one article: (kept, number of duplicates)."""
-    ordered = sorted(entries, key=lambda e: (e.published is None, e.feed_url, e.link, e.guid))
+    # Dated entries first (they carry more), then a total order so every runner keeps the same one.
+    ordered = sorted(entries, key=lambda e: (e.published is None, e.url, e.feed_url, e.link, e.guid))
     return ordered[0], len(ordered) - 1
 
 

@@ -78,7 +78,9 @@ class Article:
     text_source: str  # "page" or "feed"
     fetched_at: dt.datetime
     authors: tuple[str, ...] = ()
+    agencies: tuple[str, ...] = ()  # news agencies credited in the byline (dpa, AFP, Reuters …)
     published_at: dt.datetime | None = None
+    is_paywalled: bool | None = None  # None: the page does not say
     language: str | None = None
     language_score: float | None = None
     topic: str | None = None
@@ -124,7 +126,9 @@ ARTICLE_SCHEMA = pa.schema(
         pa.field("text", pa.string()),
         pa.field("text_source", pa.string(), nullable=False),
         pa.field("authors", _STRINGS),
+        pa.field("agencies", _STRINGS),
         pa.field("published_at", _TS),
+        pa.field("is_paywalled", pa.bool_()),
         pa.field("fetched_at", _TS, nullable=False),
         pa.field("language", pa.string()),
         pa.field("language_score", pa.float64()),
