@@ -4,6 +4,8 @@ Exit statuses (for schedulers):
   0  the run completed (dead letters or not)
   2  bad usage or bad configuration (one line on stderr says what)
   3  not a single feed could be read
+  4  another run holds the output's lock
+  5  the run completed, but more feeds or entries failed than --max-failure-rate allows
 """
 
 from __future__ import annotations
@@ -14,12 +16,22 @@ import logging
 import sys
 from collections.abc import Sequence
 
-from pipeline import topics_cli
-from pipeline.config import ConfigError, RunConfig, load_config, with_overrides
+
+def _drop_beam_import_noise(record: logging.LogRecord) -> bool:
+    # Beam warns at import time about optional GCP client libraries we do not use.
+    return not str(record.msg).startswith("apitools not found")
+
+
+logging.getLogger().addFilter(_drop_beam_import_noise)
+
+from pipeline import topics_cli  # noqa: E402 - after the filter: this import loads Beam
+from pipeline.config import ConfigError, RunConfig, load_config, with_overrides  # noqa: E402
 
 EXIT_OK = 0
 EXIT_CONFIG = 2
 EXIT_NO_FEEDS = 3
+EXIT_LOCKED = 4
+EXIT_FAILURE_RATE = 5
 
 RUN_EXAMPLE = """example:
   newsbeam run --feed https://www.tagesschau.de/xml/rss2/ --output ./news
@@ -66,6 +78,9 @@ def build_parser() -> argparse.ArgumentParser:
                      help="partition date YYYY-MM-DD (default: today, UTC)")
     run.add_argument("--allow-private-hosts", action="store_true",
                      help="allow fetching from private/loopback addresses (tests, intranets)")
+    run.add_argument("--max-failure-rate", type=float, default=None, metavar="RATE",
+                     help="exit 5 when more than this share (0-1) of feeds or entries failed "
+                     "(default 0.5, or max_failure_rate in the config)")
     topics_cli.add_model_arg(run)
     run.set_defaults(func=cmd_run)
 
@@ -97,20 +112,32 @@ def _print_summary(summary) -> None:
 
 
 def execute_run(cfg: RunConfig, out: str, date: str, beam_args: list[str]) -> int:
-    from pipeline.run import run  # Beam's import is slow; --help should not pay it
+    from pipeline.run import run
+    from pipeline.state import LockHeld
 
-    summary = run(cfg, out, date, beam_args)
+    try:
+        summary = run(cfg, out, date, beam_args)
+    except LockHeld as exc:
+        print(f"newsbeam: error: {exc}", file=sys.stderr)
+        return EXIT_LOCKED
     _print_summary(summary)
-    if summary.feeds and summary.feeds_ok == 0:
-        print(f"newsbeam: error: none of the {summary.feeds} feeds could be read "
+    attempted = summary.feeds - len(summary.feeds_skipped)
+    if attempted and summary.feeds_ok == 0:
+        print(f"newsbeam: error: none of the {attempted} feeds could be read "
               f"(see {out}/dead_letter/date={date})", file=sys.stderr)
         return EXIT_NO_FEEDS
+    worst = max(summary.feed_failure_rate, summary.entry_failure_rate)
+    if worst > cfg.max_failure_rate:
+        print(f"newsbeam: error: failure rate {worst:.0%} above the allowed "
+              f"{cfg.max_failure_rate:.0%} (feeds {summary.feed_failure_rate:.0%}, "
+              f"entries {summary.entry_failure_rate:.0%})", file=sys.stderr)
+        return EXIT_FAILURE_RATE
     return EXIT_OK
 
 
 def cmd_run(args: argparse.Namespace, beam_args: list[str]) -> int:
     base = load_config(args.config) if args.config else RunConfig()
-    cfg = with_overrides(base, args.feed, args.allow_private_hosts, args.model)
+    cfg = with_overrides(base, args.feed, args.allow_private_hosts, args.model, args.max_failure_rate)
     return execute_run(cfg, args.output, args.date or _today(), beam_args)
 
 

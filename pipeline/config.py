@@ -72,6 +72,18 @@ class TopicConfig(BaseModel):
     model: str | None = None  # model directory; None = the shipped default model
 
 
+class StateConfig(BaseModel):
+    """How runs use what earlier runs left in the output directory."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    # Conditional GET only while the last full fetch of a feed is younger than this.
+    full_fetch_hours: float = Field(default=24.0, gt=0)
+    # After this many failed runs in a row a feed is skipped for 1, 2, 4 … days (0: never).
+    backoff_after_failures: int = Field(default=3, ge=0)
+    backoff_max_days: int = Field(default=7, ge=1)
+
+
 class RunConfig(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -81,6 +93,9 @@ class RunConfig(BaseModel):
     extract: ExtractConfig = ExtractConfig()
     clean: CleanConfig = CleanConfig()
     topic: TopicConfig = TopicConfig()
+    state: StateConfig = StateConfig()
+    # Exit with status 5 when more than this share of feeds, or of entries, failed.
+    max_failure_rate: float = Field(default=0.5, ge=0, le=1)
 
 
 def _first_error(exc: ValidationError) -> str:
@@ -119,6 +134,7 @@ def with_overrides(
     extra_feeds: list[str],
     allow_private_hosts: bool,
     model: str | None = None,
+    max_failure_rate: float | None = None,
 ) -> RunConfig:
     """The config a run uses: file feeds plus ``--feed`` URLs, and the command-line switches."""
     feeds = list(cfg.feeds)
@@ -138,6 +154,9 @@ def with_overrides(
         fetch = fetch.model_copy(update={"http": fetch.http.model_copy(update={"allow_private_hosts": True})})
         feed_fetch = feed_fetch.model_copy(update={"allow_private_hosts": True})
     topic = cfg.topic if model is None else TopicConfig(model=model)
-    return cfg.model_copy(
-        update={"feeds": tuple(feeds), "fetch": fetch, "feed_fetch": feed_fetch, "topic": topic}
-    )
+    update = {"feeds": tuple(feeds), "fetch": fetch, "feed_fetch": feed_fetch, "topic": topic}
+    if max_failure_rate is not None:
+        if not 0 <= max_failure_rate <= 1:
+            raise ConfigError(f"--max-failure-rate must be between 0 and 1, got {max_failure_rate}")
+        update["max_failure_rate"] = max_failure_rate
+    return cfg.model_copy(update=update)

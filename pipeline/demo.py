@@ -24,11 +24,23 @@ def demo_config(server: SiteServer):
     return with_overrides(parse_config(yaml.safe_load(text), "demo feeds.yaml"), [], True)
 
 
+# A fixed port keeps the demo's URLs, and so its article ids, the same from one demo to the
+# next, so a second demo shows the memory across runs at work.
+DEMO_PORT = 8765
+
+
+def _server() -> SiteServer:
+    try:
+        return SiteServer(demo_site(), port=DEMO_PORT)
+    except OSError:  # the port is taken: any free one will do
+        return SiteServer(demo_site())
+
+
 def run_demo(out: str, beam_args: list[str], date: str | None = None) -> int:
     from pipeline.cli import execute_run
 
     date = date or dt.datetime.now(dt.timezone.utc).date().isoformat()
-    with SiteServer(demo_site()) as server:
+    with _server() as server:
         print(f"demo site serving on {server.base}")
         code = execute_run(demo_config(server), out, date, beam_args)
     print(f"\nread it: python -c \"import duckdb; print(duckdb.sql("

@@ -5,10 +5,15 @@
   absolute links without knowing the port.
 - ``_routes.json`` in the folder maps paths to ``{"redirect": "/other"}`` (301),
   ``{"status": 503}`` or ``{"content_type": "...", "file": "..."}`` for special cases.
+- Every file is served with an ETag (hash of its bytes) and Last-Modified (its mtime), and a
+  matching ``If-None-Match`` gets a 304. A route with ``{"etag": "fixed"}`` plays a server with a
+  stale validator: it always sends that ETag and answers 304 to it, whatever the file holds now.
 """
 
 from __future__ import annotations
 
+import email.utils
+import hashlib
 import json
 import mimetypes
 import threading
@@ -39,6 +44,7 @@ class SiteServer:
         self._server.daemon_threads = True
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
         self.requests: list[str] = []
+        self.not_modified: list[str] = []
 
     @property
     def base(self) -> str:
@@ -89,12 +95,22 @@ class SiteServer:
                 ctype = route.get("content_type") or _TYPES.get(target.suffix) or (
                     mimetypes.guess_type(target.name)[0] or "application/octet-stream"
                 )
-                self._send(200, body, ctype)
+                etag = '"%s"' % (route.get("etag") or hashlib.sha256(body).hexdigest()[:16])
+                validators = {
+                    "ETag": etag,
+                    "Last-Modified": email.utils.formatdate(target.stat().st_mtime, usegmt=True),
+                }
+                if self.headers.get("If-None-Match") == etag:
+                    site.not_modified.append(path)
+                    self._send(304, b"", ctype, validators)
+                    return
+                self._send(200, body, ctype, validators)
 
             def _send(self, status: int, body: bytes, ctype: str, headers: dict | None = None) -> None:
                 self.send_response(status)
                 self.send_header("Content-Type", ctype)
-                self.send_header("Content-Length", str(len(body)))
+                if status != 304:
+                    self.send_header("Content-Length", str(len(body)))
                 for key, value in (headers or {}).items():
                     self.send_header(key, value)
                 self.end_headers()

@@ -6,6 +6,8 @@ per-element logic (that lives in ``transforms/``).
 
 from __future__ import annotations
 
+import dataclasses
+import json
 from typing import NamedTuple
 
 import apache_beam as beam
@@ -17,6 +19,8 @@ from transforms.extract import ExtractArticles
 from transforms.feeds import FetchFeeds
 from transforms.fetch import FetchArticles
 from transforms.language import DetectLanguage
+from transforms.memory import DropSeen, MarkNearDuplicates, ReadMemory
+from transforms.records import FeedSpec, FeedStatus
 from transforms.sink import WriteArticles, WriteDeadLetters
 from transforms.topic import ClassifyTopics
 
@@ -24,27 +28,54 @@ from transforms.topic import ClassifyTopics
 class Outputs(NamedTuple):
     articles: beam.PCollection
     dead: beam.PCollection
+    statuses: beam.PCollection
 
 
-def build_articles(p: beam.Pipeline, cfg: RunConfig) -> Outputs:
-    """Feeds → enriched articles, plus the dead letters of every stage."""
-    specs = p | "ReadFeedList" >> beam.Create([f.to_spec() for f in cfg.feeds], reshuffle=False)
-    entries, dead_feeds = specs | "FetchFeeds" >> FetchFeeds(cfg.feed_fetch)
+class RunPlan(NamedTuple):
+    """What one run reads and writes, decided by the application before the graph is built."""
+
+    date: str
+    feeds: list[FeedSpec]  # with validators from the feed state
+    memory: list[str]  # file patterns of article partitions of earlier dates
+    articles_prefix: str
+    dead_prefix: str
+    status_prefix: str
+    feed_cache_dir: str | None
+
+
+def build_articles(p: beam.Pipeline, cfg: RunConfig, plan: RunPlan) -> Outputs:
+    """Feeds → enriched articles, plus the dead letters of every stage and each feed's status."""
+    specs = p | "ReadFeedList" >> beam.Create(plan.feeds, reshuffle=False)
+    entries, dead_feeds, statuses = specs | "FetchFeeds" >> FetchFeeds(
+        cfg.feed_fetch, plan.feed_cache_dir
+    )
     distinct, dead_links = entries | "Canonicalize" >> CanonicalizeEntries()
-    pages, dead_fetch = distinct | "FetchArticles" >> FetchArticles(cfg.fetch)
+    remembered = p | "ReadMemory" >> ReadMemory(plan.memory)
+    unseen = (distinct, remembered) | "DropSeenEarlier" >> DropSeen()
+    pages, dead_fetch = unseen | "FetchArticles" >> FetchArticles(cfg.fetch)
     extracted, dead_extract = pages | "Extract" >> ExtractArticles(cfg.extract)
     cleaned, dead_clean = extracted | "Clean" >> CleanArticles(cfg.clean.rules)
     languaged, dead_language = cleaned | "DetectLanguage" >> DetectLanguage()
-    articles, dead_topic = languaged | "ClassifyTopics" >> ClassifyTopics(cfg.topic.model)
+    classified, dead_topic = languaged | "ClassifyTopics" >> ClassifyTopics(cfg.topic.model)
+    articles = (classified, remembered) | "MarkNearDuplicates" >> MarkNearDuplicates(plan.date)
     dead = (
         dead_feeds, dead_links, dead_fetch, dead_extract, dead_clean, dead_language, dead_topic
     ) | "MergeDeadLetters" >> beam.Flatten()
-    return Outputs(articles, dead)
+    return Outputs(articles, dead, statuses)
 
 
-def build(p: beam.Pipeline, cfg: RunConfig, articles_prefix: str, dead_prefix: str) -> Outputs:
+def _status_json(status: FeedStatus) -> str:
+    return json.dumps(dataclasses.asdict(status), sort_keys=True)
+
+
+def build(p: beam.Pipeline, cfg: RunConfig, plan: RunPlan) -> Outputs:
     """The whole batch graph, sinks included."""
-    outputs = build_articles(p, cfg)
-    outputs.articles | "WriteArticles" >> WriteArticles(articles_prefix)
-    outputs.dead | "WriteDeadLetters" >> WriteDeadLetters(dead_prefix)
+    outputs = build_articles(p, cfg, plan)
+    outputs.articles | "WriteArticles" >> WriteArticles(plan.articles_prefix)
+    outputs.dead | "WriteDeadLetters" >> WriteDeadLetters(plan.dead_prefix)
+    (
+        outputs.statuses
+        | "StatusToJson" >> beam.Map(_status_json)
+        | "WriteFeedStatus" >> beam.io.WriteToText(plan.status_prefix, file_name_suffix=".jsonl", num_shards=1)
+    )
     return outputs

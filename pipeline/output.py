@@ -1,20 +1,30 @@
-"""Where a run's files go, and how they replace a date's earlier files.
+"""The output directory: where a run's files go and how they replace a date's earlier files.
 
 Layout (hive partitions, so pyarrow/duckdb/polars/Spark read ``date`` as a column)::
 
     DIR/articles/date=YYYY-MM-DD/part-<run_id>-00000-of-00001.parquet
     DIR/dead_letter/date=YYYY-MM-DD/part-<run_id>-00000-of-00001.parquet
-    DIR/_staging/<run_id>/...          (only while a run is writing)
+    DIR/_runs/date=YYYY-MM-DD/<run_id>.json     run manifests (pipeline/state.py)
+    DIR/_state/feeds.json, _state/feed_cache/    memory of feeds between runs
+    DIR/_staging/<run_id>/...                    a run's files until it commits
+    DIR/_lock.json                               held while a run is active
 
-A run writes into its own staging folder; only after the pipeline succeeded are the files moved
-into the partition and the partition's older files removed. A run that dies leaves the published
-partitions as they were. All file operations go through Beam's FileSystems so the same code
-works for local paths and object stores.
+Names starting with ``_`` are skipped by hive-partitioned readers, so nothing outside
+``articles/`` and ``dead_letter/`` shows up as data.
+
+A run writes into its own staging folder. Only after the pipeline succeeded is each partition
+swapped in: on local disks with one atomic ``renameat2(RENAME_EXCHANGE)`` of the two folders, so a
+reader sees either all of the old files or all of the new ones, never both and never half. On
+object stores (``gs://``, ``s3://``), which have no folder rename, the new files are copied in
+before the old ones are deleted; a reader listing in between can see both sets for a moment.
 """
 
 from __future__ import annotations
 
+import ctypes
 import datetime as dt
+import os
+import re
 import secrets
 
 from apache_beam.io.filesystem import BeamIOError
@@ -22,6 +32,11 @@ from apache_beam.io.filesystems import FileSystems
 
 SINKS = ("articles", "dead_letter")
 STAGING = "_staging"
+STATE = "_state"
+RUNS = "_runs"
+_DATE_DIR = re.compile(r"date=(\d{4}-\d{2}-\d{2})$")
+_RENAME_EXCHANGE = 2
+_AT_FDCWD = -100
 
 
 def new_run_id(now: dt.datetime | None = None) -> str:
@@ -29,13 +44,25 @@ def new_run_id(now: dt.datetime | None = None) -> str:
     return f"{now:%Y%m%dT%H%M%SZ}-{secrets.token_hex(3)}"
 
 
+def join(*parts: str) -> str:
+    return FileSystems.join(*parts)
+
+
+def is_local(path: str) -> bool:
+    return "://" not in path
+
+
 def partition_dir(output: str, sink: str, date: str) -> str:
-    return FileSystems.join(output, sink, f"date={date}")
+    return join(output, sink, f"date={date}")
+
+
+def staging_dir(output: str, run_id: str) -> str:
+    return join(output, STAGING, run_id)
 
 
 def staging_prefix(output: str, run_id: str, sink: str, date: str) -> str:
     """File prefix handed to the Parquet sink for one sink of one run."""
-    return FileSystems.join(output, STAGING, run_id, sink, f"date={date}", f"part-{run_id}")
+    return join(staging_dir(output, run_id), sink, f"date={date}", f"part-{run_id}")
 
 
 def _match(pattern: str) -> list[str]:
@@ -45,28 +72,101 @@ def _match(pattern: str) -> list[str]:
         return []
 
 
+def partition_dates(output: str, sink: str = "articles") -> list[str]:
+    """Dates that have a partition of ``sink``, sorted."""
+    dates = set()
+    for path in _match(join(output, sink, "date=*", "*.parquet")):
+        found = _DATE_DIR.search(path.rsplit("/", 1)[0])
+        if found:
+            dates.add(found.group(1))
+    return sorted(dates)
+
+
+def earlier_article_files(output: str, date: str) -> list[str]:
+    """File patterns of article partitions dated before ``date``: the memory of a run."""
+    return [join(partition_dir(output, "articles", d), "*.parquet")
+            for d in partition_dates(output) if d < date]
+
+
+def _exchange(a: str, b: str) -> bool:
+    """Atomically swap two local paths; False when the kernel or libc cannot."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        renameat2 = libc.renameat2
+    except (OSError, AttributeError):
+        return False
+    result = renameat2(_AT_FDCWD, os.fsencode(a), _AT_FDCWD, os.fsencode(b), _RENAME_EXCHANGE)
+    return result == 0
+
+
+def _swap_local(staged: str, target: str, aside: str) -> None:
+    os.makedirs(os.path.dirname(target), exist_ok=True)
+    if not os.path.exists(target):
+        os.rename(staged, target)
+        return
+    if _exchange(staged, target):
+        os.rename(staged, aside)  # ``staged`` now holds the old files
+        return
+    # No atomic exchange: move the old folder aside first; recover_staging() puts it back if
+    # the process dies before the new one is in place.
+    os.rename(target, aside)
+    os.rename(staged, target)
+
+
+def _swap_remote(staged: str, target: str) -> None:
+    new = sorted(_match(join(staged, "*.parquet")))
+    old = _match(join(target, "*.parquet"))
+    names = [join(target, path.rsplit("/", 1)[-1]) for path in new]
+    if new:
+        FileSystems.rename(new, names)
+    stale = [p for p in old if p not in names]
+    if stale:
+        FileSystems.delete(stale)
+
+
 def commit(output: str, run_id: str, date: str) -> dict[str, list[str]]:
-    """Publish a finished run's staged files; drop what earlier runs wrote for the same date."""
+    """Publish a finished run's partitions for ``date``; what earlier runs wrote there goes."""
     published: dict[str, list[str]] = {}
     for sink in SINKS:
+        staged = join(staging_dir(output, run_id), sink, f"date={date}")
         target = partition_dir(output, sink, date)
-        staged_dir = FileSystems.join(output, STAGING, run_id, sink, f"date={date}")
-        staged = sorted(_match(FileSystems.join(staged_dir, "*.parquet")))
-        old = [p for p in _match(FileSystems.join(target, "*.parquet")) if run_id not in p]
-        if not FileSystems.exists(target):
-            FileSystems.mkdirs(target)
-        names = [FileSystems.join(target, path.rsplit("/", 1)[-1]) for path in staged]
-        if staged:
-            FileSystems.rename(staged, names)
-        if old:
-            FileSystems.delete(old)
-        published[sink] = names
-    discard(output, run_id)
+        if not FileSystems.exists(staged):
+            FileSystems.mkdirs(staged)
+        if is_local(output):
+            _swap_local(staged, target, join(staging_dir(output, run_id), sink, f"old-date={date}"))
+        else:
+            _swap_remote(staged, target)
+        published[sink] = sorted(_match(join(target, "*.parquet")))
     return published
+
+
+def recover_staging(output: str, keep: str | None = None) -> list[str]:
+    """Clean up after runs that died: restore partitions moved aside, delete their staging.
+
+    Call only while holding the output's lock, so no live run's staging is touched.
+    """
+    removed = []
+    root = join(output, STAGING)
+    if not is_local(output):
+        runs = {p.split(f"/{STAGING}/", 1)[1].split("/", 1)[0] for p in _match(join(root, "*", "**"))}
+    else:
+        runs = set(os.listdir(root)) if os.path.isdir(root) else set()
+    for run_id in sorted(runs - {keep}):
+        run_dir = staging_dir(output, run_id)
+        if is_local(output):
+            for sink in SINKS:
+                sink_dir = os.path.join(run_dir, sink)
+                for name in os.listdir(sink_dir) if os.path.isdir(sink_dir) else []:
+                    target = join(output, sink, name.removeprefix("old-"))
+                    if name.startswith("old-date=") and not os.path.exists(target):
+                        os.rename(os.path.join(sink_dir, name), target)
+        FileSystems.delete([run_dir])
+        removed.append(run_id)
+    return removed
 
 
 def discard(output: str, run_id: str) -> None:
     """Remove a run's staging folder (after commit, or after a failed run)."""
-    staged = FileSystems.join(output, STAGING, run_id)
+    staged = staging_dir(output, run_id)
     if FileSystems.exists(staged):
         FileSystems.delete([staged])

@@ -1,27 +1,43 @@
-"""Run the batch pipeline once: build, execute, publish the files, summarize.
+"""Run the batch pipeline once: lock, plan from the output's memory, execute, commit, record.
 
-The summary comes from Beam's counters, which every stage keeps under its own namespace. It
+Order of a run (every step through Beam's FileSystems, so local and object-store outputs
+behave alike):
+1. take ``DIR/_lock.json`` (or fail with LockHeld), clean up after runs that died;
+2. plan: which feeds (back-off), with which validators (conditional GET), which earlier
+   partitions form the memory;
+3. run the graph, writing into ``DIR/_staging/<run_id>/``;
+4. commit: swap the date's partitions in, move feed bodies to the cache, save the feed state;
+5. write the run manifest ``DIR/_runs/date=…/<run_id>.json``; release the lock.
+
+The summary comes from Beam's counters, which every stage keeps under its own namespace, and
 checks the accounting: every feed entry ends as written, duplicate, filtered or dead letter.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
+import hashlib
+import json
 import logging
 import time
 from collections import Counter
+from importlib import metadata
 from typing import Any
 
 import apache_beam as beam
+from apache_beam.io.filesystems import FileSystems
 from apache_beam.metrics.metric import MetricsFilter
 from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
 
-from pipeline import output
+from pipeline import output, state
 from pipeline.config import RunConfig
-from pipeline.graph import build
+from pipeline.graph import RunPlan, build
+from transforms.records import FeedStatus
 
 # Dead letters of these stages are about a whole feed, not an entry of one.
 FEED_STAGES = frozenset({"fetch_feed", "parse_feed"})
+FEED_CACHE = "feed_cache"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -29,9 +45,13 @@ class RunSummary:
     run_id: str
     date: str
     output: str
+    started_at: dt.datetime
+    finished_at: dt.datetime
     seconds: float
     feeds: int
     feeds_ok: int
+    feeds_failed: list[str]
+    feeds_skipped: dict[str, str]
     entries: int
     written: int
     duplicate: int
@@ -39,6 +59,7 @@ class RunSummary:
     dead_letter: dict[str, int]
     counters: dict[str, int]
     files: dict[str, list[str]]
+    config_hash: str
 
     @property
     def entry_dead_letters(self) -> int:
@@ -49,12 +70,22 @@ class RunSummary:
         accounted = self.written + self.duplicate + sum(self.filtered.values()) + self.entry_dead_letters
         return accounted == self.entries
 
+    @property
+    def feed_failure_rate(self) -> float:
+        attempted = self.feeds - len(self.feeds_skipped)
+        return len(self.feeds_failed) / attempted if attempted else 0.0
+
+    @property
+    def entry_failure_rate(self) -> float:
+        return self.entry_dead_letters / self.entries if self.entries else 0.0
+
     def lines(self) -> list[str]:
         dead = ", ".join(f"{s} {n}" for s, n in sorted(self.dead_letter.items())) or "none"
         filtered = ", ".join(f"{r} {n}" for r, n in sorted(self.filtered.items())) or "none"
+        skipped = f" ({len(self.feeds_skipped)} held back after repeated failures)" if self.feeds_skipped else ""
         return [
             f"newsbeam run {self.run_id} for {self.date} finished in {self.seconds:.1f}s",
-            f"  feeds read     {self.feeds_ok}/{self.feeds}",
+            f"  feeds read     {self.feeds_ok}/{self.feeds}{skipped}",
             f"  entries        {self.entries}",
             f"  written        {self.written}",
             f"  duplicates     {self.duplicate}",
@@ -62,6 +93,31 @@ class RunSummary:
             f"  dead letters   {dead}",
             f"  output         {self.output}",
         ]
+
+    def manifest(self, version: str) -> dict[str, Any]:
+        return {
+            "run_id": self.run_id,
+            "date": self.date,
+            "newsbeam_version": version,
+            "started_at": self.started_at.isoformat(),
+            "finished_at": self.finished_at.isoformat(),
+            "seconds": round(self.seconds, 3),
+            "config_hash": self.config_hash,
+            "feeds": {"total": self.feeds, "ok": self.feeds_ok, "failed": sorted(self.feeds_failed),
+                      "skipped": self.feeds_skipped},
+            "counters": {
+                "entries": self.entries,
+                "written": self.written,
+                "duplicate": self.duplicate,
+                "filtered": sum(self.filtered.values()),
+                "filtered_reasons": self.filtered,
+                "dead_letter": self.entry_dead_letters,
+                "dead_letter_stages": self.dead_letter,
+            },
+            "balanced": self.balanced,
+            "files": self.files,
+            "beam_counters": self.counters,
+        }
 
 
 def counters_of(result: Any) -> dict[str, int]:
@@ -74,33 +130,15 @@ def counters_of(result: Any) -> dict[str, int]:
     return dict(totals)
 
 
-def summarize(
-    counters: dict[str, int], run_id: str, date: str, out: str, seconds: float,
-    files: dict[str, list[str]], feeds: int,
-) -> RunSummary:
-    filtered: Counter[str] = Counter()
-    dead: Counter[str] = Counter()
-    for key, value in counters.items():
-        namespace, name = key.split("/", 1)
-        if name.startswith("filtered:") and value:
-            filtered[name.removeprefix("filtered:")] += value
-        if namespace == "write" and name.startswith("dead_letter:") and value:
-            dead[name.removeprefix("dead_letter:")] += value
-    return RunSummary(
-        run_id=run_id,
-        date=date,
-        output=out,
-        seconds=seconds,
-        feeds=feeds,
-        feeds_ok=counters.get("feeds/ok", 0),
-        entries=counters.get("feeds/entries", 0),
-        written=counters.get("write/articles", 0),
-        duplicate=counters.get("canonicalize/duplicate", 0),
-        filtered=dict(filtered),
-        dead_letter=dict(dead),
-        counters=counters,
-        files=files,
-    )
+def config_hash(cfg: RunConfig) -> str:
+    return hashlib.sha256(cfg.model_dump_json().encode("utf-8")).hexdigest()[:16]
+
+
+def newsbeam_version() -> str:
+    try:
+        return metadata.version("newsbeam")
+    except metadata.PackageNotFoundError:
+        return "unknown"
 
 
 def pipeline_options(beam_args: list[str]) -> PipelineOptions:
@@ -113,27 +151,105 @@ def pipeline_options(beam_args: list[str]) -> PipelineOptions:
     return options
 
 
+def _read_statuses(prefix: str) -> list[FeedStatus]:
+    statuses = []
+    for meta in FileSystems.match([f"{prefix}*.jsonl"])[0].metadata_list:
+        with FileSystems.open(meta.path) as handle:
+            for line in handle.read().decode("utf-8").splitlines():
+                if line.strip():
+                    statuses.append(FeedStatus(**json.loads(line)))
+    return statuses
+
+
+def _publish_feed_cache(out: str, run_id: str) -> None:
+    staged = output.join(output.staging_dir(out, run_id), FEED_CACHE)
+    target = output.join(out, output.STATE, FEED_CACHE)
+    files = [m.path for m in FileSystems.match([output.join(staged, "*.body")])[0].metadata_list]
+    if not files:
+        return
+    if not FileSystems.exists(target):
+        FileSystems.mkdirs(target)
+    names = [output.join(target, f.rsplit("/", 1)[-1]) for f in files]
+    existing = [n for n in names if FileSystems.exists(n)]
+    if existing:
+        FileSystems.delete(existing)
+    FileSystems.rename(files, names)
+
+
+def summarize(
+    counters: dict[str, int], run_id: str, date: str, out: str, started: dt.datetime,
+    seconds: float, files: dict[str, list[str]], feeds: int, statuses: list[FeedStatus],
+    skipped: dict[str, str], cfg_hash: str,
+) -> RunSummary:
+    filtered: Counter[str] = Counter()
+    dead: Counter[str] = Counter()
+    for key, value in counters.items():
+        namespace, name = key.split("/", 1)
+        if name.startswith("filtered:") and value:
+            filtered[name.removeprefix("filtered:")] += value
+        if namespace == "write" and name.startswith("dead_letter:") and value:
+            dead[name.removeprefix("dead_letter:")] += value
+    return RunSummary(
+        run_id=run_id, date=date, output=out, started_at=started,
+        finished_at=dt.datetime.now(dt.timezone.utc), seconds=seconds, feeds=feeds,
+        feeds_ok=sum(1 for s in statuses if s.outcome != "failed"),
+        feeds_failed=[s.feed_url for s in statuses if s.outcome == "failed"],
+        feeds_skipped=skipped,
+        entries=counters.get("feeds/entries", 0),
+        written=counters.get("write/articles", 0),
+        duplicate=counters.get("canonicalize/duplicate", 0) + counters.get("memory/seen_earlier", 0),
+        filtered=dict(filtered), dead_letter=dict(dead), counters=counters, files=files,
+        config_hash=cfg_hash,
+    )
+
+
 def run(cfg: RunConfig, out: str, date: str, beam_args: list[str]) -> RunSummary:
-    """Execute one batch run for ``date`` and publish its files under ``out``."""
+    """Execute one batch run for ``date`` and publish its files under ``out``.
+
+    Raises state.LockHeld when another run is active on ``out``.
+    """
     run_id = output.new_run_id()
-    started = time.monotonic()
-    options = pipeline_options(beam_args)
-    p = beam.Pipeline(options=options)
-    build(
-        p, cfg,
-        output.staging_prefix(out, run_id, "articles", date),
-        output.staging_prefix(out, run_id, "dead_letter", date),
-    )
+    started = dt.datetime.now(dt.timezone.utc)
+    clock = time.monotonic()
+    state.acquire_lock(out, run_id, started)
     try:
-        result = p.run()
-        result.wait_until_finish()
-    except BaseException:
+        output.recover_staging(out, keep=run_id)
+        feed_state = state.load_feed_state(out)
+        plan_feeds = state.plan_feeds(
+            [f.to_spec() for f in cfg.feeds], feed_state, started, cfg.state.full_fetch_hours,
+            cfg.state.backoff_after_failures, cfg.state.backoff_max_days,
+            output.join(out, output.STATE, FEED_CACHE),
+        )
+        staged = output.staging_dir(out, run_id)
+        plan = RunPlan(
+            date=date,
+            feeds=plan_feeds.specs,
+            memory=output.earlier_article_files(out, date),
+            articles_prefix=output.staging_prefix(out, run_id, "articles", date),
+            dead_prefix=output.staging_prefix(out, run_id, "dead_letter", date),
+            status_prefix=output.join(staged, "feed_status"),
+            feed_cache_dir=output.join(staged, FEED_CACHE),
+        )
+        p = beam.Pipeline(options=pipeline_options(beam_args))
+        build(p, cfg, plan)
+        try:
+            result = p.run()
+            result.wait_until_finish()
+        except BaseException:
+            output.discard(out, run_id)
+            raise
+        statuses = _read_statuses(plan.status_prefix)
+        files = output.commit(out, run_id, date)
+        _publish_feed_cache(out, run_id)
+        state.save_feed_state(out, state.update_feed_state(feed_state, statuses, started))
         output.discard(out, run_id)
-        raise
-    files = output.commit(out, run_id, date)
-    summary = summarize(
-        counters_of(result), run_id, date, out, time.monotonic() - started, files, len(cfg.feeds)
-    )
+        summary = summarize(
+            counters_of(result), run_id, date, out, started, time.monotonic() - clock, files,
+            len(cfg.feeds), statuses, plan_feeds.skipped, config_hash(cfg),
+        )
+        state.write_manifest(out, date, run_id, summary.manifest(newsbeam_version()))
+    finally:
+        state.release_lock(out, run_id)
     if not summary.balanced:
-        logging.getLogger(__name__).warning("entry accounting does not add up: %s", summary)
+        logging.getLogger(__name__).warning("entry accounting does not add up: %s", summary.manifest(""))
     return summary

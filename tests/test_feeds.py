@@ -12,7 +12,7 @@ from apache_beam.testing.util import assert_that, equal_to
 from tests.conftest import FIXTURES
 from transforms.feeds import FetchFeeds, NotAFeedError, _FetchFeedFn, html_to_text, parse_feed
 from transforms.http import HttpConfig
-from transforms.records import UTC, DeadLetter, FeedSpec
+from transforms.records import UTC, DeadLetter, FeedEntry, FeedSpec
 
 NOW = dt.datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 LOOPBACK = HttpConfig(allow_private_hosts=True)
@@ -74,12 +74,15 @@ def test_html_to_text() -> None:
 
 
 def test_fetch_feed_dofn_over_loopback(fixture_server) -> None:
-    fn = _FetchFeedFn(LOOPBACK)
+    fn = _FetchFeedFn(LOOPBACK, None, 5)
     fn.setup()
     out = list(fn.process(FeedSpec(url=fixture_server.url("/feeds/mixed.xml"))))
     fn.teardown()
-    assert [e.link for e in out][:1] == ["/pages/a.html?utm_source=x&utm_medium=rss"]
-    assert len(out) == 6
+    entries = [e for e in out if isinstance(e, FeedEntry)]
+    assert [e.link for e in entries][:1] == ["/pages/a.html?utm_source=x&utm_medium=rss"]
+    assert len(entries) == 6
+    (status,) = [o.value for o in out if not isinstance(o, FeedEntry)]
+    assert (status.outcome, status.entries, status.http_status) == ("ok", 7, 200)
 
 
 def test_fetch_feeds_transform_with_failures(fixture_server, closed_port_url) -> None:
@@ -90,7 +93,9 @@ def test_fetch_feeds_transform_with_failures(fixture_server, closed_port_url) ->
         FeedSpec(url=closed_port_url),
     ]
     with TestPipeline() as p:
-        ok, dead = p | beam.Create(specs) | FetchFeeds(LOOPBACK)
+        ok, dead, statuses = p | beam.Create(specs) | FetchFeeds(LOOPBACK)
+        assert_that(statuses | "Outcomes" >> beam.Map(lambda s: s.outcome),
+                    equal_to(["ok", "failed", "failed", "failed"]), label="Statuses")
         assert_that(ok | "Titles" >> beam.Map(lambda e: e.title),
                     equal_to(["Talsperren füllen sich wieder", "Preise stabil"]), label="Entries")
         assert_that(
@@ -105,9 +110,10 @@ def test_fetch_feeds_transform_with_failures(fixture_server, closed_port_url) ->
 
 
 def test_refused_host_is_a_dead_letter_not_a_crash(fixture_server) -> None:
-    fn = _FetchFeedFn(HttpConfig())  # private hosts not allowed
+    fn = _FetchFeedFn(HttpConfig(), None, 5)  # private hosts not allowed
     fn.setup()
-    (out,) = list(fn.process(FeedSpec(url=fixture_server.url("/feeds/mixed.xml"))))
+    out, status = list(fn.process(FeedSpec(url=fixture_server.url("/feeds/mixed.xml"))))
     letter = out.value
+    assert status.value.outcome == "failed"
     assert isinstance(letter, DeadLetter)
     assert (letter.stage, letter.error_type) == ("fetch_feed", "blocked_host")

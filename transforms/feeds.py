@@ -1,8 +1,11 @@
 """Fetch feeds and parse them into entries.
 
-Input: ``FeedSpec``. Output: ``FeedEntry`` per feed item (``ok``) and ``DeadLetter`` (``dead``).
-Counters (namespace ``feeds``): ``in``, ``ok``, ``entries``, ``bozo``, ``http:<status>``,
-``filtered:no_link``.
+Input: ``FeedSpec``. Output: ``FeedEntry`` per feed item, ``DeadLetter`` per failed feed, and one
+``FeedStatus`` per feed (for the run manifest and the next run's conditional GET).
+Formats: RSS 0.9x/1.0/2.0, Atom, JSON Feed, sitemaps with or without the Google News extension
+(a sitemap index is followed to its first few sitemaps).
+Counters (namespace ``feeds``): ``in``, ``ok``, ``not_modified``, ``entries``, ``bozo``,
+``http:<status>``, ``filtered:no_link``.
 Dead letters (stage ``fetch_feed``): transport failures, non-2xx statuses, oversize bodies;
 (stage ``parse_feed``): bytes that are not a feed.
 
@@ -14,6 +17,7 @@ from __future__ import annotations
 
 import calendar
 import datetime as dt
+import hashlib
 import html
 import re
 from collections.abc import Iterator, Mapping
@@ -22,9 +26,22 @@ from typing import Any
 import apache_beam as beam
 import feedparser
 
-from transforms.deadletter import DEAD, ParDoWithDeadLetters, dead_letter
-from transforms.http import FetchError, HttpConfig, fetch, make_client
-from transforms.records import UTC, DeadLetter, FeedEntry, FeedSpec
+from apache_beam.io.filesystem import BeamIOError
+from apache_beam.io.filesystems import FileSystems
+
+from transforms.deadletter import DEAD, ToDeadLetter, dead_letter
+from transforms.feed_formats import (
+    FormatError,
+    merge_sitemaps,
+    parse_json_feed,
+    parse_sitemap,
+    sitemap_index_locations,
+    sniff_format,
+)
+from transforms.http import FetchError, HttpConfig, Response, fetch, make_client
+from transforms.records import UTC, DeadLetter, FeedEntry, FeedSpec, FeedStatus
+
+STATUS = "status"
 
 _TAG_RE = re.compile(r"<[^>]+>")
 _SPACE_RE = re.compile(r"\s+")
@@ -65,20 +82,73 @@ def _content(entry: Mapping[str, Any]) -> str:
     return html_to_text(" ".join(parts))
 
 
+def _iso_time(value: str, now: dt.datetime) -> dt.datetime | None:
+    try:
+        when = dt.datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    when = when if when.tzinfo else when.replace(tzinfo=UTC)
+    when = when.astimezone(UTC)
+    return when if _EARLIEST_PLAUSIBLE <= when <= now + dt.timedelta(days=2) else None
+
+
+def _entries_from_items(
+    items: list[dict[str, Any]], spec: FeedSpec, name: str, language: str | None, now: dt.datetime
+) -> tuple[list[FeedEntry], int]:
+    entries, no_link = [], 0
+    for item in items:
+        if not item["link"].strip():
+            no_link += 1
+            continue
+        entries.append(
+            FeedEntry(
+                feed_url=spec.url,
+                feed_name=name,
+                link=item["link"].strip(),
+                guid=item["guid"].strip(),
+                title=html_to_text(item["title"]),
+                summary=html_to_text(item["summary"]),
+                content=html_to_text(item["content"]),
+                published=_iso_time(item["published"], now) if item["published"] else None,
+                authors=tuple(dict.fromkeys(a for a in item["authors"] if a)),
+                tags=tuple(item["tags"]),
+                feed_language=language,
+                feed_topic=spec.topic,
+            )
+        )
+    return entries, no_link
+
+
+def _language(spec: FeedSpec, declared: str | None) -> str | None:
+    return spec.language or (declared or "").split("-")[0].strip().lower() or None
+
+
 def parse_feed(
     body: bytes, headers: Mapping[str, str], spec: FeedSpec, now: dt.datetime
 ) -> tuple[list[FeedEntry], int, bool]:
-    """Parse feed bytes → (entries, entries without a link, bozo flag).
+    """Parse feed bytes (RSS, Atom, RDF, JSON Feed or a sitemap) → (entries, linkless, bozo).
 
     Raises NotAFeedError when nothing feed-like came out of the bytes.
     """
+    kind = sniff_format(body)
+    if kind in ("json", "sitemap"):
+        try:
+            title, declared, items = (parse_json_feed if kind == "json" else parse_sitemap)(body)
+        except FormatError as exc:
+            raise NotAFeedError(f"not a feed: {exc}") from None
+        entries, no_link = _entries_from_items(
+            items, spec, spec.name or title, _language(spec, declared), now
+        )
+        return entries, no_link, False
+    if kind == "sitemapindex":
+        raise NotAFeedError("a sitemap index lists sitemaps, not articles")
     parsed = feedparser.parse(body, response_headers={k.lower(): v for k, v in headers.items()})
     if not parsed.entries and (parsed.bozo or not parsed.get("version")):
         reason = parsed.get("bozo_exception") or "no feed version detected and no entries"
         raise NotAFeedError(f"not a feed: {reason}")
     feed_title = html_to_text(parsed.feed.get("title", ""))
     name = spec.name or feed_title
-    language = spec.language or (parsed.feed.get("language") or "").split("-")[0].lower() or None
+    language = _language(spec, parsed.feed.get("language"))
     entries: list[FeedEntry] = []
     no_link = 0
     for item in parsed.entries:
@@ -105,9 +175,28 @@ def parse_feed(
     return entries, no_link, bool(parsed.bozo)
 
 
+def cache_name(feed_url: str) -> str:
+    """File name under which a feed's last full body is kept between runs."""
+    return hashlib.sha256(feed_url.encode("utf-8")).hexdigest()[:32] + ".body"
+
+
+def conditional_headers(spec: FeedSpec) -> dict[str, str]:
+    """Validators to send, only when the body they stand for is still at hand."""
+    if not spec.cache_path:
+        return {}
+    headers = {}
+    if spec.etag:
+        headers["If-None-Match"] = spec.etag
+    if spec.last_modified:
+        headers["If-Modified-Since"] = spec.last_modified
+    return headers
+
+
 class _FetchFeedFn(beam.DoFn):
-    def __init__(self, http: HttpConfig) -> None:
+    def __init__(self, http: HttpConfig, cache_dir: str | None, max_child_sitemaps: int) -> None:
         self._http = http
+        self._cache_dir = cache_dir
+        self._max_children = max_child_sitemaps
         self._client = None
 
     def setup(self) -> None:
@@ -115,6 +204,7 @@ class _FetchFeedFn(beam.DoFn):
         ns = "feeds"
         self._in = beam.metrics.Metrics.counter(ns, "in")
         self._ok = beam.metrics.Metrics.counter(ns, "ok")
+        self._not_modified = beam.metrics.Metrics.counter(ns, "not_modified")
         self._entries = beam.metrics.Metrics.counter(ns, "entries")
         self._bozo = beam.metrics.Metrics.counter(ns, "bozo")
         self._no_link = beam.metrics.Metrics.counter(ns, "filtered:no_link")
@@ -124,51 +214,113 @@ class _FetchFeedFn(beam.DoFn):
         if self._client is not None:
             self._client.close()
 
-    def _fail(self, letter: DeadLetter) -> beam.pvalue.TaggedOutput:
+    def _fail(self, spec: FeedSpec, letter: DeadLetter) -> Iterator[Any]:
         self._dead.inc()
-        return beam.pvalue.TaggedOutput(DEAD, letter)
+        yield beam.pvalue.TaggedOutput(DEAD, letter)
+        yield beam.pvalue.TaggedOutput(
+            STATUS, FeedStatus(spec.url, "failed", 0, letter.http_status, error_type=letter.error_type)
+        )
+
+    def _fetch_body(self, spec: FeedSpec) -> tuple[Response, bytes, bool]:
+        """(response, body, served_from_cache). A 304 is answered from the cached body."""
+        response = fetch(self._client, spec.url, self._http, headers=conditional_headers(spec))
+        if response.status == 304 and spec.cache_path:
+            try:
+                with FileSystems.open(spec.cache_path) as handle:
+                    return response, handle.read(), True
+            except (OSError, BeamIOError):
+                # The cache is gone: ask again without validators.
+                response = fetch(self._client, spec.url, self._http)
+        return response, response.body, False
+
+    def _children(self, body: bytes) -> bytes:
+        """A sitemap index: fetch its first sitemaps and hand their <url> lists on as one."""
+        parts = []
+        for loc in sitemap_index_locations(body, self._max_children):
+            child = fetch(self._client, loc, self._http)
+            if 200 <= child.status < 300:
+                parts.append(child.body)
+        return merge_sitemaps(parts)
+
+    def _keep(self, spec: FeedSpec, response: Response, body: bytes) -> str | None:
+        # Without validators the next run cannot ask conditionally; keeping the body is useless.
+        if not self._cache_dir or not (response.headers.get("etag") or response.headers.get("last-modified")):
+            return None
+        path = FileSystems.join(self._cache_dir, cache_name(spec.url))
+        with FileSystems.create(path) as handle:
+            handle.write(body)
+        return path
 
     def process(self, spec: FeedSpec) -> Iterator[Any]:
         self._in.inc()
         try:
-            response = fetch(self._client, spec.url, self._http)
+            response, body, cached = self._fetch_body(spec)
+            if 200 <= response.status < 300 and sniff_format(body) == "sitemapindex":
+                body = self._children(body)
         except FetchError as exc:
-            yield self._fail(
-                dead_letter("fetch_feed", spec.url, exc.error_type, str(exc), exc.http_status, spec.url)
+            yield from self._fail(
+                spec, dead_letter("fetch_feed", spec.url, exc.error_type, str(exc), exc.http_status, spec.url)
             )
             return
         beam.metrics.Metrics.counter("feeds", f"http:{response.status}").inc()
-        if not 200 <= response.status < 300:
-            yield self._fail(
-                dead_letter(
-                    "fetch_feed", spec.url, "http_error", f"HTTP {response.status}",
-                    response.status, spec.url,
-                )
+        if not cached and not 200 <= response.status < 300:
+            yield from self._fail(
+                spec,
+                dead_letter("fetch_feed", spec.url, "http_error", f"HTTP {response.status}",
+                            response.status, spec.url),
             )
             return
-        now = dt.datetime.now(UTC)
         try:
-            entries, no_link, bozo = parse_feed(response.body, response.headers, spec, now)
+            entries, no_link, bozo = parse_feed(body, response.headers, spec, dt.datetime.now(UTC))
         except NotAFeedError as exc:
-            yield self._fail(
-                dead_letter("parse_feed", spec.url, "not_a_feed", str(exc), response.status, spec.url)
+            yield from self._fail(
+                spec, dead_letter("parse_feed", spec.url, "not_a_feed", str(exc), response.status, spec.url)
             )
             return
         self._ok.inc()
+        self._not_modified.inc(int(cached))
         self._bozo.inc(int(bozo))
         # Entries without a link are counted as entries too, so that the accounting adds up.
         self._entries.inc(len(entries) + no_link)
         self._no_link.inc(no_link)
         yield from entries
+        yield beam.pvalue.TaggedOutput(
+            STATUS,
+            FeedStatus(
+                feed_url=spec.url,
+                outcome="not_modified" if cached else "ok",
+                entries=len(entries) + no_link,
+                http_status=response.status,
+                etag=spec.etag if cached else response.headers.get("etag"),
+                last_modified=spec.last_modified if cached else response.headers.get("last-modified"),
+                cached_body=spec.cache_path if cached else self._keep(spec, response, body),
+            ),
+        )
 
 
 class FetchFeeds(beam.PTransform):
-    """``FeedSpec`` → (``FeedEntry`` ok, ``DeadLetter`` dead)."""
+    """``FeedSpec`` → (``FeedEntry``, ``DeadLetter``, ``FeedStatus``).
 
-    def __init__(self, http: HttpConfig) -> None:
+    ``cache_dir``: where this run keeps each feed's body for the next run's conditional GET
+    (None: keep nothing, send no validators).
+    """
+
+    def __init__(self, http: HttpConfig, cache_dir: str | None = None, max_child_sitemaps: int = 5) -> None:
         super().__init__()
         self._http = http
+        self._cache_dir = cache_dir
+        self._max_children = max_child_sitemaps
 
     def expand(self, specs):
         spread = specs | "SpreadFeeds" >> beam.Reshuffle()
-        return spread | "FetchAndParse" >> ParDoWithDeadLetters(_FetchFeedFn(self._http), "fetch_feed")
+        fn = _FetchFeedFn(self._http, self._cache_dir, self._max_children)
+        results = spread | "FetchAndParse" >> beam.ParDo(fn).with_output_types(
+            Any, **{DEAD: DeadLetter, STATUS: FeedStatus}
+        ).with_outputs(DEAD, STATUS, main="ok").with_exception_handling(dead_letter_tag="failed")
+        raised = results["failed"] | "RaisedToDeadLetter" >> ToDeadLetter("fetch_feed")
+        raised_status = raised | "RaisedToStatus" >> beam.Map(
+            lambda d: FeedStatus(d.url, "failed", 0, None, error_type=d.error_type)
+        )
+        dead = (results[DEAD], raised) | "MergeDead" >> beam.Flatten()
+        statuses = (results[STATUS], raised_status) | "MergeStatus" >> beam.Flatten()
+        return results["ok"], dead, statuses

@@ -28,6 +28,25 @@ class FeedSpec:
     name: str = ""
     language: str | None = None  # hint only: the text decides the language column
     topic: str | None = None  # IPTC code declared for the whole feed, or None
+    # Validators from the last full fetch, sent as If-None-Match / If-Modified-Since; set by the
+    # run from its feed state, never by users.
+    etag: str | None = None
+    last_modified: str | None = None
+    cache_path: str | None = None  # where the body of the last full fetch is kept
+
+
+@dataclasses.dataclass(frozen=True)
+class FeedStatus:
+    """What happened to one feed in a run; feeds the run manifest and the feed state."""
+
+    feed_url: str
+    outcome: str  # "ok", "not_modified" (served from cache) or "failed"
+    entries: int = 0
+    http_status: int | None = None
+    etag: str | None = None
+    last_modified: str | None = None
+    error_type: str | None = None
+    cached_body: str | None = None  # path of the body written aside for the next run
 
 
 @dataclasses.dataclass(frozen=True)
@@ -94,6 +113,8 @@ class Article:
     removed_lines: tuple[str, ...] = ()
     tags: tuple[str, ...] = ()
     word_count: int = 0
+    content_hash: str | None = None  # 64-bit simhash of the text, hex; near-equal texts are close
+    duplicate_of: str | None = None  # id of the first article with (nearly) the same text
     feed_language: str | None = None
     feed_topic: str | None = None
 
@@ -143,6 +164,8 @@ ARTICLE_SCHEMA = pa.schema(
         pa.field("removed_lines", _STRINGS),
         pa.field("tags", _STRINGS),
         pa.field("word_count", pa.int64(), nullable=False),
+        pa.field("content_hash", pa.string()),
+        pa.field("duplicate_of", pa.string()),
     ],
     metadata=SCHEMA_METADATA,
 )

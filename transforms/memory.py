@@ -1,0 +1,202 @@
+"""Memory across runs: skip articles written on earlier dates, mark near-duplicate texts.
+
+Beam keeps no state between pipeline runs, so the memory is the output itself: the caller reads
+the ``id`` and ``content_hash`` of articles written under earlier dates as ``Remembered``
+records, and these transforms join against them.
+
+- ``DropSeen``: distinct ``FeedEntry`` → entries whose id was not written on an earlier date.
+  Counter ``memory/seen_earlier`` (these count as duplicates in the run's accounting).
+- ``MarkNearDuplicates``: ``Article`` → the same articles with ``content_hash`` (64-bit simhash
+  of word 3-shingles) and ``duplicate_of`` = id of the first article, earlier dates first, whose
+  hash is within ``MAX_DISTANCE`` bits. Near-duplicates are still written: the same wire story on
+  two sites is two articles, and users decide what to do with the link between them.
+
+Candidate pairs come from 4 bands of 16 bits: two hashes within 3 bits of each other agree
+exactly on at least one band, so grouping by band finds every pair without comparing all.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import re
+from collections.abc import Iterable, Iterator
+from typing import NamedTuple
+
+import apache_beam as beam
+
+from transforms.records import Article, FeedEntry
+
+MAX_DISTANCE = 3
+BANDS = 4
+SHINGLE = 3
+# Under this many words a simhash says more about boilerplate than about the story.
+MIN_WORDS = 40
+# A band value shared by thousands of texts is a template, not a story; compare only so many.
+MAX_GROUP = 2000
+_WORDS = re.compile(r"\w+", re.UNICODE)
+
+
+class Remembered(NamedTuple):
+    """An article written on an earlier date, as far as the memory needs it."""
+
+    id: str
+    content_hash: str | None
+    date: str
+
+
+def simhash(text: str) -> int | None:
+    """64-bit simhash of lower-cased word 3-shingles; None for texts too short to tell."""
+    words = _WORDS.findall(text.lower())
+    if len(words) < MIN_WORDS:
+        return None
+    votes = [0] * 64
+    for i in range(len(words) - SHINGLE + 1):
+        shingle = " ".join(words[i : i + SHINGLE]).encode("utf-8")
+        value = int.from_bytes(hashlib.blake2b(shingle, digest_size=8).digest(), "big")
+        for bit in range(64):
+            votes[bit] += 1 if value >> bit & 1 else -1
+    return sum(1 << bit for bit in range(64) if votes[bit] > 0)
+
+
+def to_hex(value: int | None) -> str | None:
+    return None if value is None else f"{value:016x}"
+
+
+def distance(a: int, b: int) -> int:
+    return (a ^ b).bit_count()
+
+
+def bands(value: int) -> list[tuple[int, int]]:
+    return [(i, value >> (16 * i) & 0xFFFF) for i in range(BANDS)]
+
+
+class Candidate(NamedTuple):
+    order: tuple[str, str, str]  # (date, published or "~", id): who came first
+    id: str
+    hash: int
+    current: bool  # written by this run (may get duplicate_of) or remembered
+
+
+def first_copies(members: Iterable[Candidate]) -> Iterator[tuple[str, tuple[tuple[str, str, str], str]]]:
+    """For each current member, the earliest other member within MAX_DISTANCE before it."""
+    ordered = sorted(members)[:MAX_GROUP]
+    for i, member in enumerate(ordered):
+        if not member.current:
+            continue
+        for earlier in ordered[:i]:
+            if earlier.id != member.id and distance(earlier.hash, member.hash) <= MAX_DISTANCE:
+                yield member.id, (earlier.order, earlier.id)
+                break
+
+
+def article_order(article: Article, date: str) -> tuple[str, str, str]:
+    published = article.published_at.isoformat() if article.published_at else "~"
+    return (date, published, article.id)
+
+
+class _HashFn(beam.DoFn):
+    def process(self, article: Article) -> Iterator[Article]:
+        yield dataclasses.replace(article, content_hash=to_hex(simhash(article.text)))
+
+
+def _article_bands(article: Article, date: str) -> Iterator[tuple[tuple[int, int], Candidate]]:
+    if article.content_hash:
+        value = int(article.content_hash, 16)
+        for band in bands(value):
+            yield band, Candidate(article_order(article, date), article.id, value, True)
+
+
+def _remembered_bands(item: Remembered) -> Iterator[tuple[tuple[int, int], Candidate]]:
+    if item.content_hash:
+        value = int(item.content_hash, 16)
+        for band in bands(value):
+            yield band, Candidate((item.date, "", item.id), item.id, value, False)
+
+
+def _first_in_group(keyed: tuple[tuple[int, int], Iterable[Candidate]]):
+    yield from first_copies(keyed[1])
+
+
+def _apply_duplicate_of(keyed: tuple[str, dict[str, list]]) -> Iterator[Article]:
+    _, grouped = keyed
+    firsts = grouped["first"]
+    for article in grouped["article"]:
+        if firsts:
+            beam.metrics.Metrics.counter("memory", "near_duplicate").inc()
+            yield dataclasses.replace(article, duplicate_of=min(firsts)[1])
+        else:
+            yield article
+
+
+class MarkNearDuplicates(beam.PTransform):
+    """``Article`` → ``Article`` with ``content_hash`` and ``duplicate_of`` set."""
+
+    def __init__(self, date: str) -> None:
+        super().__init__()
+        self._date = date
+
+    def expand(self, articles_and_memory):
+        articles, remembered = articles_and_memory
+        hashed = articles | "Hash" >> beam.ParDo(_HashFn())
+        current = hashed | "ArticleBands" >> beam.FlatMap(_article_bands, self._date)
+        earlier = remembered | "RememberedBands" >> beam.FlatMap(_remembered_bands)
+        firsts = (
+            (current, earlier)
+            | "AllBands" >> beam.Flatten()
+            | "GroupByBand" >> beam.GroupByKey()
+            | "FirstInBand" >> beam.FlatMap(_first_in_group)
+        )
+        return (
+            {"article": hashed | "KeyById" >> beam.Map(lambda a: (a.id, a)), "first": firsts}
+            | "JoinFirsts" >> beam.CoGroupByKey()
+            | "SetDuplicateOf" >> beam.FlatMap(_apply_duplicate_of)
+        )
+
+
+def _drop_seen(keyed: tuple[str, dict[str, list]]) -> Iterator[FeedEntry]:
+    _, grouped = keyed
+    entries = grouped["entry"]
+    if grouped["seen"]:
+        beam.metrics.Metrics.counter("memory", "seen_earlier").inc(len(entries))
+        return
+    yield from entries
+
+
+class DropSeen(beam.PTransform):
+    """Distinct ``FeedEntry`` → those not written under an earlier date."""
+
+    def expand(self, entries_and_memory):
+        entries, remembered = entries_and_memory
+        return (
+            {
+                "entry": entries | "KeyEntries" >> beam.Map(lambda e: (e.id, e)),
+                "seen": remembered | "KeySeen" >> beam.Map(lambda r: (r.id, r.date)),
+            }
+            | "JoinSeen" >> beam.CoGroupByKey()
+            | "DropSeen" >> beam.FlatMap(_drop_seen)
+        )
+
+
+def _to_remembered(named_row: tuple[str, dict]) -> Remembered:
+    filename, row = named_row
+    date = filename.rsplit("date=", 1)[-1].split("/", 1)[0]
+    return Remembered(row["id"], row.get("content_hash"), date)
+
+
+class ReadMemory(beam.PTransform):
+    """File patterns of earlier article partitions → ``Remembered`` records."""
+
+    def __init__(self, patterns: list[str]) -> None:
+        super().__init__()
+        self._patterns = patterns
+
+    def expand(self, pbegin):
+        from apache_beam.io.parquetio import ReadAllFromParquet
+
+        return (
+            pbegin
+            | "EarlierPartitions" >> beam.Create(self._patterns, reshuffle=False)
+            | "ReadIds" >> ReadAllFromParquet(with_filename=True, columns=["id", "content_hash"])
+            | "ToRemembered" >> beam.Map(_to_remembered)
+        )
