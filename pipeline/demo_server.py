@@ -8,6 +8,8 @@
 - Every file is served with an ETag (hash of its bytes) and Last-Modified (its mtime), and a
   matching ``If-None-Match`` gets a 304. A route with ``{"etag": "fixed"}`` plays a server with a
   stale validator: it always sends that ETag and answers 304 to it, whatever the file holds now.
+- A route with ``{"hang": true}`` holds the request until ``release`` is set (tests use it to
+  catch a run in the middle); ``hanging`` is set when such a request arrives.
 """
 
 from __future__ import annotations
@@ -45,6 +47,8 @@ class SiteServer:
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
         self.requests: list[str] = []
         self.not_modified: list[str] = []
+        self.hanging = threading.Event()
+        self.release = threading.Event()
 
     @property
     def base(self) -> str:
@@ -65,6 +69,7 @@ class SiteServer:
         self.close()
 
     def close(self) -> None:
+        self.release.set()
         self._server.shutdown()
         self._server.server_close()
 
@@ -79,6 +84,9 @@ class SiteServer:
                 path = urllib.parse.urlsplit(self.path).path
                 site.requests.append(self.path)
                 route = site.routes.get(path, {})
+                if route.get("hang"):
+                    site.hanging.set()
+                    site.release.wait(timeout=120)  # bounded: a forgotten release ends the test
                 if "redirect" in route:
                     self._send(301, b"", "text/plain", {"Location": route["redirect"]})
                     return
