@@ -29,8 +29,10 @@ def sniff_format(body: bytes) -> str:
     if head.startswith(b"{"):
         return "json"
     match = _XML_ROOT.search(head)
-    if match and match.group(1) in (b"urlset", b"sitemapindex"):
-        return match.group(1).decode()
+    if match and match.group(1) == b"urlset":
+        return "sitemap"
+    if match and match.group(1) == b"sitemapindex":
+        return "sitemapindex"
     return "xml" if match or head.startswith(b"<") else "unknown"
 
 
