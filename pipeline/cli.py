@@ -1,4 +1,4 @@
-"""The ``newsbeam`` command line.
+"""The ``newsbeam`` command line: the parser and the dispatch; commands live in commands.py.
 
 Exit statuses (for schedulers):
   0  the run completed (dead letters or not)
@@ -24,25 +24,44 @@ def _drop_beam_import_noise(record: logging.LogRecord) -> bool:
 
 logging.getLogger().addFilter(_drop_beam_import_noise)
 
-from pipeline import topics_cli  # noqa: E402 - after the filter: this import loads Beam
-from pipeline.config import ConfigError, RunConfig, load_config, with_overrides  # noqa: E402
+from pipeline import commands, topics_cli  # noqa: E402 - after the filter: this import loads Beam
+from pipeline.config import ConfigError  # noqa: E402
+from pipeline.reading import OutputError  # noqa: E402
 
-EXIT_OK = 0
-EXIT_CONFIG = 2
-EXIT_NO_FEEDS = 3
-EXIT_LOCKED = 4
-EXIT_FAILURE_RATE = 5
+EXIT_OK = commands.EXIT_OK
+EXIT_CONFIG = commands.EXIT_CONFIG
+EXIT_NO_FEEDS = commands.EXIT_NO_FEEDS
+EXIT_LOCKED = commands.EXIT_LOCKED
+EXIT_FAILURE_RATE = commands.EXIT_FAILURE_RATE
 
-RUN_EXAMPLE = """example:
+# Commands whose unknown options are Beam pipeline options rather than mistakes.
+BEAM_COMMANDS = frozenset({"run", "demo"})
+
+EXAMPLES = {
+    "run": """examples:
   newsbeam run --feed https://www.tagesschau.de/xml/rss2/ --output ./news
   newsbeam run --config configs/feeds.yaml --output ./news --date 2026-11-24 \\
       --direct_num_workers=2 --direct_running_mode=multi_processing
 
-Any option newsbeam does not know is passed to Beam (runner, workers, project …)."""
-
-DEMO_EXAMPLE = """example:
+Any option newsbeam does not know is passed to Beam (runner, workers, project …).""",
+    "demo": """examples:
   newsbeam demo                     # writes ./newsbeam-demo
-  newsbeam demo --output /tmp/demo"""
+  newsbeam demo --output /tmp/demo""",
+    "query": """examples:
+  newsbeam query "select date, count(*) from articles group by date order by date" --output ./news
+  newsbeam query "select stage, error_type, count(*) from dead_letter group by all" --output ./news --format csv
+  newsbeam query "select run_id, counters->>'written' as written from runs" --output ./news --format json
+
+Views: articles, dead_letter, runs (one row per run manifest).""",
+    "show": """examples:
+  newsbeam show --output ./news
+  newsbeam show --output ./news --date 2026-11-24 --topic politics --language de --limit 50""",
+    "report": """examples:
+  newsbeam report --output ./news
+  newsbeam report --output ./news --from 2026-11-01 --to 2026-11-30 --out november.html""",
+    "validate-config": """examples:
+  newsbeam validate-config configs/feeds.yaml""",
+}
 
 
 def _date(value: str) -> str:
@@ -52,24 +71,34 @@ def _date(value: str) -> str:
         raise argparse.ArgumentTypeError(f"expected YYYY-MM-DD, got {value!r}") from None
 
 
-def _today() -> str:
-    return dt.datetime.now(dt.timezone.utc).date().isoformat()
+def _subparser(sub, name: str, help_text: str, description: str, parents=()) -> argparse.ArgumentParser:
+    return sub.add_parser(
+        name, help=help_text, description=description, epilog=EXAMPLES[name], parents=list(parents),
+        formatter_class=argparse.RawDescriptionHelpFormatter, allow_abbrev=False,
+    )
+
+
+def _output_options() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("-q", "--quiet", action="store_true", help="print nothing but errors")
+    common.add_argument("--log-format", choices=("text", "json"), default="text",
+                        help="json: log lines and the run summary as JSON, for schedulers")
+    common.add_argument("-v", "--verbose", action="store_true", help="show Beam's own logs")
+    return common
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="newsbeam",
         description="News feeds to clean, enriched, topic-tagged Parquet on Apache Beam.",
+        epilog="Run `newsbeam COMMAND --help` for a command's options and examples.",
     )
-    parser.add_argument("-v", "--verbose", action="store_true", help="show Beam's own logs")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    common = _output_options()
 
-    run = sub.add_parser(
-        "run", help="run the pipeline once over feeds", allow_abbrev=False,
-        description="Fetch feeds and their articles, extract, clean, detect language and topic, "
-        "and write Parquet partitioned by date.",
-        epilog=RUN_EXAMPLE, formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+    run = _subparser(sub, "run", "run the pipeline once over feeds",
+                     "Fetch feeds and their articles, extract, clean, detect language and topic, "
+                     "and write Parquet partitioned by date.", [common])
     run.add_argument("--config", help="YAML file with feeds and stage settings")
     run.add_argument("--feed", action="append", default=[], metavar="URL",
                      help="a feed URL (repeatable; works without --config)")
@@ -82,82 +111,63 @@ def build_parser() -> argparse.ArgumentParser:
                      help="exit 5 when more than this share (0-1) of feeds or entries failed "
                      "(default 0.5, or max_failure_rate in the config)")
     topics_cli.add_model_arg(run)
-    run.set_defaults(func=cmd_run)
+    run.set_defaults(func=commands.cmd_run)
 
-    demo = sub.add_parser(
-        "demo", help="run the pipeline on the bundled demo site (offline)", allow_abbrev=False,
-        description="Start a loopback server over the bundled demo feeds and pages and run the "
-        "real pipeline on it.",
-        epilog=DEMO_EXAMPLE, formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+    demo = _subparser(sub, "demo", "run the pipeline on the bundled demo site (offline)",
+                      "Start a loopback server over the bundled demo feeds and pages and run the "
+                      "real pipeline on it.", [common])
     demo.add_argument("--output", default="newsbeam-demo", metavar="DIR",
                       help="output directory (default: ./newsbeam-demo)")
-    demo.set_defaults(func=cmd_demo)
+    demo.set_defaults(func=commands.cmd_demo)
+
+    query = _subparser(sub, "query", "run SQL (duckdb) over an output directory",
+                       "Run a SQL query over the output with duckdb.")
+    query.add_argument("sql", help="the query")
+    query.add_argument("--output", required=True, metavar="DIR", help="output directory")
+    query.add_argument("--format", choices=("table", "csv", "json"), default="table",
+                       help="table (default), csv, or json (one object per line)")
+    query.set_defaults(func=commands.cmd_query)
+
+    show = _subparser(sub, "show", "list recent articles as a table",
+                      "Show the most recent articles, newest first.")
+    show.add_argument("--output", required=True, metavar="DIR", help="output directory")
+    show.add_argument("--date", type=_date, help="only this partition date")
+    show.add_argument("--topic", help="IPTC code or label, e.g. politics or medtop:11000000")
+    show.add_argument("--language", help="ISO 639-1 code, e.g. de")
+    show.add_argument("--source", help="part of the source name")
+    show.add_argument("--limit", type=int, default=20, help="rows to show (default 20)")
+    show.set_defaults(func=commands.cmd_show)
+
+    report = _subparser(sub, "report", "write a static HTML report with plots",
+                        "Write an HTML page with articles per day by topic and language, top "
+                        "sources, dead letters by stage and reason, and the runs.")
+    report.add_argument("--output", required=True, metavar="DIR", help="output directory")
+    report.add_argument("--out", default="report.html", metavar="FILE",
+                        help="where to write the page (default report.html)")
+    report.add_argument("--from", dest="start", type=_date, help="first date (default: all)")
+    report.add_argument("--to", dest="end", type=_date, help="last date (default: all)")
+    report.set_defaults(func=commands.cmd_report)
+
+    validate = _subparser(sub, "validate-config", "check a config file without running",
+                          "Load and validate a YAML config; print what it would run.")
+    validate.add_argument("config", metavar="FILE", help="the YAML config")
+    validate.set_defaults(func=commands.cmd_validate_config)
 
     topics_cli.register(sub)
     return parser
 
 
-def _configure_logging(verbose: bool) -> None:
-    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING,
-                        format="%(levelname)s %(name)s: %(message)s")
-    if not verbose:
-        # Beam logs its runner choice and worker chatter at INFO/WARNING; users want our summary.
-        logging.getLogger("apache_beam").setLevel(logging.ERROR)
-
-
-def _print_summary(summary) -> None:
-    for line in summary.lines():
-        print(line)
-
-
-def execute_run(cfg: RunConfig, out: str, date: str, beam_args: list[str]) -> int:
-    from pipeline.run import run
-    from pipeline.state import LockHeld
-
-    try:
-        summary = run(cfg, out, date, beam_args)
-    except LockHeld as exc:
-        print(f"newsbeam: error: {exc}", file=sys.stderr)
-        return EXIT_LOCKED
-    _print_summary(summary)
-    attempted = summary.feeds - len(summary.feeds_skipped)
-    if attempted and summary.feeds_ok == 0:
-        print(f"newsbeam: error: none of the {attempted} feeds could be read "
-              f"(see {out}/dead_letter/date={date})", file=sys.stderr)
-        return EXIT_NO_FEEDS
-    worst = max(summary.feed_failure_rate, summary.entry_failure_rate)
-    if worst > cfg.max_failure_rate:
-        print(f"newsbeam: error: failure rate {worst:.0%} above the allowed "
-              f"{cfg.max_failure_rate:.0%} (feeds {summary.feed_failure_rate:.0%}, "
-              f"entries {summary.entry_failure_rate:.0%})", file=sys.stderr)
-        return EXIT_FAILURE_RATE
-    return EXIT_OK
-
-
-def cmd_run(args: argparse.Namespace, beam_args: list[str]) -> int:
-    base = load_config(args.config) if args.config else RunConfig()
-    cfg = with_overrides(base, args.feed, args.allow_private_hosts, args.model, args.max_failure_rate)
-    return execute_run(cfg, args.output, args.date or _today(), beam_args)
-
-
-def cmd_demo(args: argparse.Namespace, beam_args: list[str]) -> int:
-    from pipeline.demo import run_demo
-
-    return run_demo(args.output, beam_args)
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args, rest = parser.parse_known_args(argv)
-    if args.command not in ("run", "demo") and rest:
+    if args.command not in BEAM_COMMANDS and rest:
         parser.error(f"unrecognized arguments: {' '.join(rest)}")
-    _configure_logging(args.verbose)
+    commands.configure(args)
     try:
-        if args.command in ("run", "demo"):
+        if args.command in BEAM_COMMANDS:
             return args.func(args, rest)
         return args.func(args)
-    except ConfigError as exc:
+    except (ConfigError, OutputError) as exc:
         print(f"newsbeam: error: {exc}", file=sys.stderr)
         return EXIT_CONFIG
 

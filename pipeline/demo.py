@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import importlib.resources
+from collections.abc import Callable
 from pathlib import Path
 
 import yaml
@@ -36,13 +37,16 @@ def _server() -> SiteServer:
         return SiteServer(demo_site())
 
 
-def run_demo(out: str, beam_args: list[str], date: str | None = None) -> int:
-    from pipeline.cli import execute_run
+def run_demo(out: str, beam_args: list[str], date: str | None = None,
+             say: Callable[[str], None] = print) -> int:
+    from pipeline.commands import execute_run
 
     date = date or dt.datetime.now(dt.timezone.utc).date().isoformat()
     with _server() as server:
-        print(f"demo site serving on {server.base}")
+        say(f"demo site serving on {server.base}")
         code = execute_run(demo_config(server), out, date, beam_args)
-    print(f"\nread it: python -c \"import duckdb; print(duckdb.sql("
-          f"\\\"select source, language, topic_label, title from '{out}/articles/*/*.parquet'\\\"))\"")
+    say("")
+    say(f"look at it:  newsbeam show --output {out}")
+    say(f"query it:    newsbeam query \"select language, topic_label, count(*) from articles group by all\" --output {out}")
+    say(f"report:      newsbeam report --output {out} --out {out}/report.html")
     return code

@@ -39,6 +39,7 @@ from transforms.feed_formats import (
     sniff_format,
 )
 from transforms.http import FetchError, HttpConfig, Response, fetch, make_client
+from transforms import progress
 from transforms.records import UTC, DeadLetter, FeedEntry, FeedSpec, FeedStatus
 
 STATUS = "status"
@@ -216,6 +217,8 @@ class _FetchFeedFn(beam.DoFn):
 
     def _fail(self, spec: FeedSpec, letter: DeadLetter) -> Iterator[Any]:
         self._dead.inc()
+        progress.tick("feeds")
+        progress.tick("feeds_failed")
         yield beam.pvalue.TaggedOutput(DEAD, letter)
         yield beam.pvalue.TaggedOutput(
             STATUS, FeedStatus(spec.url, "failed", 0, letter.http_status, error_type=letter.error_type)
@@ -278,6 +281,8 @@ class _FetchFeedFn(beam.DoFn):
             )
             return
         self._ok.inc()
+        progress.tick("feeds")
+        progress.tick("entries", len(entries) + no_link)
         self._not_modified.inc(int(cached))
         self._bozo.inc(int(bozo))
         # Entries without a link are counted as entries too, so that the accounting adds up.

@@ -18,6 +18,7 @@ from typing import Any
 import apache_beam as beam
 
 from transforms.deadletter import ParDoWithDeadLetters
+from transforms import progress
 from transforms.records import Article
 
 # Below this many characters of text+title a detector's guess is worse than the feed's hint.
@@ -51,6 +52,7 @@ class _LanguageFn(beam.DoFn):
 
     def process(self, article: Article) -> Iterator[Article]:
         self._in.inc()
+        progress.tick("extracted")
         code, score, used_hint = detect_language(
             self._identifier, article.title, article.text, article.feed_language
         )

@@ -2,7 +2,7 @@
 
 Input: ``Article`` or ``DeadLetter`` records. Output: Parquet files under ``file_prefix`` (the
 caller decides the directory layout). Counters (namespace ``write``): ``articles``,
-``dead_letter:<stage>``.
+``topic:<label>``, ``dead_letter:<stage>``.
 
 Files are zstd-compressed and written by one shard per sink and run: a daily run produces few
 enough rows that one file per partition reads fastest, and readers never meet a swarm of tiny
@@ -17,11 +17,8 @@ from typing import Any
 import apache_beam as beam
 from apache_beam.io.parquetio import WriteToParquet
 
+from transforms import progress
 from transforms.records import ARTICLE_SCHEMA, DEAD_LETTER_SCHEMA, Article, DeadLetter, to_row
-
-# Rows per row group: large enough for good compression, small enough for selective reads.
-ROWS_PER_GROUP = 10_000
-
 
 class _ArticleRowFn(beam.DoFn):
     def setup(self) -> None:
@@ -29,11 +26,14 @@ class _ArticleRowFn(beam.DoFn):
 
     def process(self, article: Article) -> Iterator[dict[str, Any]]:
         self._count.inc()
+        beam.metrics.Metrics.counter("write", f"topic:{article.topic_label}").inc()
+        progress.tick("written")
         yield to_row(article)
 
 
 class _DeadRowFn(beam.DoFn):
     def process(self, letter: DeadLetter) -> Iterator[dict[str, Any]]:
+        progress.tick("dead_letters")
         beam.metrics.Metrics.counter("write", f"dead_letter:{letter.stage}").inc()
         yield to_row(letter)
 

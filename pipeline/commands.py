@@ -1,0 +1,117 @@
+"""What each ``newsbeam`` command does, given its parsed arguments."""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import sys
+
+from pipeline.config import RunConfig, load_config, with_overrides
+from pipeline.console import Progress, configure_logging, summary_lines
+
+EXIT_OK = 0
+EXIT_CONFIG = 2
+EXIT_NO_FEEDS = 3
+EXIT_LOCKED = 4
+EXIT_FAILURE_RATE = 5
+
+_view = {"quiet": False, "log_format": "text"}
+
+
+def configure(args: argparse.Namespace) -> None:
+    """Logging and output style from the options every command shares."""
+    _view["quiet"] = getattr(args, "quiet", False)
+    _view["log_format"] = getattr(args, "log_format", "text")
+    configure_logging(getattr(args, "verbose", False), _view["log_format"])
+
+
+def _say(line: str = "") -> None:
+    if not _view["quiet"]:
+        print(line)
+
+
+def _today() -> str:
+    return dt.datetime.now(dt.timezone.utc).date().isoformat()
+
+
+def _report_summary(summary, version: str) -> None:
+    if _view["quiet"]:
+        return
+    if _view["log_format"] == "json":
+        print(json.dumps(summary.manifest(version), default=str))
+        return
+    for line in summary_lines(summary, summary.counters):
+        print(line)
+
+
+def execute_run(cfg: RunConfig, out: str, date: str, beam_args: list[str]) -> int:
+    from pipeline.run import newsbeam_version, run
+    from pipeline.state import LockHeld
+
+    show_progress = sys.stderr.isatty() and not _view["quiet"] and _view["log_format"] == "text"
+    try:
+        with Progress(len(cfg.feeds), sys.stderr, show_progress):
+            summary = run(cfg, out, date, beam_args)
+    except LockHeld as exc:
+        print(f"newsbeam: error: {exc}", file=sys.stderr)
+        return EXIT_LOCKED
+    _report_summary(summary, newsbeam_version())
+    attempted = summary.feeds - len(summary.feeds_skipped)
+    if attempted and summary.feeds_ok == 0:
+        print(f"newsbeam: error: none of the {attempted} feeds could be read "
+              f"(see {out}/dead_letter/date={date})", file=sys.stderr)
+        return EXIT_NO_FEEDS
+    worst = max(summary.feed_failure_rate, summary.entry_failure_rate)
+    if worst > cfg.max_failure_rate:
+        print(f"newsbeam: error: failure rate {worst:.0%} above the allowed "
+              f"{cfg.max_failure_rate:.0%} (feeds {summary.feed_failure_rate:.0%}, "
+              f"entries {summary.entry_failure_rate:.0%})", file=sys.stderr)
+        return EXIT_FAILURE_RATE
+    return EXIT_OK
+
+
+def cmd_run(args: argparse.Namespace, beam_args: list[str]) -> int:
+    base = load_config(args.config) if args.config else RunConfig()
+    cfg = with_overrides(base, args.feed, args.allow_private_hosts, args.model, args.max_failure_rate)
+    return execute_run(cfg, args.output, args.date or _today(), beam_args)
+
+
+def cmd_demo(args: argparse.Namespace, beam_args: list[str]) -> int:
+    from pipeline.demo import run_demo
+
+    return run_demo(args.output, beam_args, say=_say)
+
+
+def cmd_query(args: argparse.Namespace) -> int:
+    from pipeline.reading import format_rows, query
+
+    names, rows = query(args.output, args.sql)
+    print(format_rows(names, rows, args.format))
+    return EXIT_OK
+
+
+def cmd_show(args: argparse.Namespace) -> int:
+    from pipeline.reading import format_rows, show
+
+    names, rows = show(args.output, args.date, args.topic, args.language, args.source, args.limit)
+    print(format_rows(names, rows, "table", width=80))
+    return EXIT_OK
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from pipeline.report import write_report
+
+    path = write_report(args.output, args.out, args.start, args.end)
+    print(f"report written to {path}")
+    return EXIT_OK
+
+
+def cmd_validate_config(args: argparse.Namespace) -> int:
+    cfg = load_config(args.config)
+    declared = sum(1 for f in cfg.feeds if f.topic)
+    languages = sorted({f.language for f in cfg.feeds if f.language})
+    print(f"{args.config}: ok — {len(cfg.feeds)} feeds ({', '.join(languages) or 'no language hints'}; "
+          f"{declared} with a declared topic), fetch concurrency {cfg.fetch.concurrency}, "
+          f"{cfg.fetch.per_host} per host")
+    return EXIT_OK
