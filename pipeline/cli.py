@@ -35,7 +35,7 @@ EXIT_LOCKED = commands.EXIT_LOCKED
 EXIT_FAILURE_RATE = commands.EXIT_FAILURE_RATE
 
 # Commands whose unknown options are Beam pipeline options rather than mistakes.
-BEAM_COMMANDS = frozenset({"run", "demo"})
+BEAM_COMMANDS = frozenset({"run", "demo", "stream"})
 
 EXAMPLES = {
     "run": """examples:
@@ -47,6 +47,12 @@ Any option newsbeam does not know is passed to Beam (runner, workers, project â€
     "demo": """examples:
   newsbeam demo                     # writes ./newsbeam-demo
   newsbeam demo --output /tmp/demo""",
+    "stream": """examples:
+  newsbeam stream --config configs/feeds.yaml --output ./news
+  newsbeam stream --feed https://www.tagesschau.de/xml/rss2/ --output ./news \
+      --poll-interval 120 --window 300 --duration 3600
+
+Runs until --duration has passed or it gets SIGINT/SIGTERM; files already written stay complete.""",
     "query": """examples:
   newsbeam query "select date, count(*) from articles group by date order by date" --output ./news
   newsbeam query "select stage, error_type, count(*) from dead_letter group by all" --output ./news --format csv
@@ -112,6 +118,24 @@ def build_parser() -> argparse.ArgumentParser:
                      "(default 0.5, or max_failure_rate in the config)")
     topics_cli.add_model_arg(run)
     run.set_defaults(func=commands.cmd_run)
+
+    stream = _subparser(sub, "stream", "poll feeds continuously (streaming pipeline)",
+                        "Poll feeds on an interval and write each new article once, in windows, "
+                        "to the same layout as run.", [common])
+    stream.add_argument("--config", help="YAML file with feeds and stage settings")
+    stream.add_argument("--feed", action="append", default=[], metavar="URL",
+                        help="a feed URL (repeatable; works without --config)")
+    stream.add_argument("--output", required=True, metavar="DIR", help="output directory")
+    stream.add_argument("--poll-interval", type=float, default=300.0, metavar="SECONDS",
+                        help="seconds between polls of every feed (default 300)")
+    stream.add_argument("--window", type=float, default=600.0, metavar="SECONDS",
+                        help="seconds of articles per output file (default 600)")
+    stream.add_argument("--duration", type=float, default=None, metavar="SECONDS",
+                        help="stop by itself after this long (default: run until stopped)")
+    stream.add_argument("--allow-private-hosts", action="store_true",
+                        help="allow fetching from private/loopback addresses (tests, intranets)")
+    topics_cli.add_model_arg(stream)
+    stream.set_defaults(func=commands.cmd_stream)
 
     demo = _subparser(sub, "demo", "run the pipeline on the bundled demo site (offline)",
                       "Start a loopback server over the bundled demo feeds and pages and run the "

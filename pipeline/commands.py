@@ -77,6 +77,34 @@ def cmd_run(args: argparse.Namespace, beam_args: list[str]) -> int:
     return execute_run(cfg, args.output, args.date or _today(), beam_args)
 
 
+def cmd_stream(args: argparse.Namespace, beam_args: list[str]) -> int:
+    from pipeline.state import LockHeld
+    from pipeline.stream import stream
+
+    base = load_config(args.config) if args.config else RunConfig()
+    cfg = with_overrides(base, args.feed, args.allow_private_hosts, args.model)
+    for name in ("poll_interval", "window"):
+        if getattr(args, name) <= 0:
+            print(f"newsbeam: error: --{name.replace('_', '-')} must be > 0", file=sys.stderr)
+            return EXIT_CONFIG
+    _say(f"streaming {len(cfg.feeds)} feeds into {args.output}: poll every {args.poll_interval:g}s, "
+         f"files every {args.window:g}s" + (f", for {args.duration:g}s" if args.duration else "")
+         + " (Ctrl-C stops)")
+    try:
+        manifest = stream(cfg, args.output, args.poll_interval, args.window, args.duration, beam_args)
+    except LockHeld as exc:
+        print(f"newsbeam: error: {exc}", file=sys.stderr)
+        return EXIT_LOCKED
+    if _view["log_format"] == "json" and not _view["quiet"]:
+        print(json.dumps(manifest, default=str))
+    else:
+        c = manifest["counters"]
+        _say(f"stream {manifest['run_id']} stopped ({manifest['stopped_by'] or 'end'}): "
+             f"{c['written']} articles in {c['files']} files, {c['duplicate']} repeats skipped, "
+             f"{c['dead_letter']} dead letters")
+    return EXIT_OK
+
+
 def cmd_demo(args: argparse.Namespace, beam_args: list[str]) -> int:
     from pipeline.demo import run_demo
 

@@ -49,6 +49,8 @@ class SiteServer:
         self.not_modified: list[str] = []
         self.hanging = threading.Event()
         self.release = threading.Event()
+        self._served = threading.Condition()
+        self._counts: dict[str, int] = {}
 
     @property
     def base(self) -> str:
@@ -57,6 +59,20 @@ class SiteServer:
 
     def url(self, path: str) -> str:
         return self.base + path
+
+    def served(self, path: str) -> int:
+        with self._served:
+            return self._counts.get(path, 0)
+
+    def wait_for(self, path: str, count: int, timeout: float) -> bool:
+        """Block until ``path`` has been requested ``count`` times (False on timeout)."""
+        with self._served:
+            return self._served.wait_for(lambda: self._counts.get(path, 0) >= count, timeout)
+
+    def _count(self, path: str) -> None:
+        with self._served:
+            self._counts[path] = self._counts.get(path, 0) + 1
+            self._served.notify_all()
 
     def render(self, data: bytes) -> bytes:
         return data.replace(b"{base}", self.base.encode("ascii"))
@@ -83,6 +99,7 @@ class SiteServer:
             def do_GET(self) -> None:  # noqa: N802 - http.server's naming
                 path = urllib.parse.urlsplit(self.path).path
                 site.requests.append(self.path)
+                site._count(path)
                 route = site.routes.get(path, {})
                 if route.get("hang"):
                     site.hanging.set()

@@ -122,11 +122,21 @@ class _KeepFirstFn(beam.DoFn):
         yield kept
 
 
+class CanonicalizeLinks(beam.PTransform):
+    """``FeedEntry`` → (``(id, FeedEntry)`` with url/id set, ``DeadLetter``); no grouping.
+
+    The streaming pipeline uses this directly and dedupes with state instead of a GroupByKey.
+    """
+
+    def expand(self, entries):
+        return entries | "Canonicalize" >> ParDoWithDeadLetters(_CanonicalizeFn(), "canonicalize")
+
+
 class CanonicalizeEntries(beam.PTransform):
     """``FeedEntry`` → (distinct ``FeedEntry`` with url/id, ``DeadLetter``)."""
 
     def expand(self, entries):
-        keyed, dead = entries | "Canonicalize" >> ParDoWithDeadLetters(_CanonicalizeFn(), "canonicalize")
+        keyed, dead = entries | "CanonicalizeLinks" >> CanonicalizeLinks()
         distinct = (
             keyed
             | "GroupById" >> beam.GroupByKey()

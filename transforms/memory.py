@@ -105,6 +105,13 @@ class _HashFn(beam.DoFn):
         yield dataclasses.replace(article, content_hash=to_hex(simhash(article.text)))
 
 
+class HashContent(beam.PTransform):
+    """``Article`` → the same with ``content_hash`` set (no near-duplicate search)."""
+
+    def expand(self, articles):
+        return articles | "Simhash" >> beam.ParDo(_HashFn())
+
+
 def _article_bands(article: Article, date: str) -> Iterator[tuple[tuple[int, int], Candidate]]:
     if article.content_hash:
         value = int(article.content_hash, 16)
