@@ -81,7 +81,7 @@ def test_demo_read_back_with_duckdb(demo_run) -> None:
         f"select topic, image_credits, typeof(published_at), date from "
         f"read_parquet('{out}/articles/*/*.parquet', hive_partitioning=true) "
         "where url like '%putin-china.html'"
-    ).fetchone()
+    ).fetchall()[0]
     assert seed[0] == "medtop:11000000"
     assert SEED_CREDIT in seed[1]
     assert seed[2] == "TIMESTAMP WITH TIME ZONE"

@@ -1,12 +1,19 @@
-"""Strip boilerplate lines the extractor left in the text, keeping credits as data.
+"""Strip boilerplate lines the extractor left in the text, keeping credits and captions as data.
 
 Input: ``Article`` with raw extracted text. Output: ``Article`` with cleaned ``text``, the
-credits found added to ``image_credits``, captions to ``image_captions``, every removed line in
-``removed_lines`` and ``word_count`` set (``ok``); ``DeadLetter`` never expected (``dead``).
-Counters (namespace ``clean``): ``in``, ``out``, ``removed:<rule>``.
+credits found added to ``image_credits``, captions to ``image_captions``, every removed line (or
+cut-off line end) in ``removed_lines`` and ``word_count`` set (``ok``); ``DeadLetter`` never
+expected (``dead``: only a bug would put something there, and it should fail loudly in tests).
+Counters (namespace ``clean``): ``in``, ``out``, ``removed:<rule>`` (one per removal).
 
-Rules are data (``configs/clean_rules.yaml``), compiled once per worker. A rule must match a
-whole line, so a sentence that merely mentions "Foto:" or "Quelle:" is never touched.
+Rules are data (``configs/clean_rules.yaml``, format in ``docs/CLEANING.md``), compiled once per
+worker in ``setup()``. Whole-line rules (credit, caption, drop) must match a complete line, so a
+sentence that merely mentions "Foto:" or "Quelle:" is never touched; suffix rules cut a credit
+off the end of a line and leave the text before it. One rule lives in code because it needs
+context, not a pattern: ``title_repeat`` drops a line that only repeats the article's title.
+
+Guarantees (tested with hypothesis): cleaning is idempotent, every output line is an input line
+or a part of one, and every removal names the rule that made it.
 """
 
 from __future__ import annotations
@@ -23,8 +30,15 @@ import yaml
 from transforms.deadletter import ParDoWithDeadLetters
 from transforms.records import Article
 
-KINDS = ("credit", "caption", "drop")
+KINDS = ("credit", "caption", "suffix", "drop")
+TITLE_RULE = "title_repeat"
 _WORD = re.compile(r"\w+")
+_DEF_REF = re.compile(r"<<(\w+)>>")
+_SPACES = re.compile(r"\s+")
+# What may follow a repeated title on the same line: a site name after a separator, short.
+_TITLE_TAIL = re.compile(r"\s*[|–—:·-]\s*\S.{0,40}")
+# A definition may use others; deeper nesting than this is a cycle.
+_MAX_DEF_DEPTH = 8
 
 
 class RuleError(ValueError):
@@ -36,13 +50,17 @@ class Rule:
     name: str
     kind: str
     pattern: re.Pattern[str]
+    max_chars: int | None = None
+    examples: tuple[str, ...] = ()
+    counter_examples: tuple[str, ...] = ()
 
 
 class Removal(NamedTuple):
     rule: str
     kind: str
-    line: str
+    line: str  # the removed text: a whole line, or the cut-off end of one
     credit: str | None
+    caption: str | None = None
 
 
 class CleanResult(NamedTuple):
@@ -50,20 +68,63 @@ class CleanResult(NamedTuple):
     removed: tuple[Removal, ...]
 
 
+def _expand(pattern: str, defs: dict[str, str], name: str, depth: int = 0) -> str:
+    if depth > _MAX_DEF_DEPTH:
+        raise RuleError(f"rule {name!r}: definitions nest deeper than {_MAX_DEF_DEPTH} (a cycle?)")
+
+    def substitute(match: re.Match[str]) -> str:
+        key = match.group(1)
+        if key not in defs:
+            raise RuleError(f"rule {name!r} uses <<{key}>>, which defs does not define")
+        return f"(?:{_expand(defs[key], defs, name, depth + 1)})"
+
+    return _DEF_REF.sub(substitute, pattern)
+
+
+def _join_lines(value: Any) -> str:
+    # Long patterns are written over several lines; the breaks and indentation are not part of it.
+    return "".join(part.strip() for part in str(value).splitlines())
+
+
 def compile_rules(spec: dict[str, Any]) -> tuple[Rule, ...]:
-    """Validate and compile the ``rules`` list of a rule file."""
-    rules = []
+    """Validate and compile the ``rules`` list of a rule file (with its ``defs``)."""
+    defs = {str(k): _join_lines(v) for k, v in (spec.get("defs") or {}).items()}
+    rules: list[Rule] = []
+    seen: set[str] = set()
     for i, raw in enumerate(spec.get("rules") or []):
+        if not isinstance(raw, dict):
+            raise RuleError(f"rule #{i} must be a mapping, got {raw!r}")
         name, kind, pattern = raw.get("name"), raw.get("kind"), raw.get("pattern")
         if not name or kind not in KINDS or not pattern:
             raise RuleError(f"rule #{i} needs name, kind in {KINDS} and pattern, got {raw!r}")
+        if name in seen or name == TITLE_RULE:
+            raise RuleError(f"rule name {name!r} is used twice")
+        seen.add(name)
+        max_chars = raw.get("max_chars")
+        if max_chars is not None and (not isinstance(max_chars, int) or max_chars <= 0):
+            raise RuleError(
+                f"rule {name!r}: max_chars must be a positive integer, got {max_chars!r}"
+            )
+        source = _expand(_join_lines(pattern), defs, name)
         try:
-            compiled = re.compile(rf"(?:{pattern})", re.IGNORECASE)
+            compiled = re.compile(rf"(?:{source})", re.IGNORECASE)
         except re.error as exc:
             raise RuleError(f"rule {name!r} has a bad pattern: {exc}") from exc
-        if kind == "credit" and "credit" not in compiled.groupindex:
-            raise RuleError(f"credit rule {name!r} needs a (?P<credit>…) group")
-        rules.append(Rule(name, kind, compiled))
+        groups = set(compiled.groupindex)
+        if kind in ("credit", "suffix") and not any(g.startswith("credit") for g in groups):
+            raise RuleError(f"{kind} rule {name!r} needs a (?P<credit>…) group")
+        if kind == "caption" and "caption" not in groups:
+            raise RuleError(f"caption rule {name!r} needs a (?P<caption>…) group")
+        rules.append(
+            Rule(
+                name,
+                kind,
+                compiled,
+                max_chars,
+                tuple(raw.get("examples") or ()),
+                tuple(raw.get("counter_examples") or ()),
+            )
+        )
     if not rules:
         raise RuleError("no rules defined")
     return tuple(rules)
@@ -79,26 +140,95 @@ def load_rules(path: str | None = None) -> tuple[Rule, ...]:
     return compile_rules(yaml.safe_load(text) or {})
 
 
-def match_line(line: str, rules: tuple[Rule, ...]) -> Removal | None:
-    stripped = line.strip()
-    for rule in rules:
-        found = rule.pattern.fullmatch(stripped)
-        if found:
-            credit = found.group("credit").strip() if rule.kind == "credit" else None
-            return Removal(rule.name, rule.kind, stripped, credit or None)
+def _group(found: re.Match[str], prefix: str) -> str | None:
+    # A rule may spell one value in several alternatives: credit, credit2, credit3 …
+    for name, value in found.groupdict().items():
+        if name.startswith(prefix) and value and value.strip():
+            return value.strip()
     return None
 
 
-def clean_text(text: str, rules: tuple[Rule, ...]) -> CleanResult:
-    """Remove every line a rule matches; return the rest and what was removed, in order."""
+def _fits(rule: Rule, line: str) -> bool:
+    return rule.max_chars is None or len(line) <= rule.max_chars
+
+
+def match_line(line: str, rules: tuple[Rule, ...]) -> Removal | None:
+    """The removal of a whole (trimmed) line by the first whole-line rule matching it, or None."""
+    stripped = line.strip()
+    for rule in rules:
+        if rule.kind == "suffix" or not _fits(rule, stripped):
+            continue
+        found = rule.pattern.fullmatch(stripped)
+        if found:
+            credit = _group(found, "credit") if rule.kind in ("credit", "caption") else None
+            caption = _group(found, "caption") if rule.kind == "caption" else None
+            return Removal(rule.name, rule.kind, stripped, credit, caption)
+    return None
+
+
+def cut_suffix(line: str, rules: tuple[Rule, ...]) -> tuple[str, Removal] | None:
+    """(text left, removal) when a suffix rule finds a credit at the end of ``line``."""
+    stripped = line.strip()
+    for rule in rules:
+        if rule.kind != "suffix" or not _fits(rule, stripped):
+            continue
+        found = rule.pattern.search(stripped)
+        if found and found.end() == len(stripped) and found.start() > 0:
+            left = stripped[: found.start()].rstrip()
+            if left:
+                return left, Removal(
+                    rule.name, rule.kind, stripped[found.start() :].strip(), _group(found, "credit")
+                )
+    return None
+
+
+def _norm(text: str) -> str:
+    return _SPACES.sub(" ", text).strip().casefold()
+
+
+def repeats_title(line: str, title: str) -> bool:
+    """``line`` is the title, or the title followed by a short ``| Site`` tail."""
+    line_n, title_n = _norm(line), _norm(title)
+    if not title_n or len(title_n) < 8:
+        return False  # a one-word title ("Sport") is too likely to be a real line's text
+    if line_n == title_n:
+        return True
+    return line_n.startswith(title_n) and bool(_TITLE_TAIL.fullmatch(line_n[len(title_n) :]))
+
+
+def _clean_line(line: str, rules: tuple[Rule, ...], title: str) -> tuple[str | None, list[Removal]]:
+    """One line → (what stays or None, removals). Repeats until nothing applies: idempotent."""
+    removed: list[Removal] = []
+    current = line
+    while True:
+        whole = match_line(current, rules)
+        if whole is not None:
+            return None, [*removed, whole]
+        if title and repeats_title(current, title):
+            return None, [*removed, Removal(TITLE_RULE, "drop", current.strip(), None)]
+        cut = cut_suffix(current, rules)
+        if cut is None:
+            return current, removed
+        current, removal = cut
+        removed.append(removal)
+
+
+def clean_text(text: str, rules: tuple[Rule, ...], title: str = "") -> CleanResult:
+    """Remove every line a rule matches and every credit glued to a line's end.
+
+    ``title``: the article's title; a line that only repeats it is dropped as ``title_repeat``.
+    Returns the text left and what was removed, in order.
+    """
     kept: list[str] = []
     removed: list[Removal] = []
     for line in text.splitlines():
-        removal = match_line(line, rules) if line.strip() else None
-        if removal is None:
+        if not line.strip():
             kept.append(line)
-        else:
-            removed.append(removal)
+            continue
+        left, removals = _clean_line(line, rules, title)
+        removed += removals
+        if left is not None:
+            kept.append(line if not removals else left)
     # Removing a line can leave blank lines at the edges; inner blank lines are the author's.
     return CleanResult("\n".join(kept).strip(), tuple(removed))
 
@@ -108,8 +238,9 @@ def word_count(text: str) -> int:
 
 
 def apply_cleaning(article: Article, result: CleanResult) -> Article:
-    credits = [r.credit for r in result.removed if r.kind == "credit" and r.credit]
-    captions = [r.line for r in result.removed if r.kind == "caption"]
+    """The article with the cleaned text, and the credits, captions and lines removed from it."""
+    credits = [r.credit for r in result.removed if r.credit]
+    captions = [r.caption or r.line for r in result.removed if r.kind == "caption"]
     return dataclasses.replace(
         article,
         text=result.text,
@@ -131,7 +262,7 @@ class _CleanFn(beam.DoFn):
 
     def process(self, article: Article) -> Iterator[Article]:
         self._in.inc()
-        result = clean_text(article.text, self._rules)
+        result = clean_text(article.text, self._rules, article.title)
         for removal in result.removed:
             beam.metrics.Metrics.counter("clean", f"removed:{removal.rule}").inc()
         self._out.inc()

@@ -1,8 +1,22 @@
 """Before extraction: take credit and caption nodes out of the page, remembering what they said.
 
-trafilatura keeps much of what sits inside ``<figure>`` and credit ``<span>``s; removing those
-nodes first is more reliable than recognising their text afterwards. The caller owns the tree:
-:func:`strip_credit_nodes` edits it in place (copying every page would double the parse cost).
+trafilatura keeps much of what sits inside credit ``<span>``s and caption ``<div>``s; removing
+those nodes first is more reliable than recognising their text afterwards, because the markup
+says what a node is while its text ("Reuters", "Getty Images") could be a sentence's subject.
+The caller owns the tree: :func:`strip_credit_nodes` edits it in place (copying every page
+would double the parse cost).
+
+A node is removed when
+- it is a ``<figcaption>``, or carries ``itemprop`` caption/creditText/copyrightHolder, or
+- one of its ``class``/``id`` tokens names a credit or caption (``image-credit``,
+  ``ArticleImage__caption``, ``bildunterschrift``, ``fotograf`` …; the words are split on ``-``,
+  ``_`` and camelCase, so naming conventions don't matter), and
+- it is small: short text, no headings/lists/tables/articles inside, at most two paragraphs, and
+  it is not ``<html>``/``<body>``/``<main>``/``<article>`` — a page whose ``<body>`` class says
+  ``has-captions`` must not lose its article.
+
+Credits come out without their label (``Foto: picture alliance/dpa`` → ``picture alliance/dpa``);
+a caption whose credit is glued to its end in plain text (``Peking. Foto: AFP``) is split in two.
 """
 
 from __future__ import annotations
@@ -12,21 +26,85 @@ from typing import NamedTuple
 
 from lxml import html as lxml_html
 
-# class/id words that mark a node as a photo credit or a caption.
-_CREDIT_ATTR = re.compile(
-    r"(?:^|[\s_-])(?:credit|credits|copyright|photo-?credit|image-?credit|bildnachweis|"
-    r"bildquelle|fotograf|urheber|source-image|picture-?source)(?:$|[\s_-])",
-    re.IGNORECASE,
+# Words in class/id names that mark a credit. "source" only counts next to an image word,
+# because a bare "source" class is as often a news-agency trailer or a <source> wrapper.
+CREDIT_WORDS = frozenset(
+    {
+        "credit",
+        "credits",
+        "copyright",
+        "photocredit",
+        "imagecredit",
+        "picturecredit",
+        "bildnachweis",
+        "bildquelle",
+        "fotonachweis",
+        "fotograf",
+        "fotografin",
+        "urheber",
+        "photographer",
+        "attribution",
+        "byline-image",
+        "credito",
+        "crédito",
+        "credits-image",
+    }
 )
-_CAPTION_ATTR = re.compile(
-    r"(?:^|[\s_-])(?:caption|figcaption|bildunterschrift|image-?text|img-?caption)(?:$|[\s_-])",
-    re.IGNORECASE,
+CAPTION_WORDS = frozenset(
+    {
+        "caption",
+        "captions",
+        "figcaption",
+        "imagecaption",
+        "imgcaption",
+        "photocaption",
+        "bildunterschrift",
+        "bildtext",
+        "bildbeschreibung",
+        "legende",
+        "legend",
+        "didascalia",
+        "pie-de-foto",
+        "piedefoto",
+    }
 )
-_CREDIT_LABEL = re.compile(
-    r"^\s*[\(\[]?\s*(?:Fotos?|Bild(?:quelle)?|Photo|Image|Credit|Quelle|Source)\s*:\s*|^\s*©\s*",
-    re.IGNORECASE,
+IMAGE_WORDS = frozenset(
+    {"image", "img", "photo", "picture", "pic", "foto", "bild", "media", "figure"}
 )
+# Modifiers that describe a container of a caption rather than the caption ("has-caption").
+_MODIFIERS = frozenset(
+    {"has", "with", "no", "without", "show", "hide", "toggle", "open", "btn", "button", "icon"}
+)
+_ITEMPROP_CREDIT = frozenset({"creditText", "copyrightHolder", "copyrightNotice"})
+_ITEMPROP_CAPTION = frozenset({"caption"})
+# Containers that hold an article, never a credit.
+_NEVER = frozenset({"html", "body", "main", "article", "head", "title"})
+_BLOCKS = ("h1", "h2", "h3", "h4", "h5", "h6", "ul", "ol", "table", "article", "section", "main")
+# Beyond these lengths a node is more likely a text block that happens to carry the class name.
+MAX_CREDIT_CHARS = 200
+MAX_CAPTION_CHARS = 600
+
+_WORD_SPLIT = re.compile(r"[-_\s:.]+|(?<=[a-z])(?=[A-Z])")
 _SPACE = re.compile(r"\s+")
+# Photo-credit labels in the languages we serve (de, en, fr, es, it, nl, pt, nordic).
+CREDIT_LABELS = (
+    r"Fotos?|Bild(?:er)?|Bildquelle|Bildnachweis|Fotonachweis|Titelbild|Symbolbild|Archivbild|"
+    r"Photos?|Images?|Pictures?|Pic|Credits?|Photo\s+credit|Image\s+credit|Crédit(?:\s+photo)?|"
+    r"Cr[ée]dits?\s+photo|Foto\s+di|Fuente|Fonte|Quelle|Source|Copyright"
+)
+# "Photo by X", "Foto von X".
+_BY_LABEL = r"(?:Fotos?|Photos?|Images?|Pictures?|Bild)\s+(?:by|von|de|di|par|por)\s+"
+# "(Foto: X)" or "Foto: X" or "© X" at the very end of a caption.
+_GLUED_CREDIT = re.compile(
+    rf"(?:^|(?<=[.!?…“”\"')\]])\s*|\s*[|/–—-]\s*|\s+)"
+    rf"(?:[\(\[]\s*(?:{CREDIT_LABELS})\s*:\s*(?P<bracketed>[^()\[\]]{{2,120}}?)\s*[\)\]]"
+    rf"|(?:{CREDIT_LABELS})\s*:\s*(?P<labelled>[^:]{{2,120}}?)"
+    rf"|[©ⓒ]\s*(?P<copyright>[^©ⓒ]{{2,120}}?))\s*$",
+    re.IGNORECASE,
+)
+_LABEL_ONLY = re.compile(
+    rf"^\s*[\(\[]?\s*(?:(?:{CREDIT_LABELS})\s*:\s*|[©ⓒ]\s*|{_BY_LABEL})", re.IGNORECASE
+)
 
 
 class DomStrip(NamedTuple):
@@ -38,10 +116,59 @@ def _text(node: lxml_html.HtmlElement) -> str:
     return _SPACE.sub(" ", node.text_content()).strip()
 
 
+def attr_words(value: str) -> set[str]:
+    """``"ArticleImage__credit c-photo-caption"`` → {"article", "image", "credit", "c", …}."""
+    words: set[str] = set()
+    for token in value.split():
+        parts = [p.lower() for p in _WORD_SPLIT.split(token) if p]
+        for i, part in enumerate(parts):
+            if i and parts[i - 1] in _MODIFIERS:
+                continue  # "has-caption": a container that holds one, not the caption
+            words.add(part)
+        words.add(token.lower())
+    return words
+
+
+def node_role(node: lxml_html.HtmlElement) -> str | None:
+    """The role of a node (``credit``, ``caption`` or None) from its tag and attribute names."""
+    itemprop = set((node.get("itemprop") or "").split())
+    if itemprop & _ITEMPROP_CREDIT:
+        return "credit"
+    if node.tag == "figcaption" or itemprop & _ITEMPROP_CAPTION:
+        return "caption"
+    words = attr_words(f"{node.get('class', '')} {node.get('id', '')}")
+    if not words:
+        return None
+    if words & CREDIT_WORDS or ("source" in words and words & IMAGE_WORDS):
+        return "credit"
+    if words & CAPTION_WORDS:
+        return "caption"
+    return None
+
+
+def _small(node: lxml_html.HtmlElement, text: str, limit: int) -> bool:
+    if node.tag in _NEVER or len(text) > limit:
+        return False
+    if any(True for _ in node.iter(*_BLOCKS)):
+        return False
+    return sum(1 for _ in node.iter("p")) <= 2
+
+
 def credit_value(text: str) -> str:
     """``(Foto: picture alliance/dpa)`` → ``picture alliance/dpa``."""
-    value = _CREDIT_LABEL.sub("", text).strip()
-    return value.rstrip(")]").strip() if text.lstrip().startswith(("(", "[")) else value
+    value = _LABEL_ONLY.sub("", text).strip()
+    if text.lstrip().startswith(("(", "[")):
+        value = value.rstrip(")]").strip()
+    return value.strip(" |/–—-").strip()
+
+
+def split_caption(text: str) -> tuple[str, str | None]:
+    """A caption with a labelled credit at its end → (caption, credit)."""
+    found = _GLUED_CREDIT.search(text)
+    if not found:
+        return text, None
+    credit = next(g for g in found.group("bracketed", "labelled", "copyright") if g)
+    return text[: found.start()].strip(), credit.strip()
 
 
 def _drop(node: lxml_html.HtmlElement) -> None:
@@ -51,27 +178,31 @@ def _drop(node: lxml_html.HtmlElement) -> None:
 
 
 def strip_credit_nodes(tree: lxml_html.HtmlElement) -> DomStrip:
-    """Remove credit and caption nodes from ``tree``; return their texts."""
+    """Remove credit and caption nodes from ``tree``; return their texts, credits unlabelled."""
     credits: list[str] = []
     captions: list[str] = []
-    for node in list(tree.iter()):
-        if not isinstance(node.tag, str) or node.getparent() is None:
-            continue
-        attrs = f"{node.get('class', '')} {node.get('id', '')}"
-        if _CREDIT_ATTR.search(attrs):
+    # Credits first: a credit inside a caption must not stay glued to the caption's text.
+    for wanted in ("credit", "caption"):
+        for node in list(tree.iter()):
+            if not isinstance(node.tag, str) or node.getparent() is None:
+                continue
+            if node_role(node) != wanted:
+                continue
             text = _text(node)
-            if text:
-                credits.append(credit_value(text))
+            limit = MAX_CREDIT_CHARS if wanted == "credit" else MAX_CAPTION_CHARS
+            if not _small(node, text, limit):
+                continue
+            if wanted == "credit":
+                value = credit_value(text)
+                if value:
+                    credits.append(value)
+            elif text:
+                caption, credit = split_caption(text)
+                if credit:
+                    credits.append(credit)
+                if caption and credit_value(caption) == caption:
+                    captions.append(caption)
+                elif caption:  # a "caption" node that holds only a labelled credit
+                    credits.append(credit_value(caption))
             _drop(node)
-    for node in list(tree.iter("figcaption")) + [
-        n for n in tree.iter() if isinstance(n.tag, str) and _CAPTION_ATTR.search(
-            f"{n.get('class', '')} {n.get('id', '')}"
-        )
-    ]:
-        if node.getparent() is None:
-            continue
-        text = _text(node)
-        if text:
-            captions.append(text)
-        _drop(node)
-    return DomStrip(tuple(dict.fromkeys(c for c in credits if c)), tuple(dict.fromkeys(captions)))
+    return DomStrip(tuple(dict.fromkeys(credits)), tuple(dict.fromkeys(captions)))

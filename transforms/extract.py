@@ -1,48 +1,55 @@
 """Extract article text and metadata from fetched pages with trafilatura.
 
-Input: ``FetchedPage``. Output: ``Article`` with text, title, authors, dates (``ok``);
-``DeadLetter`` (``dead``, stage ``extract``) when neither the page nor the feed has usable text.
-Counters (namespace ``extract``): ``in``, ``out``, ``text_source:page``, ``text_source:feed``.
+Input: ``FetchedPage``. Output: ``Article`` with raw text, title, people and agencies, UTC dates,
+paywall flag, and the credits and captions taken out of the page (``ok``); ``DeadLetter``
+(``dead``, stage ``extract``) when neither the page nor the feed has usable text, or (caught by
+Beam) when the HTML breaks the parser.
+Counters (namespace ``extract``): ``in``, ``out``, ``text_source:page``, ``text_source:feed``,
+``pass:precision``, ``pass:default`` (which trafilatura pass gave the page's text).
 
-The bytes are decoded here with the HTTP charset first, then the page's own declaration, then
-UTF-8 — the order browsers use — so a mislabeled page still comes out readable. When the page's
-text is too short (a paywall stub, a video page, a JS-only site) the feed's content or summary is
-used instead and ``text_source`` says so.
+Order of work on a page:
+1. decode the bytes (HTTP charset, BOM, ``<meta charset>``, UTF-8, cp1252 — as browsers do);
+2. read metadata (:mod:`transforms.metadata`) while bylines and schema.org data are intact;
+3. drop credit and caption nodes (:mod:`transforms.dom_clean`), keeping what they said;
+4. run trafilatura with ``favor_precision`` on the stripped tree. Precision mode leaves out the
+   related-links blocks and teasers around an article, but on a few layouts it keeps only a
+   fragment; when its text is shorter than ``precision_min_chars`` the default pass runs too
+   and the longer text wins (measured with ``bench/text_quality.py``: both corpora gain);
+5. optionally (``keep_teaser``) put back the lead paragraph that precision mode drops.
+When the page's text is too short (a paywall stub, a video page, a JS-only site) the feed's
+content or summary is used instead and ``text_source`` says so.
 """
 
 from __future__ import annotations
 
 import codecs
-import datetime as dt
-import json
 import re
 import urllib.parse
 from collections.abc import Iterator
 
 import apache_beam as beam
-import htmldate
 import trafilatura
-from trafilatura.utils import load_html
 from lxml import html as lxml_html
 from pydantic import BaseModel, ConfigDict, Field
+from trafilatura.utils import load_html
 
+from transforms import metadata
 from transforms.deadletter import DEAD, ParDoWithDeadLetters, dead_letter
 from transforms.dom_clean import strip_credit_nodes
-from transforms.records import UTC, Article, FetchedPage
+from transforms.records import Article, FetchedPage
 
-_META_CHARSET = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?\s*([A-Za-z0-9_.:-]+)""", re.I)
-_BOMS = ((codecs.BOM_UTF8, "utf-8"), (codecs.BOM_UTF16_LE, "utf-16"), (codecs.BOM_UTF16_BE, "utf-16"))
-_TITLE_SEPARATORS = re.compile(r"\s+[|–—·:-]\s+")
-_AUTHOR_SPLIT = re.compile(r"\s*(?:;|,|\s+und\s+|\s+and\s+|&)\s*")
-_AUTHOR_PREFIX = re.compile(r"^\s*(?:von|by)\s+", re.I)
-_DATE_META = (
-    "//meta[@property='article:published_time']/@content",
-    "//meta[@name='article:published_time']/@content",
-    "//meta[@itemprop='datePublished']/@content",
-    "//meta[@name='date']/@content",
-    "//meta[@name='pubdate']/@content",
-    "//time[@itemprop='datePublished']/@datetime",
+_META_CHARSET = re.compile(
+    rb"""<meta[^>]+charset\s*=\s*["']?\s*([A-Za-z0-9_.:-]+)""", re.IGNORECASE
 )
+_BOMS = (
+    (codecs.BOM_UTF8, "utf-8-sig"),
+    (codecs.BOM_UTF16_LE, "utf-16"),
+    (codecs.BOM_UTF16_BE, "utf-16"),
+)
+
+# Kept importable from here: pipeline code and older tests use these names.
+parse_datetime = metadata.parse_datetime
+clean_title = metadata.clean_title
 
 
 class ExtractConfig(BaseModel):
@@ -52,7 +59,17 @@ class ExtractConfig(BaseModel):
     # when it is longer.
     min_chars: int = Field(default=250, gt=0)
     include_tables: bool = True
-    favor_precision: bool = False
+    # trafilatura's precision mode first (less chrome); see the module docstring.
+    favor_precision: bool = True
+    favor_recall: bool = False
+    # When the precision pass yields fewer characters, the default pass runs too.
+    precision_min_chars: int = Field(default=500, ge=0)
+    # Take credit and caption nodes out of the DOM before extraction.
+    strip_credits: bool = True
+    # Put back the lead paragraph (the page's description, shown in its body) when trafilatura
+    # dropped it with the article header. Off: the lead is kept in ``summary`` anyway, and the
+    # two ground truths disagree on it (fundus F1 +0.004, AEB F1 -0.002, bench/text_quality.py).
+    keep_teaser: bool = False
 
 
 class NoTextError(Exception):
@@ -85,107 +102,105 @@ def decode_html(body: bytes, charset: str | None) -> str:
     return body.decode("cp1252", errors="replace")
 
 
-def parse_datetime(value: str) -> dt.datetime | None:
-    """ISO-8601 (with or without zone; a date alone is midnight UTC) → aware UTC datetime."""
-    value = value.strip()
-    if not value:
-        return None
-    try:
-        when = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return when.astimezone(UTC)
-
-
-def _json_ld_dates(tree: lxml_html.HtmlElement) -> Iterator[str]:
-    for script in tree.xpath("//script[@type='application/ld+json']/text()"):
-        try:
-            data = json.loads(script)
-        except ValueError:
-            continue
-        stack = [data]
-        while stack:
-            item = stack.pop()
-            if isinstance(item, list):
-                stack.extend(item)
-            elif isinstance(item, dict):
-                if isinstance(item.get("datePublished"), str):
-                    yield item["datePublished"]
-                stack.extend(v for v in item.values() if isinstance(v, (list, dict)))
-
-
-def page_published_at(tree: lxml_html.HtmlElement, url: str) -> dt.datetime | None:
-    """Publication time from the page's metadata, falling back to htmldate's date."""
-    for value in [*(v for path in _DATE_META for v in tree.xpath(path)), *_json_ld_dates(tree)]:
-        when = parse_datetime(str(value))
-        if when is not None:
-            return when
-    found = htmldate.find_date(tree, extensive_search=False, original_date=True, url=url)
-    return parse_datetime(found) if found else None
-
-
-def clean_title(title: str, site_names: tuple[str, ...]) -> str:
-    """Drop a trailing or leading `` | Site`` part when it names the site."""
-    parts = _TITLE_SEPARATORS.split(title.strip())
-    names = {n.strip().lower() for n in site_names if n and n.strip()}
-    if len(parts) > 1 and parts[-1].strip().lower() in names:
-        parts = parts[:-1]
-    elif len(parts) > 1 and parts[0].strip().lower() in names:
-        parts = parts[1:]
-    return " | ".join(parts).strip() if len(parts) > 1 else parts[0].strip()
-
-
 def split_authors(raw: str | None) -> tuple[str, ...]:
-    if not raw:
-        return ()
-    names = (_AUTHOR_PREFIX.sub("", n).strip() for n in _AUTHOR_SPLIT.split(raw))
-    return tuple(dict.fromkeys(n for n in names if n))
+    """People named in a byline string (agencies and initials left out)."""
+    return metadata.split_byline(raw).people
 
 
 def site_name(page: FetchedPage, sitename: str | None) -> str:
     return page.entry.feed_name or sitename or urllib.parse.urlsplit(page.final_url).hostname or ""
 
 
+def _trafilatura(
+    tree: lxml_html.HtmlElement, url: str, cfg: ExtractConfig, precision: bool, with_metadata: bool
+):
+    return trafilatura.bare_extraction(
+        tree,
+        url=url,
+        with_metadata=with_metadata,
+        include_comments=False,
+        include_tables=cfg.include_tables,
+        favor_precision=precision,
+        favor_recall=cfg.favor_recall and not precision,
+        # Per-process dedup state would make results depend on what a worker saw before.
+        deduplicate=False,
+    )
+
+
+def extract_text(
+    tree: lxml_html.HtmlElement, url: str, cfg: ExtractConfig
+) -> tuple[str, str, object]:
+    """(text, pass name, trafilatura document with metadata or None) for a stripped tree."""
+    doc = _trafilatura(tree, url, cfg, cfg.favor_precision, with_metadata=True)
+    text = (doc.text or "").strip() if doc is not None else ""
+    used = "precision" if cfg.favor_precision else "default"
+    if cfg.favor_precision and len(text) < cfg.precision_min_chars:
+        # bare_extraction leaves the tree as it found it, so a second pass sees the same page.
+        second = _trafilatura(tree, url, cfg, False, with_metadata=False)
+        other = (second.text or "").strip() if second is not None else ""
+        if len(other) > len(text):
+            text, used = other, "default"
+    return text, used, doc
+
+
+def _key(text: str) -> str:
+    return " ".join(text.split()).casefold()
+
+
+def _with_teaser(text: str, teaser: str) -> str:
+    """Put the page's lead paragraph first when the extractor left it out."""
+    if not teaser or _key(teaser) in _key(text):
+        return text
+    return f"{teaser}\n{text}"
+
+
 def extract_article(page: FetchedPage, cfg: ExtractConfig) -> Article:
     """One fetched page → an Article with raw (not yet cleaned) text and metadata."""
+    article, _used = _extract(page, cfg)
+    return article
+
+
+def _extract(page: FetchedPage, cfg: ExtractConfig) -> tuple[Article, str | None]:
     entry = page.entry
     html_text = decode_html(page.body, page.charset)
     # load_html copes with XML declarations in str input, which lxml refuses.
     tree = load_html(html_text) if html_text.strip() else None
-    doc = None
     credits: tuple[str, ...] = ()
     captions: tuple[str, ...] = ()
-    page_date = None
+    page_text, used, doc = "", None, None
+    names = metadata.site_names(tree, entry.feed_name, page.final_url)
+    paywalled = metadata.is_paywalled(tree, page.http_status)
+    byline = metadata.page_authors(tree, entry.authors, None, names)
+    title = metadata.page_title(tree, (entry.title,), names) if tree is not None else ""
     if tree is not None:
-        page_date = page_published_at(tree, page.final_url)
-        credits, captions = strip_credit_nodes(tree)
-        doc = trafilatura.bare_extraction(
-            tree,
-            url=page.final_url,
-            with_metadata=True,
-            include_comments=False,
-            include_tables=cfg.include_tables,
-            favor_precision=cfg.favor_precision,
-            deduplicate=False,
-        )
-    page_text = (doc.text or "").strip() if doc is not None else ""
+        # Metadata first: the DOM pass below removes nodes some of it lives in.
+        if cfg.strip_credits:
+            credits, captions = strip_credit_nodes(tree)
+        page_text, used, doc = extract_text(tree, page.final_url, cfg)
+        if cfg.keep_teaser and page_text:
+            page_text = _with_teaser(page_text, metadata.visible_teaser(tree))
     feed_text = entry.content if len(entry.content) >= len(entry.summary) else entry.summary
     if len(page_text) >= cfg.min_chars or (page_text and len(page_text) >= len(feed_text)):
         text, text_source = page_text, "page"
     elif feed_text:
-        text, text_source = feed_text, "feed"
+        text, text_source, used = feed_text, "feed", None
     else:
         raise NoTextError("no usable text in the page or in the feed entry")
-    sitename = doc.sitename if doc is not None else None
+    sitename = getattr(doc, "sitename", None) if doc is not None else None
     source = site_name(page, sitename)
-    raw_title = (doc.title if doc is not None else None) or entry.title
-    title = clean_title(raw_title, (source, sitename or "", entry.feed_name))
-    # Feeds often pack several bylines into one author field ("A, B und C").
-    authors = tuple(dict.fromkeys(n for raw in entry.authors for n in split_authors(raw)))
-    authors = authors or split_authors(doc.author if doc is not None else None)
-    return Article(
+    if not byline.people and not byline.agencies and doc is not None:
+        # trafilatura's own author guess only when the markup named nobody.
+        extra = metadata.split_byline(doc.author, (*names, sitename or ""))
+        byline = metadata.Byline(
+            extra.people, tuple(dict.fromkeys(byline.agencies + extra.agencies))
+        )
+    if not title:
+        title = metadata.clean_title(
+            (doc.title if doc is not None else None) or entry.title,
+            (*names, source, sitename or ""),
+        )
+    date_hint = getattr(doc, "date", None) if doc is not None else None
+    article = Article(
         id=entry.id,
         url=entry.url,
         final_url=page.final_url,
@@ -196,14 +211,17 @@ def extract_article(page: FetchedPage, cfg: ExtractConfig) -> Article:
         text=text,
         text_source=text_source,
         fetched_at=page.fetched_at,
-        authors=authors,
-        published_at=entry.published or page_date,
+        authors=byline.people,
+        agencies=byline.agencies,
+        published_at=metadata.published_at(entry.published, tree, page.final_url, date_hint),
+        is_paywalled=paywalled,
         image_credits=credits,
         image_captions=captions,
         tags=entry.tags,
         feed_language=entry.feed_language,
         feed_topic=entry.feed_topic,
     )
+    return article, used
 
 
 class _ExtractFn(beam.DoFn):
@@ -217,16 +235,24 @@ class _ExtractFn(beam.DoFn):
     def process(self, page: FetchedPage) -> Iterator[object]:
         self._in.inc()
         try:
-            article = extract_article(page, self._cfg)
+            article, used = _extract(page, self._cfg)
         except NoTextError as exc:
             yield beam.pvalue.TaggedOutput(
                 DEAD,
-                dead_letter("extract", page.entry.url, "no_text", str(exc), page.http_status,
-                            page.entry.feed_url),
+                dead_letter(
+                    "extract",
+                    page.entry.url,
+                    "no_text",
+                    str(exc),
+                    page.http_status,
+                    page.entry.feed_url,
+                ),
             )
             return
         self._out.inc()
         beam.metrics.Metrics.counter("extract", f"text_source:{article.text_source}").inc()
+        if used:
+            beam.metrics.Metrics.counter("extract", f"pass:{used}").inc()
         yield article
 
 

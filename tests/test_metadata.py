@@ -1,0 +1,197 @@
+"""transforms/metadata.py: people and agencies, dates in UTC, titles, paywall flags."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from lxml import html as lxml_html
+
+from transforms.metadata import (
+    Byline,
+    accessible_for_free,
+    agency_name,
+    clean_title,
+    is_paywalled,
+    page_authors,
+    page_published_at,
+    page_title,
+    parse_datetime,
+    published_at,
+    split_byline,
+    visible_teaser,
+)
+from transforms.records import UTC
+
+
+def page(head: str = "", body: str = "") -> lxml_html.HtmlElement:
+    return lxml_html.fromstring(f"<html><head>{head}</head><body>{body}</body></html>")
+
+
+def ld(obj: str) -> str:
+    return f'<script type="application/ld+json">{obj}</script>'
+
+
+@pytest.mark.parametrize(
+    "raw, sites, expected",
+    [
+        (
+            "Von Anna Beispiel und Tom Muster, dpa",
+            (),
+            Byline(("Anna Beispiel", "Tom Muster"), ("dpa",)),
+        ),
+        ("Ntv De; Mli; AFP", ("https://www.ntv.de/politik/x.html",), Byline((), ("AFP",))),
+        ("ntv.de, mli/dpa/AFP", ("ntv.de",), Byline((), ("dpa", "AFP"))),
+        (
+            "By Jane Doe and John Roe | The Associated Press",
+            (),
+            Byline(("Jane Doe", "John Roe"), ("AP",)),
+        ),
+        ("Redaktion Politik", (), Byline((), ())),
+        ("Maria Muster (Text), jane@example.com", (), Byline(("Maria Muster",), ())),
+        ("Deutsche Presse-Agentur", (), Byline((), ("dpa",))),
+        ("Guardian staff reporter", (), Byline((), ())),
+        ("김철수", (), Byline(("김철수",), ())),
+        ("", (), Byline((), ())),
+    ],
+)
+def test_split_byline(raw: str, sites: tuple[str, ...], expected: Byline) -> None:
+    assert split_byline(raw, sites) == expected
+
+
+def test_agency_name() -> None:
+    assert agency_name("Reuters") == "Reuters"
+    assert agency_name("Agence France-Presse") == "AFP"
+    assert agency_name("Anna Beispiel") is None
+
+
+def test_page_authors_prefers_feed_then_json_ld_and_collects_agencies() -> None:
+    tree = page(
+        head=ld(
+            '{"@type": "NewsArticle", "author": [{"@type": "Person", "name": "Anna Beispiel"},'
+            ' {"@type": "Organization", "name": "Reuters"}]}'
+        )
+        + '<meta name="author" content="Someone Else">',
+        body='<p class="byline">Von Anna Beispiel, dpa</p>',
+    )
+    assert page_authors(tree) == Byline(("Anna Beispiel",), ("dpa", "Reuters"))
+    assert page_authors(tree, ["Lea Feedmann"]).people == ("Lea Feedmann",)
+    assert page_authors(None, [], "Ntv De; Mli; AFP", ["ntv.de"]) == Byline((), ("AFP",))
+
+
+@pytest.mark.parametrize(
+    "value, expected",
+    [
+        ("2026-11-24T09:15:00+01:00", dt.datetime(2026, 11, 24, 8, 15, tzinfo=UTC)),
+        ("2026-11-24T09:15:00Z", dt.datetime(2026, 11, 24, 9, 15, tzinfo=UTC)),
+        ("2026-11-24", dt.datetime(2026, 11, 24, tzinfo=UTC)),
+        ("Tue, 24 Nov 2026 09:15:00 +0100", dt.datetime(2026, 11, 24, 8, 15, tzinfo=UTC)),
+        ("gestern", None),
+        ("", None),
+    ],
+)
+def test_parse_datetime(value: str, expected: dt.datetime | None) -> None:
+    assert parse_datetime(value) == expected
+
+
+def test_published_at_feed_first_then_markup_then_hint() -> None:
+    tree = page(head='<meta property="article:published_time" content="2026-03-02T07:30:00+01:00">')
+    feed = dt.datetime(2026, 3, 2, 8, 0, tzinfo=dt.timezone(dt.timedelta(hours=2)))
+    assert published_at(feed, tree, "https://x.test/a") == dt.datetime(2026, 3, 2, 6, 0, tzinfo=UTC)
+    assert published_at(None, tree, "https://x.test/a") == dt.datetime(
+        2026, 3, 2, 6, 30, tzinfo=UTC
+    )
+    assert page_published_at(page(), "https://x.test/a", "2026-01-05") == dt.datetime(
+        2026, 1, 5, tzinfo=UTC
+    )
+    ld_tree = page(
+        head=ld('{"@type": "NewsArticle", "datePublished": "2026-02-01T10:00:00+00:00"}')
+    )
+    assert page_published_at(ld_tree, "https://x.test/a") == dt.datetime(2026, 2, 1, 10, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    "title, sites, expected",
+    [
+        (
+            "Putin sucht die Nähe zu China | Tagesblick",
+            ("Tagesblick",),
+            "Putin sucht die Nähe zu China",
+        ),
+        (
+            "Feuerwehr: Neue Regeln | wdr aktuell",
+            ("https://www1.wdr.de/x",),
+            "Feuerwehr: Neue Regeln",
+        ),
+        ("SPIEGEL - Die Lage am Morgen", ("spiegel.de",), "Die Lage am Morgen"),
+        ("Kanzler: Wir bleiben dabei", ("Tagesblick",), "Kanzler: Wir bleiben dabei"),
+        ("Nur ein Titel", (), "Nur ein Titel"),
+    ],
+)
+def test_clean_title(title: str, sites: tuple[str, ...], expected: str) -> None:
+    assert clean_title(title, sites) == expected
+
+
+def test_page_title_og_then_h1_then_fallback() -> None:
+    og = page(
+        head='<meta property="og:title" content="Aus og | Blatt"><title>Aus title</title>',
+        body="<h1>Aus h1</h1>",
+    )
+    assert page_title(og, (), ("Blatt",)) == "Aus og"
+    assert (
+        page_title(
+            page(head="<title>T | Blatt</title>", body="<article><h1>Aus h1</h1></article>"),
+            (),
+            ("Blatt",),
+        )
+        == "Aus h1"
+    )
+    assert page_title(page(), ("Feed-Titel",), ()) == "Feed-Titel"
+
+
+@pytest.mark.parametrize(
+    "head, body, status, expected",
+    [
+        (ld('{"@type": "NewsArticle", "isAccessibleForFree": false}'), "", 200, True),
+        (
+            ld(
+                '{"@type": "NewsArticle", "isAccessibleForFree": "False", "hasPart": '
+                '{"@type": "WebPageElement", "isAccessibleForFree": "False", "cssSelector": ".paid"}}'
+            ),
+            "",
+            200,
+            True,
+        ),
+        (ld('{"@type": "NewsArticle", "isAccessibleForFree": true}'), "", 200, False),
+        ('<meta itemprop="isAccessibleForFree" content="false">', "", 200, True),
+        ('<meta property="article:content_tier" content="locked">', "", 200, True),
+        ("", "<p>Jetzt abonnieren und weiterlesen!</p>", 200, None),  # a phrase alone says nothing
+        ("", "", 402, True),
+        ("", '<div class="paywall-overlay">x</div>', 403, True),
+        ("", "<p>Forbidden</p>", 403, None),
+    ],
+)
+def test_is_paywalled(head: str, body: str, status: int, expected: bool | None) -> None:
+    assert is_paywalled(page(head, body), status) is expected
+
+
+def test_accessible_for_free_absent() -> None:
+    assert accessible_for_free(page()) is None
+    assert is_paywalled(None, 200) is None
+
+
+def test_visible_teaser_is_the_description_shown_in_the_body() -> None:
+    lead = "Nach vier Jahren Bauzeit ist die neue Brücke über die Elbe am Montag für den Verkehr freigegeben worden."
+    tree = page(
+        head=f'<meta property="og:description" content="{lead[:90]}…">',
+        body=f"<header><p class='lead'>{lead}</p></header><p>Andere Zeile</p>",
+    )
+    assert visible_teaser(tree) == lead
+    assert (
+        visible_teaser(page(head='<meta name="description" content="Kurz">', body="<p>Kurz</p>"))
+        == ""
+    )
+    assert (
+        visible_teaser(page(head=f'<meta name="description" content="{lead}">', body="<p>x</p>"))
+        == ""
+    )

@@ -1,0 +1,510 @@
+"""Article metadata from a parsed page: people and agencies, publication time, title, paywall.
+
+Pure functions on an lxml tree (no Beam, no I/O); :mod:`transforms.extract` calls them before it
+strips credit nodes from the tree, so bylines and schema.org data are still there.
+
+- Authors: bylines credit people and news agencies in one string ("Von Anna Beispiel und Tom
+  Muster, dpa"; trafilatura even turns "ntv.de; mli; AFP" into "Ntv De; Mli; AFP"). We split
+  them: agencies go to ``Article.agencies``; editor initials, the site's own name, e-mail
+  addresses and desk names ("Redaktion", "staff") are dropped.
+- Dates: the feed's date wins (it is what the publisher announced); then the page's
+  ``article:published_time``/``datePublished`` markup, then htmldate's guess. Always UTC.
+- Title: ``og:title``, then the article's ``<h1>``, then schema.org ``headline`` and
+  ``<title>``, with a ``| Site`` part removed when it names the site.
+- Paywall: schema.org ``isAccessibleForFree`` (JSON-LD, also inside ``hasPart``, or microdata),
+  ``article:content_tier``, and gated HTTP statuses (402; 401/403 only with paywall markup).
+  Phrase lists ("Jetzt abonnieren") are not used: free articles carry them too.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import email.utils
+import json
+import re
+import urllib.parse
+from collections.abc import Iterable, Iterator
+from typing import Any, NamedTuple
+
+import htmldate
+from lxml import html as lxml_html
+
+from transforms.records import UTC
+
+# Agencies as they are written in bylines → the name we store. Lower-case keys.
+AGENCIES = {
+    "dpa": "dpa",
+    "deutsche presse-agentur": "dpa",
+    "dpa-afx": "dpa-AFX",
+    "afp": "AFP",
+    "agence france-presse": "AFP",
+    "agence france presse": "AFP",
+    "reuters": "Reuters",
+    "thomson reuters": "Reuters",
+    "ap": "AP",
+    "associated press": "AP",
+    "the associated press": "AP",
+    "apa": "APA",
+    "sda": "SDA",
+    "keystone-sda": "Keystone-SDA",
+    "kna": "KNA",
+    "epd": "epd",
+    "sid": "SID",
+    "dts": "dts",
+    "ddp": "ddp",
+    "efe": "EFE",
+    "ansa": "ANSA",
+    "anp": "ANP",
+    "belga": "Belga",
+    "ntb": "NTB",
+    "tt": "TT",
+    "ritzau": "Ritzau",
+    "aap": "AAP",
+    "pa": "PA",
+    "pa media": "PA",
+    "press association": "PA",
+    "xinhua": "Xinhua",
+    "tass": "TASS",
+    "bloomberg": "Bloomberg",
+    "upi": "UPI",
+    "europa press": "Europa Press",
+    "kyodo": "Kyodo",
+    "yonhap": "Yonhap",
+    "the canadian press": "The Canadian Press",
+    "canadian press": "The Canadian Press",
+    "anadolu": "Anadolu",
+    "anadolu agency": "Anadolu",
+    "interfax": "Interfax",
+    "aa": "AA",
+}
+# Desk and role names that are not people.
+_NOT_PEOPLE = re.compile(
+    r"\b(?:redaktion|newsdesk|newsroom|staff|team|editors?|editorial|agenturen|agencies|"
+    r"nachrichtenagenturen|online|wire|contributors?|reporters?|autoren|autor(?:in)?|author)\b",
+    re.IGNORECASE,
+)
+_BYLINE_PREFIX = re.compile(
+    r"^\s*(?:(?:ein(?:e)?\s+)?(?:kommentar|analyse|gastbeitrag|interview|essay|reportage|"
+    r"kolumne)\s+von|von|by|text(?:\s+und\s+fotos?)?\s*:|autor(?:in)?\s*:|authors?\s*:|written\s+by|"
+    r"par|por)\s+",
+    re.IGNORECASE,
+)
+_BYLINE_SPLIT = re.compile(
+    r"\s*(?:;|,|\||/|·|•|\s+und\s+|\s+and\s+|\s+&\s+|\s+et\s+|\s+y\s+|\s+og\s+|\s+och\s+|\s+e\s+)\s*",
+    re.IGNORECASE,
+)
+_PARENS = re.compile(r"\s*[\(\[][^()\[\]]*[\)\]]")
+_EMAIL_OR_HANDLE = re.compile(r"\S+@\S+|^@\w+|https?://\S+")
+# Editor initials appended to wire copy ("mli", "jbe", "AS").
+_INITIALS = re.compile(r"(?-i:[a-zäöü]{2,4}|[A-ZÄÖÜ]{1,3}\.?|(?:[A-Z]\.\s*){1,3})")
+_DIGITS = re.compile(r"\d")
+_ALNUM = re.compile(r"[\W_]+")
+_LATIN_LETTER = re.compile(r"[A-Za-zÀ-ÖØ-öø-ÿ]")
+_UPPER = re.compile(r"[A-ZÀ-ÖØ-Þ]")
+MAX_NAME_WORDS = 6  # longer "names" are sentences that ended up in a byline node
+MAX_BYLINE_CHARS = 160
+
+_TITLE_SEPARATORS = re.compile(r"\s+[|–—·:•»-]\s+|\s*[|•»]\s*")
+_DATE_META = (
+    "//meta[@property='article:published_time']/@content",
+    "//meta[@name='article:published_time']/@content",
+    "//meta[@property='og:article:published_time']/@content",
+    "//meta[@itemprop='datePublished']/@content",
+    "//meta[@name='date']/@content",
+    "//meta[@name='pubdate']/@content",
+    "//meta[@name='publish-date']/@content",
+    "//meta[@name='dc.date.issued']/@content",
+    "//meta[@name='DC.date.issued']/@content",
+    "//time[@itemprop='datePublished']/@datetime",
+    "//*[@itemprop='datePublished']/@datetime",
+)
+_BYLINE_XPATH = (
+    "//*[@itemprop='author']",
+    "//*[@rel='author']",
+    "//*[contains(concat(' ', normalize-space(@class), ' '), ' byline ')]",
+    "//*[contains(concat(' ', normalize-space(@class), ' '), ' author ')]",
+    "//*[contains(concat(' ', normalize-space(@class), ' '), ' article-author ')]",
+)
+_PAYWALL_ATTR = re.compile(
+    r"paywall|piano-?offer|premium-?(?:wall|teaser|content)|metered|regwall", re.IGNORECASE
+)
+_SPACE = re.compile(r"\s+")
+
+
+class Byline(NamedTuple):
+    people: tuple[str, ...]
+    agencies: tuple[str, ...]
+
+
+# --- authors ---------------------------------------------------------------------------------
+
+
+def _site_keys(site_names: Iterable[str]) -> set[str]:
+    """Normalised forms of the site's names and host: "ntv.de" → {"ntvde", "ntv"}."""
+    keys: set[str] = set()
+    for name in site_names:
+        if not name:
+            continue
+        host = urllib.parse.urlsplit(name).hostname if "://" in name else None
+        for value in (name, host or ""):
+            value = value.lower().removeprefix("www.")
+            if not value:
+                continue
+            keys.add(_ALNUM.sub("", value))
+            if "." in value:
+                keys.add(_ALNUM.sub("", value.rsplit(".", 1)[0]))
+            if host:
+                # "www1.wdr.de" → "wdr": the label before the top-level domain names the site.
+                labels = host.lower().split(".")
+                if len(labels) >= 2 and len(labels[-2]) >= 3:
+                    keys.add(_ALNUM.sub("", labels[-2]))
+    return {k for k in keys if k}
+
+
+def agency_name(token: str) -> str | None:
+    """The stored name of a news agency, or None: ``"Deutsche Presse-Agentur"`` → ``"dpa"``."""
+    return AGENCIES.get(_SPACE.sub(" ", token).strip().lower().strip(".:"))
+
+
+def looks_like_person(token: str) -> bool:
+    words = token.split()
+    if not words or len(words) > MAX_NAME_WORDS or len(token) > 60 or _DIGITS.search(token):
+        return False
+    if not _LATIN_LETTER.search(token):
+        return True  # scripts without case (CJK, Hangul …) can't be checked for capitals
+    # One word is a desk, a site or initials ("Mli") far more often than a person's surname.
+    return len(words) >= 2 and bool(_UPPER.search(token))
+
+
+def split_byline(raw: str | None, site_names: Iterable[str] = ()) -> Byline:
+    """A byline → people and agencies, dropping initials, the site's name and desk names."""
+    if not raw:
+        return Byline((), ())
+    sites = _site_keys(site_names)
+    people: list[str] = []
+    agencies: list[str] = []
+    text = _EMAIL_OR_HANDLE.sub(" ", _PARENS.sub("", raw))
+    for part in _BYLINE_SPLIT.split(text):
+        token = _BYLINE_PREFIX.sub("", part).strip(" \t\n.:-–—·")
+        if not token:
+            continue
+        agency = agency_name(token)
+        if agency:
+            agencies.append(agency)
+        elif (
+            _INITIALS.fullmatch(token)
+            or _ALNUM.sub("", token.lower()) in sites
+            or _NOT_PEOPLE.search(token)
+        ):
+            continue
+        elif looks_like_person(token):
+            people.append(_SPACE.sub(" ", token))
+    return Byline(tuple(dict.fromkeys(people)), tuple(dict.fromkeys(agencies)))
+
+
+def _json_ld(tree: lxml_html.HtmlElement) -> Iterator[dict[str, Any]]:
+    """Every JSON object in the page's JSON-LD, nested ones included."""
+    for script in tree.xpath("//script[@type='application/ld+json']/text()"):
+        try:
+            data = json.loads(script)
+        except ValueError:
+            continue
+        stack = [data]
+        while stack:
+            item = stack.pop()
+            if isinstance(item, list):
+                stack.extend(reversed(item))
+            elif isinstance(item, dict):
+                yield item
+                stack.extend(v for v in item.values() if isinstance(v, (list, dict)))
+
+
+def _types(item: dict[str, Any]) -> set[str]:
+    value = item.get("@type")
+    return set(value) if isinstance(value, list) else {str(value)} if value else set()
+
+
+def _json_ld_authors(tree: lxml_html.HtmlElement) -> tuple[list[str], list[str]]:
+    """(person names, organisation names) of the JSON-LD ``author``/``creator`` fields."""
+    people: list[str] = []
+    orgs: list[str] = []
+    for item in _json_ld(tree):
+        for key in ("author", "creator"):
+            value = item.get(key)
+            for entry in value if isinstance(value, list) else [value]:
+                if isinstance(entry, str):
+                    people.append(entry)
+                elif isinstance(entry, dict) and isinstance(entry.get("name"), str):
+                    (orgs if "Organization" in _types(entry) else people).append(entry["name"])
+    return people, orgs
+
+
+def _byline_texts(tree: lxml_html.HtmlElement) -> list[str]:
+    texts = []
+    for path in _BYLINE_XPATH:
+        for node in tree.xpath(path):
+            text = (
+                _SPACE.sub(" ", node.text_content()).strip()
+                if hasattr(node, "text_content")
+                else ""
+            )
+            if text and len(text) <= MAX_BYLINE_CHARS:
+                texts.append(text)
+    return texts
+
+
+def page_authors(
+    tree: lxml_html.HtmlElement | None,
+    feed_authors: Iterable[str] = (),
+    extractor_author: str | None = None,
+    site_names: Iterable[str] = (),
+) -> Byline:
+    """People from the first source that names any (feed, JSON-LD, meta, byline, extractor);
+    agencies from all of them."""
+    sites = tuple(site_names)
+    sources: list[list[str]] = [list(feed_authors)]
+    org_names: list[str] = []
+    if tree is not None:
+        ld_people, org_names = _json_ld_authors(tree)
+        meta = [
+            v
+            for v in tree.xpath(
+                "//meta[@name='author']/@content | //meta[@property='article:author']/@content"
+            )
+            if not str(v).startswith("http")
+        ]
+        sources += [ld_people, [str(v) for v in meta], _byline_texts(tree)]
+    sources.append([extractor_author] if extractor_author else [])
+    people: tuple[str, ...] = ()
+    agencies: list[str] = []
+    for source in sources:
+        parsed = [split_byline(raw, sites) for raw in source]
+        agencies += [a for b in parsed for a in b.agencies]
+        if not people:
+            people = tuple(dict.fromkeys(p for b in parsed for p in b.people))
+    agencies += [a for a in (agency_name(o) for o in org_names) if a]
+    return Byline(people, tuple(dict.fromkeys(agencies)))
+
+
+# --- dates -----------------------------------------------------------------------------------
+
+
+def parse_datetime(value: str) -> dt.datetime | None:
+    """ISO-8601 or RFC 2822 (a date alone is midnight UTC; no zone means UTC) → aware UTC."""
+    value = value.strip()
+    if not value:
+        return None
+    try:
+        when = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        try:
+            when = email.utils.parsedate_to_datetime(value)
+        except (TypeError, ValueError, IndexError):
+            return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return when.astimezone(UTC)
+
+
+def to_utc(when: dt.datetime | None) -> dt.datetime | None:
+    if when is None:
+        return None
+    return when.replace(tzinfo=UTC) if when.tzinfo is None else when.astimezone(UTC)
+
+
+def page_published_at(
+    tree: lxml_html.HtmlElement, url: str, date_hint: str | None = None
+) -> dt.datetime | None:
+    """Publication time from the page's markup; else ``date_hint`` (a date the extractor already
+    found), else htmldate's guess."""
+    ld_dates = [
+        str(i["datePublished"]) for i in _json_ld(tree) if isinstance(i.get("datePublished"), str)
+    ]
+    for value in [*(v for path in _DATE_META for v in tree.xpath(path)), *ld_dates]:
+        when = parse_datetime(str(value))
+        if when is not None:
+            return when
+    found = date_hint or htmldate.find_date(
+        tree, extensive_search=False, original_date=True, url=url
+    )
+    return parse_datetime(found) if found else None
+
+
+def published_at(
+    feed_time: dt.datetime | None,
+    tree: lxml_html.HtmlElement | None,
+    url: str,
+    date_hint: str | None = None,
+) -> dt.datetime | None:
+    if feed_time is not None:
+        return to_utc(feed_time)
+    return page_published_at(tree, url, date_hint) if tree is not None else None
+
+
+# --- title -----------------------------------------------------------------------------------
+
+
+def clean_title(title: str, site_names: Iterable[str]) -> str:
+    """Drop a trailing or leading `` | Site`` part when it names the site."""
+    title = _SPACE.sub(" ", title).strip()
+    sites = _site_keys(site_names)
+    parts = [p for p in _TITLE_SEPARATORS.split(title) if p.strip()]
+    if len(parts) < 2 or not sites:
+        return title
+
+    def names_site(part: str) -> bool:
+        key = _ALNUM.sub("", part.lower())
+        return bool(key) and (key in sites or any(key.startswith(s) and len(s) >= 3 for s in sites))
+
+    if names_site(parts[-1]):
+        return title[: title.rfind(parts[-1])].rstrip(" |–—·:•»-").strip() or title
+    if names_site(parts[0]):
+        return title[title.find(parts[0]) + len(parts[0]) :].lstrip(" |–—·:•»-").strip() or title
+    return title
+
+
+def _first(tree: lxml_html.HtmlElement, paths: Iterable[str]) -> str:
+    for path in paths:
+        for value in tree.xpath(path):
+            text = value if isinstance(value, str) else value.text_content()
+            text = _SPACE.sub(" ", str(text)).strip()
+            if text:
+                return text
+    return ""
+
+
+def page_title(
+    tree: lxml_html.HtmlElement | None, fallbacks: Iterable[str | None], site_names: Iterable[str]
+) -> str:
+    """og:title, the article's h1, schema.org headline, then ``fallbacks``; site part removed."""
+    sites = tuple(site_names)
+    candidates: list[str] = []
+    if tree is not None:
+        candidates.append(
+            _first(
+                tree,
+                ("//meta[@property='og:title']/@content", "//meta[@name='twitter:title']/@content"),
+            )
+        )
+        candidates.append(_first(tree, ("//article//h1", "//main//h1", "//h1")))
+        candidates += [
+            str(i["headline"]) for i in _json_ld(tree) if isinstance(i.get("headline"), str)
+        ]
+        candidates.append(_first(tree, ("//title",)))
+    candidates += [f or "" for f in fallbacks]
+    for candidate in candidates:
+        if candidate and candidate.strip():
+            return clean_title(candidate, sites)
+    return ""
+
+
+def site_names(tree: lxml_html.HtmlElement | None, *extra: str | None) -> tuple[str, ...]:
+    names = [e for e in extra if e]
+    if tree is not None:
+        names += [str(v) for v in tree.xpath("//meta[@property='og:site_name']/@content")]
+        names += [
+            str(i["name"])
+            for i in _json_ld(tree)
+            if "Organization" in "".join(_types(i)) and isinstance(i.get("name"), str)
+        ]
+    return tuple(dict.fromkeys(n.strip() for n in names if n and n.strip()))
+
+
+# --- teaser --------------------------------------------------------------------------------
+
+MIN_TEASER_CHARS = 80  # shorter descriptions ("Politik-News") are labels, not a lead paragraph
+_ELLIPSIS = re.compile(r"\s*(?:…|\.\.\.)\s*$")
+
+
+def description(tree: lxml_html.HtmlElement) -> str:
+    return _first(
+        tree,
+        (
+            "//meta[@property='og:description']/@content",
+            "//meta[@name='description']/@content",
+            "//meta[@name='twitter:description']/@content",
+        ),
+    )
+
+
+def visible_teaser(tree: lxml_html.HtmlElement) -> str:
+    """The page's lead paragraph: a body element whose text is the meta description.
+
+    Extractors in precision mode often drop the lead ("Vorspann") because it sits in the
+    article header, yet it is part of the article. Only the page's own description is looked
+    for, so a teaser of some other article can't be picked up.
+    """
+    wanted = _SPACE.sub(" ", description(tree)).strip()
+    if len(wanted) < MIN_TEASER_CHARS:
+        return ""
+    truncated = bool(_ELLIPSIS.search(wanted))
+    wanted_key = _ELLIPSIS.sub("", wanted).casefold()
+    body = tree.find("body")
+    if body is None:
+        return ""
+    for node in body.iter("p", "div", "h2", "strong", "span"):
+        text = _SPACE.sub(" ", node.text_content()).strip()
+        if len(text) > 3 * len(wanted) + 40:
+            continue
+        key = text.casefold()
+        if key == wanted_key or (truncated and key.startswith(wanted_key)):
+            return text
+    return ""
+
+
+# --- paywall ---------------------------------------------------------------------------------
+
+
+def _as_bool(value: Any) -> bool | None:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.strip().lower() in ("true", "false", "yes", "no"):
+        return value.strip().lower() in ("true", "yes")
+    return None
+
+
+def accessible_for_free(tree: lxml_html.HtmlElement) -> bool | None:
+    """schema.org ``isAccessibleForFree`` from JSON-LD (any object) or microdata; False wins."""
+    values = [
+        _as_bool(i.get("isAccessibleForFree")) for i in _json_ld(tree) if "isAccessibleForFree" in i
+    ]
+    values += [
+        _as_bool(str(v))
+        for v in tree.xpath(
+            "//*[@itemprop='isAccessibleForFree']/@content | //*[@itemprop='isAccessibleForFree']/@href"
+        )
+    ]
+    values += [
+        _as_bool(n.text_content())
+        for n in tree.xpath("//*[@itemprop='isAccessibleForFree'][not(@content)][not(@href)]")
+    ]
+    found = [v for v in values if v is not None]
+    if not found:
+        return None
+    return all(found)
+
+
+def has_paywall_markup(tree: lxml_html.HtmlElement) -> bool:
+    for node in tree.xpath("//*[@class or @id]"):
+        if _PAYWALL_ATTR.search(f"{node.get('class', '')} {node.get('id', '')}"):
+            return True
+    return any("cssSelector" in i for i in _json_ld(tree) if "WebPageElement" in _types(i))
+
+
+def is_paywalled(tree: lxml_html.HtmlElement | None, http_status: int) -> bool | None:
+    """True/False when the page or the HTTP status says so, None when nothing does."""
+    if http_status == 402:
+        return True
+    if tree is None:
+        return None
+    free = accessible_for_free(tree)
+    if free is not None:
+        return not free
+    tier = _first(tree, ("//meta[@property='article:content_tier']/@content",)).lower()
+    if tier in ("locked", "metered"):
+        return True
+    if http_status in (401, 403) and has_paywall_markup(tree):
+        return True
+    if tier == "free":
+        return False
+    return None
