@@ -6,6 +6,7 @@ Exit statuses (for schedulers):
   3  not a single feed could be read
   4  another run holds the output's lock
   5  the run completed, but more feeds or entries failed than --max-failure-rate allows
+  130  stopped by SIGINT or SIGTERM; nothing published, the lock released
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ EXIT_CONFIG = commands.EXIT_CONFIG
 EXIT_NO_FEEDS = commands.EXIT_NO_FEEDS
 EXIT_LOCKED = commands.EXIT_LOCKED
 EXIT_FAILURE_RATE = commands.EXIT_FAILURE_RATE
+EXIT_INTERRUPTED = commands.EXIT_INTERRUPTED
 
 # Commands whose unknown options are Beam pipeline options rather than mistakes.
 BEAM_COMMANDS = frozenset({"run", "demo", "stream"})

@@ -15,6 +15,7 @@ EXIT_CONFIG = 2
 EXIT_NO_FEEDS = 3
 EXIT_LOCKED = 4
 EXIT_FAILURE_RATE = 5
+EXIT_INTERRUPTED = 130  # the shell's code for a run stopped by a signal
 
 _view = {"quiet": False, "log_format": "text"}
 
@@ -46,7 +47,7 @@ def _report_summary(summary, version: str) -> None:
 
 
 def execute_run(cfg: RunConfig, out: str, date: str, beam_args: list[str]) -> int:
-    from pipeline.run import newsbeam_version, run
+    from pipeline.run import Interrupted, newsbeam_version, run
     from pipeline.state import LockHeld
 
     show_progress = sys.stderr.isatty() and not _view["quiet"] and _view["log_format"] == "text"
@@ -56,6 +57,10 @@ def execute_run(cfg: RunConfig, out: str, date: str, beam_args: list[str]) -> in
     except LockHeld as exc:
         print(f"newsbeam: error: {exc}", file=sys.stderr)
         return EXIT_LOCKED
+    except Interrupted as exc:
+        print(f"newsbeam: stopped by {exc}; nothing was published, the lock is released",
+              file=sys.stderr)
+        return EXIT_INTERRUPTED
     _report_summary(summary, newsbeam_version())
     attempted = summary.feeds - len(summary.feeds_skipped)
     if attempted and summary.feeds_ok == 0:

@@ -15,11 +15,14 @@ checks the accounting: every feed entry ends as written, duplicate, filtered or 
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime as dt
 import hashlib
 import json
 import logging
+import signal
+import threading
 import time
 from collections import Counter
 from importlib import metadata
@@ -203,6 +206,28 @@ def summarize(
     )
 
 
+class Interrupted(Exception):
+    """SIGINT or SIGTERM arrived; the run stopped and published nothing."""
+
+
+@contextlib.contextmanager
+def stop_on_sigterm():
+    """Turn SIGTERM (what schedulers and container runtimes send) into Interrupted, as Ctrl-C is
+    turned into KeyboardInterrupt, so both unwind: staging discarded, lock released."""
+
+    def _raise(signum, _frame):
+        raise Interrupted(signal.Signals(signum).name)
+
+    previous = signal.signal(signal.SIGTERM, _raise) if threading.current_thread() is threading.main_thread() else None
+    try:
+        yield
+    except KeyboardInterrupt:
+        raise Interrupted("SIGINT") from None
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+
+
 def run(cfg: RunConfig, out: str, date: str, beam_args: list[str]) -> RunSummary:
     """Execute one batch run for ``date`` and publish its files under ``out``.
 
@@ -211,7 +236,7 @@ def run(cfg: RunConfig, out: str, date: str, beam_args: list[str]) -> RunSummary
     run_id = output.new_run_id()
     started = dt.datetime.now(dt.timezone.utc)
     clock = time.monotonic()
-    state.acquire_lock(out, run_id, started)
+    lock = state.acquire_lock(out, run_id, started)
     try:
         output.recover_staging(out, keep=run_id)
         feed_state = state.load_feed_state(out)
@@ -233,8 +258,9 @@ def run(cfg: RunConfig, out: str, date: str, beam_args: list[str]) -> RunSummary
         p = beam.Pipeline(options=pipeline_options(beam_args))
         build(p, cfg, plan)
         try:
-            result = p.run()
-            result.wait_until_finish()
+            with state.Heartbeat(out, lock), stop_on_sigterm():
+                result = p.run()
+                result.wait_until_finish()
         except BaseException:
             output.discard(out, run_id)
             raise

@@ -18,6 +18,7 @@ import datetime as dt
 import json
 import os
 import socket
+import threading
 from collections.abc import Iterable
 from typing import Any
 
@@ -28,6 +29,10 @@ from pipeline.output import RUNS, STATE, is_local, join
 from transforms.records import FeedSpec, FeedStatus
 
 LOCK = "_lock.json"
+# A live run rewrites its lock this often; a lock not rewritten for STALE_AFTER is a dead run's,
+# wherever that run was (another pod, another host), and the next run takes it over.
+HEARTBEAT_SECONDS = 60
+STALE_AFTER = dt.timedelta(minutes=15)
 
 
 class LockHeld(Exception):
@@ -65,15 +70,23 @@ def _pid_alive(pid: int) -> bool:
     return True
 
 
+def _is_stale(holder: dict[str, Any], host: str, now: dt.datetime) -> bool:
+    if holder.get("host") == host and isinstance(holder.get("pid"), int):
+        return not _pid_alive(holder["pid"])
+    beat = _parse_time(holder.get("heartbeat") or holder.get("started_at"))
+    return beat is None or now - beat > STALE_AFTER
+
+
 def acquire_lock(output: str, run_id: str, now: dt.datetime) -> dict[str, Any]:
     """Take the output's lock or raise LockHeld naming the holder.
 
-    A lock left by a dead process on this host is taken over (a killed run must not block the
-    next day's run forever); a lock from another host is respected.
+    A killed run must not block the next day's run forever: a lock left by a dead process on
+    this host, or one whose heartbeat stopped more than STALE_AFTER ago (a run on another host
+    or pod that died), is taken over.
     """
     path = join(output, LOCK)
     info = {"run_id": run_id, "pid": os.getpid(), "host": socket.gethostname(),
-            "started_at": now.isoformat()}
+            "started_at": now.isoformat(), "heartbeat": now.isoformat()}
     for _attempt in range(2):
         if is_local(output):
             os.makedirs(output, exist_ok=True)
@@ -89,9 +102,7 @@ def acquire_lock(output: str, run_id: str, now: dt.datetime) -> dict[str, Any]:
             _write_json(path, info)
             return info
         holder = _read_json(path) or {}
-        stale = (holder.get("host") == info["host"] and isinstance(holder.get("pid"), int)
-                 and not _pid_alive(holder["pid"]))
-        if not stale:
+        if not _is_stale(holder, info["host"], now):
             raise LockHeld(
                 f"another run holds {path} (run {holder.get('run_id', '?')}, pid "
                 f"{holder.get('pid', '?')} on {holder.get('host', '?')} since "
@@ -99,6 +110,32 @@ def acquire_lock(output: str, run_id: str, now: dt.datetime) -> dict[str, Any]:
             )
         FileSystems.delete([path])
     raise LockHeld(f"could not take {path}")
+
+
+class Heartbeat:
+    """Rewrites the lock's heartbeat while a run is alive (a context manager)."""
+
+    def __init__(self, output: str, info: dict[str, Any]) -> None:
+        self._path = join(output, LOCK)
+        self._info = dict(info)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._beat, daemon=True, name="newsbeam-lock")
+
+    def _beat(self) -> None:
+        while not self._stop.wait(HEARTBEAT_SECONDS):
+            holder = _read_json(self._path) or {}
+            if holder.get("run_id") != self._info["run_id"]:
+                return  # taken over: not ours to write any more
+            self._info["heartbeat"] = dt.datetime.now(dt.timezone.utc).isoformat()
+            _write_json(self._path, self._info)
+
+    def __enter__(self) -> Heartbeat:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
 
 
 def release_lock(output: str, run_id: str) -> None:

@@ -94,7 +94,7 @@ def stream(cfg: RunConfig, out: str, poll_seconds: float, window_seconds: float,
     """Run until ``duration`` seconds have passed (None: until stopped); return a manifest."""
     stream_id = output.new_run_id()
     started = dt.datetime.now(dt.timezone.utc)
-    state.acquire_lock(out, stream_id, started)
+    lock = state.acquire_lock(out, stream_id, started)
     stopped_by = None
     result = None
     try:
@@ -119,8 +119,9 @@ def stream(cfg: RunConfig, out: str, poll_seconds: float, window_seconds: float,
         build_stream(p, cfg, plan)
         previous = signal.signal(signal.SIGTERM, _raise_stop)
         try:
-            result = p.run()
-            result.wait_until_finish()
+            with state.Heartbeat(out, lock):
+                result = p.run()
+                result.wait_until_finish()
         except (KeyboardInterrupt, _Stop) as exc:
             stopped_by = str(exc) or "SIGINT"
             if result is not None:
