@@ -27,11 +27,43 @@ from transforms.records import FeedEntry
 TRACKING_PREFIXES = ("utm_", "at_", "wt_", "pk_", "mtm_", "hsa_", "ga_")
 TRACKING_PARAMS = frozenset(
     {
-        "fbclid", "gclid", "dclid", "gclsrc", "msclkid", "yclid", "igshid", "twclid", "ttclid",
-        "mc_cid", "mc_eid", "_hsenc", "_hsmi", "mkt_tok", "oly_anon_id", "oly_enc_id",
-        "ocid", "icid", "cmpid", "cmp", "xtor", "wtmc", "wt.mc_id", "smid", "sr_share",
-        "ns_mchannel", "ns_source", "ns_campaign", "ns_linkname", "ns_fee",
-        "ref_src", "ref_url", "s_cid", "zanpid", "guccounter", "spm", "__twitter_impression",
+        "fbclid",
+        "gclid",
+        "dclid",
+        "gclsrc",
+        "msclkid",
+        "yclid",
+        "igshid",
+        "twclid",
+        "ttclid",
+        "mc_cid",
+        "mc_eid",
+        "_hsenc",
+        "_hsmi",
+        "mkt_tok",
+        "oly_anon_id",
+        "oly_enc_id",
+        "ocid",
+        "icid",
+        "cmpid",
+        "cmp",
+        "xtor",
+        "wtmc",
+        "wt.mc_id",
+        "smid",
+        "sr_share",
+        "ns_mchannel",
+        "ns_source",
+        "ns_campaign",
+        "ns_linkname",
+        "ns_fee",
+        "ref_src",
+        "ref_url",
+        "s_cid",
+        "zanpid",
+        "guccounter",
+        "spm",
+        "__twitter_impression",
     }
 )
 DEFAULT_PORTS = {"http": 80, "https": 443}
@@ -90,7 +122,9 @@ def article_id(canonical: str) -> str:
 def pick_first(entries: Iterable[FeedEntry]) -> tuple[FeedEntry, int]:
     """Deterministic choice among entries of one article: (kept, number of duplicates)."""
     # Dated entries first (they carry more), then a total order so every runner keeps the same one.
-    ordered = sorted(entries, key=lambda e: (e.published is None, e.url, e.feed_url, e.link, e.guid))
+    ordered = sorted(
+        entries, key=lambda e: (e.published is None, e.url, e.feed_url, e.link, e.guid)
+    )
     return ordered[0], len(ordered) - 1
 
 
@@ -104,7 +138,8 @@ class _CanonicalizeFn(beam.DoFn):
             url = canonical_url(entry.link, entry.feed_url)
         except BadLinkError as exc:
             yield beam.pvalue.TaggedOutput(
-                DEAD, dead_letter("canonicalize", entry.link, "bad_link", str(exc), None, entry.feed_url)
+                DEAD,
+                dead_letter("canonicalize", entry.link, "bad_link", str(exc), None, entry.feed_url),
             )
             return
         yield (article_id(url), dataclasses.replace(entry, url=url, id=article_id(url)))
@@ -138,8 +173,6 @@ class CanonicalizeEntries(beam.PTransform):
     def expand(self, entries):
         keyed, dead = entries | "CanonicalizeLinks" >> CanonicalizeLinks()
         distinct = (
-            keyed
-            | "GroupById" >> beam.GroupByKey()
-            | "KeepFirst" >> beam.ParDo(_KeepFirstFn())
+            keyed | "GroupById" >> beam.GroupByKey() | "KeepFirst" >> beam.ParDo(_KeepFirstFn())
         )
         return distinct, dead

@@ -38,7 +38,9 @@ def sniff_format(body: bytes) -> str:
 
 def _json_authors(obj: dict[str, Any]) -> list[str]:
     authors = obj.get("authors") or ([obj["author"]] if isinstance(obj.get("author"), dict) else [])
-    return [a["name"].strip() for a in authors if isinstance(a, dict) and isinstance(a.get("name"), str)]
+    return [
+        a["name"].strip() for a in authors if isinstance(a, dict) and isinstance(a.get("name"), str)
+    ]
 
 
 def parse_json_feed(body: bytes) -> tuple[str, str | None, list[dict[str, Any]]]:
@@ -71,7 +73,9 @@ def parse_json_feed(body: bytes) -> tuple[str, str | None, list[dict[str, Any]]]
 
 def _safe_xml(body: bytes) -> etree._Element:
     # No entity expansion, no DTD loading, no network: sitemaps are plain data.
-    parser = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False)
+    parser = etree.XMLParser(
+        resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False
+    )
     try:
         return etree.fromstring(body, parser=parser)
     except etree.XMLSyntaxError as exc:

@@ -168,7 +168,9 @@ def parse_feed(
                 content=_content(item),
                 published=_entry_time(item, now),
                 authors=_authors(item),
-                tags=tuple(t.get("term", "").strip() for t in item.get("tags") or [] if t.get("term")),
+                tags=tuple(
+                    t.get("term", "").strip() for t in item.get("tags") or [] if t.get("term")
+                ),
                 feed_language=language,
                 feed_topic=spec.topic,
             )
@@ -221,7 +223,8 @@ class _FetchFeedFn(beam.DoFn):
         progress.tick("feeds_failed")
         yield beam.pvalue.TaggedOutput(DEAD, letter)
         yield beam.pvalue.TaggedOutput(
-            STATUS, FeedStatus(spec.url, "failed", 0, letter.http_status, error_type=letter.error_type)
+            STATUS,
+            FeedStatus(spec.url, "failed", 0, letter.http_status, error_type=letter.error_type),
         )
 
     def _fetch_body(self, spec: FeedSpec) -> tuple[Response, bytes, bool]:
@@ -247,7 +250,9 @@ class _FetchFeedFn(beam.DoFn):
 
     def _keep(self, spec: FeedSpec, response: Response, body: bytes) -> str | None:
         # Without validators the next run cannot ask conditionally; keeping the body is useless.
-        if not self._cache_dir or not (response.headers.get("etag") or response.headers.get("last-modified")):
+        if not self._cache_dir or not (
+            response.headers.get("etag") or response.headers.get("last-modified")
+        ):
             return None
         path = FileSystems.join(self._cache_dir, cache_name(spec.url))
         with FileSystems.create(path) as handle:
@@ -262,22 +267,34 @@ class _FetchFeedFn(beam.DoFn):
                 body = self._children(body)
         except FetchError as exc:
             yield from self._fail(
-                spec, dead_letter("fetch_feed", spec.url, exc.error_type, str(exc), exc.http_status, spec.url)
+                spec,
+                dead_letter(
+                    "fetch_feed", spec.url, exc.error_type, str(exc), exc.http_status, spec.url
+                ),
             )
             return
         beam.metrics.Metrics.counter("feeds", f"http:{response.status}").inc()
         if not cached and not 200 <= response.status < 300:
             yield from self._fail(
                 spec,
-                dead_letter("fetch_feed", spec.url, "http_error", f"HTTP {response.status}",
-                            response.status, spec.url),
+                dead_letter(
+                    "fetch_feed",
+                    spec.url,
+                    "http_error",
+                    f"HTTP {response.status}",
+                    response.status,
+                    spec.url,
+                ),
             )
             return
         try:
             entries, no_link, bozo = parse_feed(body, response.headers, spec, dt.datetime.now(UTC))
         except NotAFeedError as exc:
             yield from self._fail(
-                spec, dead_letter("parse_feed", spec.url, "not_a_feed", str(exc), response.status, spec.url)
+                spec,
+                dead_letter(
+                    "parse_feed", spec.url, "not_a_feed", str(exc), response.status, spec.url
+                ),
             )
             return
         self._ok.inc()
@@ -297,7 +314,9 @@ class _FetchFeedFn(beam.DoFn):
                 entries=len(entries) + no_link,
                 http_status=response.status,
                 etag=spec.etag if cached else response.headers.get("etag"),
-                last_modified=spec.last_modified if cached else response.headers.get("last-modified"),
+                last_modified=spec.last_modified
+                if cached
+                else response.headers.get("last-modified"),
                 cached_body=spec.cache_path if cached else self._keep(spec, response, body),
             ),
         )
@@ -310,7 +329,9 @@ class FetchFeeds(beam.PTransform):
     (None: keep nothing, send no validators).
     """
 
-    def __init__(self, http: HttpConfig, cache_dir: str | None = None, max_child_sitemaps: int = 5) -> None:
+    def __init__(
+        self, http: HttpConfig, cache_dir: str | None = None, max_child_sitemaps: int = 5
+    ) -> None:
         super().__init__()
         self._http = http
         self._cache_dir = cache_dir

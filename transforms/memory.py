@@ -72,8 +72,10 @@ def distance(a: int, b: int) -> int:
 
 
 def bands(value: int) -> list[tuple[int, int]]:
-    return [(i, value >> shift & ((1 << bits) - 1))
-            for i, (shift, bits) in enumerate(zip(_BAND_SHIFTS, _BAND_BITS))]
+    return [
+        (i, value >> shift & ((1 << bits) - 1))
+        for i, (shift, bits) in enumerate(zip(_BAND_SHIFTS, _BAND_BITS))
+    ]
 
 
 class Candidate(NamedTuple):
@@ -83,7 +85,9 @@ class Candidate(NamedTuple):
     current: bool  # written by this run (may get duplicate_of) or remembered
 
 
-def first_copies(members: Iterable[Candidate]) -> Iterator[tuple[str, tuple[tuple[str, str, str], str]]]:
+def first_copies(
+    members: Iterable[Candidate],
+) -> Iterator[tuple[str, tuple[tuple[str, str, str], str]]]:
     """For each current member, the earliest other member within MAX_DISTANCE before it."""
     ordered = sorted(members)[:MAX_GROUP]
     for i, member in enumerate(ordered):

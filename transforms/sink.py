@@ -20,6 +20,7 @@ from apache_beam.io.parquetio import WriteToParquet
 from transforms import progress
 from transforms.records import ARTICLE_SCHEMA, DEAD_LETTER_SCHEMA, Article, DeadLetter, to_row
 
+
 class _ArticleRowFn(beam.DoFn):
     def setup(self) -> None:
         self._count = beam.metrics.Metrics.counter("write", "articles")

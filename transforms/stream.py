@@ -90,7 +90,9 @@ def _date_of(value: dt.datetime) -> str:
     return value.astimezone(dt.timezone.utc).date().isoformat()
 
 
-def write_parquet_atomically(rows: list[dict[str, Any]], schema: pa.Schema, final: str, tmp_dir: str) -> None:
+def write_parquet_atomically(
+    rows: list[dict[str, Any]], schema: pa.Schema, final: str, tmp_dir: str
+) -> None:
     """Write ``rows`` to ``tmp_dir`` and rename to ``final``: a reader sees all of it or nothing."""
     table = pa.Table.from_pylist(rows, schema=schema)
     tmp = FileSystems.join(tmp_dir, f"{uuid.uuid4().hex}.parquet")
@@ -110,8 +112,15 @@ class _WindowWriterFn(beam.DoFn):
     SEQ = ReadModifyWriteStateSpec("seq", VarIntCoder())
     FINAL = TimerSpec("final", TimeDomain.WATERMARK)
 
-    def __init__(self, schema: pa.Schema, path_template: str, tmp_dir: str,
-                 window_seconds: float, counter: str, date_column: str) -> None:
+    def __init__(
+        self,
+        schema: pa.Schema,
+        path_template: str,
+        tmp_dir: str,
+        window_seconds: float,
+        counter: str,
+        date_column: str,
+    ) -> None:
         self._date_column = date_column
         self._schema = schema
         self._path_template = path_template
@@ -158,7 +167,9 @@ class _WindowWriterFn(beam.DoFn):
             rows.add(value)
 
     @on_timer(FINAL)
-    def _final(self, rows=beam.DoFn.StateParam(ROWS), seq=beam.DoFn.StateParam(SEQ)) -> Iterator[str]:
+    def _final(
+        self, rows=beam.DoFn.StateParam(ROWS), seq=beam.DoFn.StateParam(SEQ)
+    ) -> Iterator[str]:
         yield from self._flush(rows, seq)
 
 
@@ -169,8 +180,15 @@ class WriteWindows(beam.PTransform):
     ``out/articles/date={date}/part-stream-abc-{seq:06d}.parquet``.
     """
 
-    def __init__(self, schema: pa.Schema, path_template: str, tmp_dir: str,
-                 window_seconds: float, name: str, date_column: str) -> None:
+    def __init__(
+        self,
+        schema: pa.Schema,
+        path_template: str,
+        tmp_dir: str,
+        window_seconds: float,
+        name: str,
+        date_column: str,
+    ) -> None:
         super().__init__()
         self._args = (schema, path_template, tmp_dir, window_seconds, name, date_column)
         self._name = name
@@ -178,7 +196,9 @@ class WriteWindows(beam.PTransform):
     def expand(self, rows_and_heartbeats):
         rows, heartbeats = rows_and_heartbeats
         keyed_rows = rows | "KeyRows" >> beam.Map(lambda row, key: (key, row), self._name)
-        keyed_beats = heartbeats | "KeyBeats" >> beam.Map(lambda _, key: (key, HEARTBEAT), self._name)
+        keyed_beats = heartbeats | "KeyBeats" >> beam.Map(
+            lambda _, key: (key, HEARTBEAT), self._name
+        )
         return (
             (keyed_rows, keyed_beats)
             | "Merge" >> beam.Flatten()

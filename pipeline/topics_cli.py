@@ -1,0 +1,203 @@
+"""``newsbeam classify`` and ``newsbeam train-topics``.
+
+``pipeline/cli.py`` calls :func:`register` with its subparsers; :func:`add_model_arg` gives any
+other subcommand the same ``--model DIR`` option. Run alone, ``python -m pipeline.topics_cli``
+offers just these two subcommands.
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import json
+import sys
+from pathlib import Path
+from typing import Any, TextIO
+
+from transforms.topic import Lexicon, TopicError, TopicModel, classify_article
+
+CLASSIFY_EXAMPLE = """\
+example:
+  echo '{"title": "Putin sucht die Nähe zu China", "text": "Die NATO befürchtet ..."}' \\
+    | newsbeam classify
+  -> {"topic": "medtop:11000000", "topic_label": "politics", "topic_score": 0.98, ...}
+
+Each input line is a JSON object with "title" and "text" and optionally "language", "url",
+"tags" (list of RSS categories), "feed_topic" (IPTC code) and "id" (copied to the output).
+Each output line has topic, topic_label, topic_score, topics, topic_scores, topic_source, in
+input order; a line that cannot be read gives {"error": ...} and the exit code 1.
+"""
+
+TRAIN_EXAMPLE = """\
+examples:
+  newsbeam train-topics --data labels.csv --text-col body --label-col desk --out my-model
+  newsbeam train-topics --from-output out/ --out desk-model
+  newsbeam train-topics --shared-data ../shared/data/topics --out transforms/models/topic
+  newsbeam classify --model my-model < items.jsonl
+
+Labels that are IPTC top-level codes (medtop:11000000) or their English names (politics) become
+IPTC codes; any other label is kept as it is and becomes a class of its own, reported as both
+topic and topic_label. URL-desk and category hints still point at IPTC codes and are added as
+extra candidates. --from-output labels articles of a newsbeam output directory by their URL
+desk (/sport/, /politik/ ...; configs/topic_hints.yaml): weak labels, a desk is the publisher's
+filing, not a reading of the text. --shared-data trains the shipped default model; it leaves
+out exactly the rows bench/topic_quality.py evaluates on.
+"""
+
+
+def add_model_arg(parser: argparse.ArgumentParser) -> None:
+    """``--model DIR``: a directory written by ``train-topics``; default the shipped model."""
+    parser.add_argument(
+        "--model",
+        metavar="DIR",
+        default=None,
+        help="topic model directory written by train-topics (default: the shipped model)",
+    )
+
+
+def register(subparsers: Any) -> None:
+    """Add ``classify`` and ``train-topics`` to an argparse subparsers object."""
+    fmt = argparse.RawDescriptionHelpFormatter
+    classify = subparsers.add_parser(
+        "classify",
+        help="topic of JSON lines read on stdin",
+        description="Classify JSON lines from stdin into IPTC Media Topics.",
+        epilog=CLASSIFY_EXAMPLE,
+        formatter_class=fmt,
+    )
+    add_model_arg(classify)
+    classify.set_defaults(func=run_classify)
+
+    train = subparsers.add_parser(
+        "train-topics",
+        help="train a topic model on your labels",
+        description="Train a topic model (needs scikit-learn) and write it to --out.",
+        epilog=TRAIN_EXAMPLE,
+        formatter_class=fmt,
+    )
+    train.add_argument(
+        "--data", metavar="FILE", type=Path, help="labelled .csv, .jsonl or .parquet"
+    )
+    train.add_argument("--text-col", default="text", help="text column of --data (default: text)")
+    train.add_argument(
+        "--title-col", default="title", help="optional title column of --data (default: title)"
+    )
+    train.add_argument(
+        "--label-col", default="label", help="label column of --data (default: label)"
+    )
+    train.add_argument(
+        "--from-output",
+        metavar="DIR",
+        type=Path,
+        help="newsbeam output dir: weak labels from URL desks",
+    )
+    train.add_argument(
+        "--shared-data",
+        metavar="DIR",
+        type=Path,
+        help="shared/data/topics: the default model's data",
+    )
+    train.add_argument(
+        "--out", metavar="DIR", type=Path, required=True, help="model directory to write"
+    )
+    train.set_defaults(func=run_train)
+
+
+def _classify_line(line: str, model: TopicModel, lexicon: Lexicon) -> dict[str, Any]:
+    try:
+        item = json.loads(line)
+    except json.JSONDecodeError as e:
+        return {"error": f"not JSON: {e}"}
+    if not isinstance(item, dict):
+        return {"error": "expected a JSON object"}
+    tags = item.get("tags") or ()
+    fields = ("title", "text", "language", "url", "feed_topic")
+    if isinstance(tags, str) or any(
+        item.get(k) is not None and not isinstance(item[k], str) for k in fields
+    ):
+        return {"error": "title, text, language, url, feed_topic must be strings, tags a list"}
+    try:
+        result = classify_article(
+            model,
+            lexicon,
+            title=item.get("title") or "",
+            text=item.get("text") or "",
+            language=item.get("language"),
+            url=item.get("url"),
+            tags=[str(t) for t in tags],
+            feed_topic=item.get("feed_topic"),
+        )
+    except TopicError as e:
+        return {"error": str(e)}
+    out = {"id": item["id"]} if "id" in item else {}
+    out.update(
+        topic=result.topic,
+        topic_label=result.topic_label,
+        topic_score=result.topic_score,
+        topics=list(result.topics),
+        topic_scores=list(result.topic_scores),
+        topic_source=result.topic_source,
+    )
+    return out
+
+
+def classify_lines(lines: TextIO, out: TextIO, model: TopicModel, lexicon: Lexicon) -> int:
+    """One output line per non-blank input line, in order; the number of failed lines."""
+    failed = 0
+    for line in lines:
+        if not line.strip():
+            continue
+        answer = _classify_line(line, model, lexicon)
+        failed += "error" in answer
+        out.write(json.dumps(answer, ensure_ascii=False) + "\n")
+    return failed
+
+
+def run_classify(args: argparse.Namespace) -> int:
+    model = TopicModel.load(args.model)
+    failed = classify_lines(sys.stdin, sys.stdout, model, Lexicon.load())
+    sys.stdout.flush()
+    return 1 if failed else 0
+
+
+def run_train(args: argparse.Namespace) -> int:
+    # scikit-learn is needed here only; classify and the pipeline run without it.
+    from transforms import topic_train
+
+    lexicon = Lexicon.load()
+    examples: list[topic_train.Example] = []
+    try:
+        if args.data:
+            examples += topic_train.load_table(
+                args.data, lexicon, args.text_col, args.label_col, args.title_col
+            )
+        if args.from_output:
+            examples += topic_train.load_output_weak_labels(args.from_output, lexicon)
+        if args.shared_data:
+            shared = topic_train.load_shared_topics(args.shared_data)
+            examples += [e for e in shared if not e.held_out]
+        if not (args.data or args.from_output or args.shared_data):
+            print("train-topics: give --data, --from-output or --shared-data", file=sys.stderr)
+            return 2
+        counts = collections.Counter(e.label for e in examples)
+        print(f"training on {len(examples)} rows:", file=sys.stderr)
+        for label, n in sorted(counts.items()):
+            print(f"  {n:6d}  {label}  {lexicon.labels.get(label, '')}", file=sys.stderr)
+        config, arrays = topic_train.train(examples, lexicon.labels)
+    except (topic_train.TrainError, OSError) as e:
+        print(f"train-topics: {e}", file=sys.stderr)
+        return 1
+    out = topic_train.save_model(config, arrays, args.out)
+    print(f"wrote {out}", file=sys.stderr)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m pipeline.topics_cli")
+    register(parser.add_subparsers(dest="command", required=True))
+    args = parser.parse_args(argv)
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

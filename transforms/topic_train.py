@@ -1,0 +1,436 @@
+"""Training topic models, and the labelled data they learn from.
+
+Pure functions, no Beam: ``newsbeam train-topics`` and ``bench/topic_quality.py`` call them.
+
+- Loaders turn the shared evaluation data (``shared/data/topics``), a user's table (csv, jsonl,
+  parquet) or accumulated newsbeam output (weak labels from URL desks) into ``Example`` rows.
+- :func:`is_held_out` is the one split function: training skips exactly the rows the benchmark
+  scores, because both ask this function.
+- :func:`train` fits a linear SVM (scikit-learn ``LinearSVC``) on the features of
+  ``transforms.topic.vectorize``, with a softmax temperature fitted out of fold, and
+  :func:`save_model` writes it as ``weights.npz`` + ``config.json``, which
+  ``TopicModel.load`` reads with numpy alone.
+"""
+
+from __future__ import annotations
+
+import collections
+import csv
+import dataclasses
+import hashlib
+import html
+import io
+import json
+import re
+import zipfile
+from collections.abc import Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from transforms.topic import (
+    CONFIG_FILE,
+    FORMAT_VERSION,
+    WEIGHTS_FILE,
+    FeatureSpec,
+    Lexicon,
+    url_hint,
+    vectorize,
+)
+
+# Share of each data set the benchmark keeps for itself (keyed by a hash of the row, so the split
+# does not depend on file order). For AG News this is a share of test.csv only; SIB-200 uses its
+# own published test split.
+HELD_OUT_SHARE = {"10kgnad": 0.3, "agnews": 0.25, "bbc": 0.3, "masakhanews": 0.3}
+# SIB-200 folders we read: the model serves German and English.
+SIB_LANGUAGES = {"deu_Latn": "de", "eng_Latn": "en"}
+# AG News writes '&#36;' as '#36;'.
+_NUMERIC_ENTITY = re.compile(r"(?<!&)#(\d+);")
+
+
+class TrainError(ValueError):
+    """Training data that cannot make a model (no text column, one class only …)."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Example:
+    """One labelled text. ``key`` identifies the row for the held-out split."""
+
+    title: str
+    text: str
+    label: str
+    dataset: str
+    language: str
+    key: str
+    held_out: bool = False
+
+
+def is_held_out(dataset: str, key: str) -> bool:
+    """Whether a row of a shared data set is reserved for evaluation (never trained on).
+
+    Keys may start with the data set's own split: SIB-200 keeps its published test split, AG
+    News its training file (``train/…``) for training; other rows are split by a hash of
+    the key, so the split does not depend on file order.
+    """
+    split = key.split("/", 1)[0]
+    if dataset == "sib200":
+        return split == "test"
+    if split == "train":
+        return False
+    share = HELD_OUT_SHARE.get(dataset, 0.0)
+    digest = hashlib.sha256(f"{dataset}\0{key}".encode()).digest()
+    return int.from_bytes(digest[:8], "big") / 2**64 < share
+
+
+def _text_key(*parts: str) -> str:
+    return hashlib.sha256("\0".join(parts).encode()).hexdigest()[:20]
+
+
+# --- shared data sets --------------------------------------------------------------------------
+
+
+def _label_map(root: Path) -> dict[str, dict[str, str | None]]:
+    """{data set: {label: IPTC code or None}} from label_map_to_iptc_top.json.
+
+    None marks a desk with no single IPTC equivalent (10kGNAD Panorama, SIB-200 geography):
+    such rows are dropped from training and evaluation rather than forced into a class.
+    """
+    raw = json.loads((root / "label_map_to_iptc_top.json").read_text(encoding="utf-8"))
+    return {
+        name: {label: entry.get("iptc") for label, entry in labels.items()}
+        for name, labels in raw.items()
+        if name not in ("_note", "iptc_top")
+    }
+
+
+def _example(
+    dataset: str, language: str, key: str, code: str | None, title: str, text: str
+) -> Example | None:
+    if code is None:
+        return None
+    return Example(title, text, code, dataset, language, key, is_held_out(dataset, key))
+
+
+def _read_10kgnad(root: Path, labels: Mapping[str, str | None]) -> Iterator[Example | None]:
+    with open(root / "10kgnad" / "test.csv", encoding="utf-8", newline="") as f:
+        for label, text in csv.reader(f, delimiter=";", quotechar="'"):
+            yield _example("10kgnad", "de", _text_key(text), labels[label], "", text)
+
+
+def _agnews_text(s: str) -> str:
+    # The CSV marks newlines with a backslash and keeps HTML entities as '#36;' or '&lt;'.
+    return html.unescape(_NUMERIC_ENTITY.sub(r"&#\1;", s.replace("\\", " ")))
+
+
+def _read_agnews(root: Path, labels: Mapping[str, str | None]) -> Iterator[Example | None]:
+    for split, name in (("train", "train_first581.csv"), ("test", "test.csv")):
+        with open(root / "agnews" / name, encoding="utf-8", newline="") as f:
+            for label, title, text in csv.reader(f):
+                key = f"{split}/{_text_key(title, text)}"
+                yield _example(
+                    "agnews", "en", key, labels[label], _agnews_text(title), _agnews_text(text)
+                )
+
+
+def _read_bbc(root: Path, labels: Mapping[str, str | None]) -> Iterator[Example | None]:
+    with open(root / "bbc" / "bbc.jsonl", encoding="utf-8") as f:
+        for line in f:
+            row = json.loads(line)
+            yield _example("bbc", "en", row["id"], labels[row["label"]], row["title"], row["text"])
+
+
+def _read_masakhanews(root: Path, labels: Mapping[str, str | None]) -> Iterator[Example | None]:
+    for split in ("dev", "test"):
+        with open(root / "masakhanews" / "eng" / f"{split}.tsv", encoding="utf-8", newline="") as f:
+            for row in csv.DictReader(f, delimiter="\t"):
+                key = row["url"] or _text_key(row["headline"], row["text"])
+                yield _example(
+                    "masakhanews", "en", key, labels[row["category"]], row["headline"], row["text"]
+                )
+
+
+def _read_sib200(root: Path, labels: Mapping[str, str | None]) -> Iterator[Example | None]:
+    for folder, language in SIB_LANGUAGES.items():
+        for split in ("train", "dev", "test"):
+            path = root / "sib200" / folder / f"{split}.tsv"
+            with open(path, encoding="utf-8", newline="") as f:
+                for row in csv.DictReader(f, delimiter="\t", quoting=csv.QUOTE_NONE):
+                    key = f"{split}/{row['index_id']}"
+                    yield _example(
+                        "sib200", language, key, labels[row["category"]], "", row["text"]
+                    )
+
+
+_READERS = {
+    "10kgnad": _read_10kgnad,
+    "agnews": _read_agnews,
+    "bbc": _read_bbc,
+    "masakhanews": _read_masakhanews,
+    "sib200": _read_sib200,
+}
+
+
+def load_shared_topics(root: Path | str) -> list[Example]:
+    """All labelled rows of ``shared/data/topics`` mapped to IPTC codes, with held-out flags.
+
+    Rows whose label maps to no IPTC code are left out (see :func:`_label_map`).
+    """
+    root = Path(root)
+    label_maps = _label_map(root)
+    csv.field_size_limit(2**31 - 1)  # MasakhaNEWS has multi-line fields longer than the default
+    examples = []
+    for dataset, read in _READERS.items():
+        examples.extend(e for e in read(root, label_maps[dataset]) if e is not None)
+    return examples
+
+
+# --- the user's own data ---------------------------------------------------------------------
+
+
+def label_code(raw: str, lexicon: Lexicon) -> str:
+    """An IPTC top-level code or English IPTC name becomes the code; other labels stay as they
+    are (stripped), so a model can speak the user's own taxonomy."""
+    return lexicon.code_of(raw) or raw.strip()
+
+
+def _read_rows(path: Path, columns: Sequence[str]) -> Iterator[Mapping[str, Any]]:
+    suffix = path.suffix.lower()
+    if suffix == ".csv":
+        csv.field_size_limit(2**31 - 1)
+        with open(path, encoding="utf-8", newline="") as f:
+            yield from csv.DictReader(f)
+    elif suffix in (".jsonl", ".ndjson"):
+        with open(path, encoding="utf-8") as f:
+            for number, line in enumerate(f, 1):
+                if line.strip():
+                    row = json.loads(line)
+                    if not isinstance(row, dict):
+                        raise TrainError(f"{path}:{number}: expected a JSON object per line")
+                    yield row
+    elif suffix == ".parquet":
+        import pyarrow.parquet as pq  # only parquet input needs it
+
+        available = set(pq.read_schema(path).names)
+        yield from pq.read_table(path, columns=[c for c in columns if c in available]).to_pylist()
+    else:
+        raise TrainError(f"unsupported data file {path.name}: use .csv, .jsonl or .parquet")
+
+
+def load_table(
+    path: Path | str,
+    lexicon: Lexicon,
+    text_col: str = "text",
+    label_col: str = "label",
+    title_col: str = "title",
+) -> list[Example]:
+    """Labelled rows of a csv, jsonl or parquet file; rows with an empty text or label are
+    skipped. The title column is optional."""
+    path = Path(path)
+    examples = []
+    for number, row in enumerate(_read_rows(path, (text_col, label_col, title_col)), 1):
+        for col in (text_col, label_col):
+            if col not in row:
+                raise TrainError(f"{path.name} row {number} has no column {col!r}: {sorted(row)}")
+        text, label = str(row[text_col] or ""), str(row[label_col] or "")
+        title = str(row.get(title_col) or "")
+        if (text.strip() or title.strip()) and label.strip():
+            key = _text_key(title, text)
+            examples.append(Example(title, text, label_code(label, lexicon), "user", "", key))
+    return examples
+
+
+def load_output_weak_labels(output_dir: Path | str, lexicon: Lexicon) -> list[Example]:
+    """Articles of a newsbeam output directory labelled by their URL desk (/sport/ -> sport).
+
+    Only articles whose URL names a desk from the lexicon are kept, each URL once. These are
+    weak labels: a desk is a publisher's filing decision, not a judgement of the text.
+    """
+    import pyarrow.parquet as pq
+
+    files = sorted(Path(output_dir).glob("articles/date=*/*.parquet"))
+    if not files:
+        raise TrainError(f"no articles/date=*/*.parquet under {output_dir}")
+    seen: set[str] = set()
+    examples = []
+    for path in files:
+        for row in pq.read_table(path, columns=["url", "title", "text"]).to_pylist():
+            url = row["url"] or ""
+            hint = url_hint(url, lexicon)
+            if hint is None or url in seen or not (row["text"] or row["title"]):
+                continue
+            seen.add(url)
+            examples.append(
+                Example(row["title"] or "", row["text"] or "", hint[0], "output", "", url)
+            )
+    return examples
+
+
+# --- training --------------------------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainSettings:
+    """Choices measured on a development split of the training rows (docs/MODEL_CARD.md)."""
+
+    spec: FeatureSpec = dataclasses.field(default_factory=FeatureSpec)
+    c: float = 1.0  # LinearSVC regularization
+    # Long texts also train as short windows: feed items are short, and the few German
+    # articles yield several examples each.
+    chunk_chars: int = 300
+    chunk_weight: float = 0.4
+    calibration_folds: int = 3
+    seed: int = 0
+
+
+def chunk_example(example: Example, size: int) -> list[Example]:
+    """Windows of about ``size`` characters (cut at spaces) of a text at least twice as long;
+    a tail shorter than half a window is left out."""
+    text = example.text
+    if size <= 0 or len(text) < 2 * size:
+        return []
+    chunks = []
+    start = 0
+    while start < len(text) - size // 2:
+        end = text.rfind(" ", start, start + size)
+        end = start + size if end <= start else end
+        chunks.append(dataclasses.replace(example, title="", text=text[start:end]))
+        start = end + 1
+    return chunks
+
+
+def _fold(key: str, folds: int) -> int:
+    return int(hashlib.sha256(f"fold\0{key}".encode()).hexdigest()[:8], 16) % folds
+
+
+def _matrix(examples: Sequence[Example], spec: FeatureSpec, idf: np.ndarray | None):
+    from scipy import sparse
+
+    rows = [vectorize(e.title, e.text, spec, idf) for e in examples]
+    indptr = np.cumsum([0] + [len(idx) for idx, _ in rows])
+    indices = np.concatenate([idx for idx, _ in rows]) if rows else np.zeros(0, np.int32)
+    data = np.concatenate([val for _, val in rows]) if rows else np.zeros(0, np.float32)
+    shape = (len(examples), 1 << spec.buckets_log2)
+    matrix = sparse.csr_matrix((data, indices, indptr), shape=shape)
+    matrix.sum_duplicates()
+    return matrix
+
+
+def _fit(matrix, labels: np.ndarray, weights: np.ndarray, classes: Sequence[str], s: TrainSettings):
+    """(W, b) of a one-vs-rest LinearSVC with one column per class, also for two classes."""
+    from sklearn.svm import LinearSVC
+
+    svc = LinearSVC(C=s.c, dual=True, max_iter=10_000, random_state=s.seed)
+    svc.fit(matrix, labels, sample_weight=weights)
+    if list(svc.classes_) != list(classes):
+        raise TrainError("every class needs examples in every training fold")
+    coef, intercept = svc.coef_.astype(np.float64), svc.intercept_.astype(np.float64)
+    if len(classes) == 2:  # sklearn keeps one column for the second class
+        coef, intercept = np.vstack([-coef, coef]) / 2, np.concatenate([-intercept, intercept]) / 2
+    return coef.T, intercept
+
+
+def _softmax_nll(logits: np.ndarray, gold: np.ndarray) -> float:
+    shifted = logits - logits.max(axis=1, keepdims=True)
+    log_norm = np.log(np.exp(shifted).sum(axis=1))
+    return float(np.mean(log_norm - shifted[np.arange(len(gold)), gold]))
+
+
+def _temperature(rows, labels, weights, keys, classes, s: TrainSettings) -> float | None:
+    """Softmax temperature that makes out-of-fold scores honest probabilities, or None when
+    the data are too few to split into folds that all hold every class."""
+    folds = np.array([_fold(k, s.calibration_folds) for k in keys])
+    logits = np.zeros((rows.shape[0], len(classes)))
+    for fold in range(s.calibration_folds):
+        test = folds == fold
+        if test.all() or len(set(labels[~test])) < len(classes):
+            return None
+        w, b = _fit(rows[~test], labels[~test], weights[~test], classes, s)
+        logits[test] = rows[test] @ w + b
+    gold = np.searchsorted(np.array(classes), labels)
+    grid = np.geomspace(0.02, 5.0, 120)
+    return float(grid[int(np.argmin([_softmax_nll(logits / t, gold) for t in grid]))])
+
+
+def _quantize(weights: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """int8 weights and one scale per class: a quarter of float32's size, same predictions."""
+    scales = np.abs(weights).max(axis=0) / 127.0
+    scales[scales == 0] = 1.0
+    quantized = np.clip(np.rint(weights / scales), -127, 127).astype(np.int8)
+    return quantized, scales.astype(np.float32)
+
+
+def train(
+    examples: Sequence[Example],
+    label_names: Mapping[str, str] | None = None,
+    settings: TrainSettings = TrainSettings(),
+) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+    """Fit a topic model; returns (config, arrays) as :func:`save_model` writes them.
+
+    Held-out rows are refused: split first with :func:`is_held_out`.
+    """
+    if any(e.held_out for e in examples):
+        raise TrainError("held-out rows must not reach training")
+    classes = sorted({e.label for e in examples})
+    if len(classes) < 2:
+        raise TrainError(f"need at least two labels to train, got {classes}")
+    chunks = [c for e in examples for c in chunk_example(e, settings.chunk_chars)]
+    rows = [*examples, *chunks]
+    labels = np.array([e.label for e in rows])
+    weights = np.array([1.0] * len(examples) + [settings.chunk_weight] * len(chunks))
+    spec = settings.spec
+    counts = _matrix(rows, spec, None)
+    df = np.bincount(counts.indices, minlength=counts.shape[1])
+    # Rounded to float16 here because that is how the file stores it.
+    idf = (np.log((1 + len(rows)) / (1 + df)) + 1).astype(np.float16)
+    matrix = _matrix(rows, spec, idf.astype(np.float32))
+    temperature = _temperature(matrix, labels, weights, [e.key for e in rows], classes, settings)
+    w, b = _fit(matrix, labels, weights, classes, settings)
+    scale = 1.0 / (temperature or 1.0)
+    quantized, scales = _quantize(w * scale)
+    names = label_names or {}
+    config = {
+        "format": FORMAT_VERSION,
+        "classes": classes,
+        "labels": [names.get(c, c) for c in classes],
+        "features": spec.to_dict(),
+        "training": {
+            "algorithm": "LinearSVC one-vs-rest, softmax over decision values / temperature",
+            "c": settings.c,
+            "chunk_chars": settings.chunk_chars,
+            "chunk_weight": settings.chunk_weight,
+            "temperature": temperature,
+            "rows": dict(
+                sorted(collections.Counter(f"{e.dataset}:{e.label}" for e in examples).items())
+            ),
+            "chunks": len(chunks),
+        },
+    }
+    arrays = {
+        "weights": quantized,
+        "scales": scales,
+        "bias": (b * scale).astype(np.float32),
+        "idf": idf,
+    }
+    return config, arrays
+
+
+def _write_npz(path: Path, arrays: Mapping[str, np.ndarray]) -> None:
+    """An .npz that np.load reads, with fixed zip timestamps so equal arrays give equal bytes."""
+    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        for name, array in arrays.items():
+            buffer = io.BytesIO()
+            np.lib.format.write_array(buffer, np.ascontiguousarray(array), allow_pickle=False)
+            info = zipfile.ZipInfo(f"{name}.npy", date_time=(1980, 1, 1, 0, 0, 0))
+            info.compress_type = zipfile.ZIP_DEFLATED
+            archive.writestr(info, buffer.getvalue(), compresslevel=9)
+
+
+def save_model(config: Mapping[str, Any], arrays: Mapping[str, np.ndarray], out_dir: Path | str):
+    """Write ``weights.npz`` and ``config.json`` into ``out_dir`` (created if needed)."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    _write_npz(out / WEIGHTS_FILE, arrays)
+    text = json.dumps(config, indent=2, ensure_ascii=False, sort_keys=True) + "\n"
+    (out / CONFIG_FILE).write_text(text, encoding="utf-8")
+    return out
