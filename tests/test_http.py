@@ -114,3 +114,18 @@ def test_connection_refused(closed_port_url) -> None:
 
 def test_user_agent_names_the_project(fixture_server) -> None:
     assert HttpConfig().user_agent.startswith("newsbeam/")
+
+
+def test_check_url_returns_the_addresses_to_pin() -> None:
+    assert check_url("https://news.example/a", False, resolver_for("93.184.216.34", "2606:2800::1")) == [
+        "93.184.216.34", "2606:2800::1"]
+
+
+def test_literal_addresses_are_judged_without_a_resolver() -> None:
+    def must_not_resolve(*_args, **_kwargs):
+        raise AssertionError("resolver called")
+
+    with pytest.raises(FetchError) as err:
+        check_url("http://10.0.0.1/", False, must_not_resolve)
+    assert err.value.error_type == "blocked_host"
+    assert check_url("http://93.184.216.34/", False, must_not_resolve) == ["93.184.216.34"]

@@ -60,7 +60,7 @@ def test_readers_agree_on_rows_and_types(out: Path) -> None:
     via_duckdb = duckdb.sql(
         f"select * from read_parquet('{out}/articles/*/*.parquet', hive_partitioning=true, "
         "hive_types={'date': DATE})"
-    ).fetch_arrow_table()
+    ).to_arrow_table()
     via_polars = pl.read_parquet(f"{out}/articles/**/*.parquet", hive_partitioning=True,
                                  hive_schema={"date": pl.Date})
     via_pandas = pd.read_parquet(out / "articles", partitioning=DATES)

@@ -81,12 +81,16 @@ def _is_tracking(name: str) -> bool:
 
 def canonical_url(link: str, base: str = "") -> str:
     """The canonical form of ``link`` (resolved against ``base`` when relative)."""
-    joined = urllib.parse.urljoin(base, link.strip()) if base else link.strip()
-    parts = urllib.parse.urlsplit(joined)
+    try:
+        joined = urllib.parse.urljoin(base, link.strip()) if base else link.strip()
+        parts = urllib.parse.urlsplit(joined)
+        hostname = parts.hostname
+    except ValueError as exc:  # e.g. an unclosed IPv6 bracket
+        raise BadLinkError(f"malformed link {link!r}: {exc}") from None
     scheme = parts.scheme.lower()
     if scheme not in DEFAULT_PORTS:
         raise BadLinkError(f"not an http(s) link: {link!r}")
-    host = (parts.hostname or "").rstrip(".")
+    host = (hostname or "").rstrip(".")
     if not host:
         raise BadLinkError(f"no host in link: {link!r}")
     try:

@@ -30,6 +30,7 @@ from apache_beam.io.filesystem import BeamIOError
 from apache_beam.io.filesystems import FileSystems
 
 from transforms.deadletter import DEAD, ToDeadLetter, dead_letter
+from transforms.feed_safety import UnsafeFeedError, check_feed
 from transforms.feed_formats import (
     FormatError,
     merge_sitemaps,
@@ -129,8 +130,10 @@ def parse_feed(
 ) -> tuple[list[FeedEntry], int, bool]:
     """Parse feed bytes (RSS, Atom, RDF, JSON Feed or a sitemap) → (entries, linkless, bozo).
 
-    Raises NotAFeedError when nothing feed-like came out of the bytes.
+    Raises NotAFeedError when nothing feed-like came out of the bytes, UnsafeFeedError for
+    external entities or entity bombs.
     """
+    check_feed(body)  # entity bombs and external entities never reach a parser
     kind = sniff_format(body)
     if kind in ("json", "sitemap"):
         try:
@@ -289,6 +292,12 @@ class _FetchFeedFn(beam.DoFn):
             return
         try:
             entries, no_link, bozo = parse_feed(body, response.headers, spec, dt.datetime.now(UTC))
+        except UnsafeFeedError as exc:
+            yield from self._fail(
+                spec,
+                dead_letter("parse_feed", spec.url, "unsafe_feed", str(exc), response.status, spec.url),
+            )
+            return
         except NotAFeedError as exc:
             yield from self._fail(
                 spec,

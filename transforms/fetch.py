@@ -1,17 +1,24 @@
-"""Fetch article pages: concurrent across hosts, bounded per host.
+"""Fetch article pages: concurrent across hosts, bounded and polite per host.
 
 Input: distinct ``FeedEntry`` (with canonical ``url``). Output: ``FetchedPage`` (``ok``) and
 ``DeadLetter`` (``dead``, stage ``fetch_article``).
-Counters (namespace ``fetch``): ``in``, ``ok``, ``http:<status>``, ``error:<type>``.
-Dead letters: transport errors and timeouts, non-2xx statuses, bodies over the size cap, content
-that is not HTML (PDFs, images, JSON …), refused hosts.
+Counters (namespace ``fetch``): ``in``, ``ok``, ``http:<status>``, ``error:<type>``,
+``filtered:robots`` (robots.txt disallows the URL: a deliberate skip, no dead letter),
+``robots:fetched`` (robots.txt files loaded by this worker).
+Dead letters: transport errors and timeouts, non-2xx statuses (after the retries of
+:func:`transforms.http.fetch`), ``retry_after_too_long``, bodies over the size cap (after
+decompression), content that is not HTML (PDFs, images, JSON …), refused hosts,
+``robots_unavailable`` (the origin's robots.txt answered 5xx: nothing is fetched from it for now).
 
-Elements are fetched in batches by a thread pool; the per-host semaphore keeps a worker from
-opening more than ``per_host`` connections to one publisher however the batch is composed.
+Elements are fetched in batches by a thread pool. Per host, a semaphore keeps a worker from
+opening more than ``per_host`` connections, and a throttle spaces request starts by
+``per_host_delay`` or the robots.txt ``Crawl-delay`` (capped at ``max_crawl_delay``).
+See docs/POLITENESS.md.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 import urllib.parse
 from collections import defaultdict
@@ -23,6 +30,14 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from transforms.deadletter import DEAD, ParDoWithDeadLetters, dead_letter
 from transforms.http import FetchError, HttpConfig, Response, fetch, make_client
+from transforms.politeness import (
+    ALLOW_ALL,
+    UNAVAILABLE,
+    HostThrottle,
+    Robots,
+    RobotsCache,
+    robots_from_response,
+)
 from transforms.records import DeadLetter, FeedEntry, FetchedPage, utc_now
 
 HTML_TYPES = frozenset({"text/html", "application/xhtml+xml"})
@@ -35,8 +50,23 @@ class FetchConfig(BaseModel):
 
     http: HttpConfig = HttpConfig()
     concurrency: int = Field(default=16, gt=0)
-    per_host: int = Field(default=2, gt=0)
+    per_host: int = Field(default=2, gt=0)  # connections open to one host at a time
     batch_size: int = Field(default=64, gt=0)
+    per_host_delay: float = Field(default=0.5, ge=0)  # seconds between request starts per host
+    respect_robots: bool = True
+    max_crawl_delay: float = Field(default=10.0, ge=0)  # a longer Crawl-delay is capped to this
+    robots_max_bytes: int = Field(default=512 * 1024, gt=0)  # RFC 9309: parse at least 500 KiB
+    robots_timeout: float = Field(default=10.0, gt=0)  # the whole robots.txt fetch
+    robots_max_age: float = Field(default=24 * 3600, gt=0)  # RFC 9309: re-read after a day
+    robots_failed_max_age: float = Field(default=300, gt=0)  # a 5xx/unreachable verdict, briefly
+
+
+@dataclasses.dataclass(frozen=True)
+class Skip:
+    """An entry deliberately not fetched; counted as ``filtered:<reason>``, never dead-lettered."""
+
+    reason: str
+    url: str
 
 
 def looks_like_html(body: bytes) -> bool:
@@ -47,7 +77,8 @@ def looks_like_html(body: bytes) -> bool:
 def check_page(response: Response) -> FetchError | None:
     """Why a response is not an article page, or None when it is one."""
     if not 200 <= response.status < 300:
-        return FetchError("http_error", f"HTTP {response.status}", response.status)
+        tries = f" after {response.attempts} attempts" if response.attempts > 1 else ""
+        return FetchError("http_error", f"HTTP {response.status}{tries}", response.status)
     if not response.body.strip():
         return FetchError("empty_body", "empty response body", response.status)
     media = response.content_type
@@ -66,6 +97,37 @@ def host_of(url: str) -> str:
     return urllib.parse.urlsplit(url).netloc
 
 
+def robots_verdict(robots: Robots, url: str) -> Skip | FetchError | None:
+    """None when ``url`` may be fetched; a Skip when robots.txt says no; a FetchError when the
+    origin's robots.txt is failing (5xx), which is a failure to retry, not the site's wish."""
+    if robots.allows(url):
+        return None
+    if robots.kind == UNAVAILABLE:
+        return FetchError(
+            "robots_unavailable",
+            f"{robots.note}; nothing is fetched from this origin in this run",
+            robots.status,
+        )
+    return Skip("robots", url)
+
+
+def host_delay(robots: Robots, cfg: FetchConfig) -> float:
+    """Seconds between request starts to one host: ours, or the site's Crawl-delay if longer."""
+    return max(cfg.per_host_delay, min(robots.crawl_delay or 0.0, cfg.max_crawl_delay))
+
+
+def robots_http(cfg: FetchConfig) -> HttpConfig:
+    """The article fetch limits, narrowed for robots.txt: small cap, short total time."""
+    return cfg.http.model_copy(
+        update={
+            "max_bytes": cfg.robots_max_bytes,
+            "total_timeout": cfg.robots_timeout,
+            "connect_timeout": min(cfg.http.connect_timeout, cfg.robots_timeout),
+            "read_timeout": min(cfg.http.read_timeout, cfg.robots_timeout),
+        }
+    )
+
+
 class _FetchBatchFn(beam.DoFn):
     def __init__(self, cfg: FetchConfig) -> None:
         self._cfg = cfg
@@ -77,8 +139,14 @@ class _FetchBatchFn(beam.DoFn):
             lambda: threading.Semaphore(self._cfg.per_host)
         )
         self._locks_guard = threading.Lock()
+        self._robots_http = robots_http(self._cfg)
+        self._robots = RobotsCache(
+            self._load_robots, self._cfg.robots_max_age, self._cfg.robots_failed_max_age
+        )
+        self._throttle = HostThrottle()
         self._in = beam.metrics.Metrics.counter("fetch", "in")
         self._ok = beam.metrics.Metrics.counter("fetch", "ok")
+        self._robots_fetched = beam.metrics.Metrics.counter("fetch", "robots:fetched")
 
     def teardown(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)
@@ -88,21 +156,43 @@ class _FetchBatchFn(beam.DoFn):
         with self._locks_guard:
             return self._host_locks[host_of(url)]
 
-    def _fetch_one(self, entry: FeedEntry) -> FetchedPage | DeadLetter:
+    def _load_robots(self, url: str) -> Robots:
         try:
-            with self._host_lock(entry.url):
-                response = fetch(self._client, entry.url, self._cfg.http)
-            problem = check_page(response)
+            response = fetch(self._client, url, self._robots_http, truncate=True)
         except FetchError as exc:
-            problem = exc
-            response = None
+            # Unreachable (refused, timed out, blocked …): allow. The article fetch that follows
+            # meets the same problem and dead-letters it with the real reason.
+            return Robots(
+                ALLOW_ALL,
+                status=exc.http_status,
+                note=f"robots.txt unreachable: {exc.error_type}",
+                failed=True,
+            )
+        return robots_from_response(response.status, response.body, self._cfg.http.user_agent)
+
+    def _fetch_one(self, entry: FeedEntry) -> FetchedPage | DeadLetter | Skip:
+        try:
+            robots = self._robots.get(entry.url) if self._cfg.respect_robots else Robots()
+            verdict = robots_verdict(robots, entry.url)
+            if isinstance(verdict, Skip):
+                return verdict
+            if verdict is None:
+                self._throttle.wait(host_of(entry.url), host_delay(robots, self._cfg))
+                with self._host_lock(entry.url):
+                    response = fetch(self._client, entry.url, self._cfg.http)
+                verdict = check_page(response)
+        except FetchError as exc:
+            verdict = exc
         except Exception as exc:  # noqa: BLE001 - untrusted servers may break httpx in odd ways
-            problem = FetchError(type(exc).__name__, str(exc) or repr(exc))
-            response = None
-        if problem is not None:
+            verdict = FetchError(type(exc).__name__, str(exc) or repr(exc))
+        if verdict is not None:
             return dead_letter(
-                "fetch_article", entry.url, problem.error_type, str(problem),
-                problem.http_status, entry.feed_url,
+                "fetch_article",
+                entry.url,
+                verdict.error_type,
+                str(verdict),
+                verdict.http_status,
+                entry.feed_url,
             )
         return FetchedPage(
             entry=entry,
@@ -115,9 +205,14 @@ class _FetchBatchFn(beam.DoFn):
         )
 
     def process(self, batch: Sequence[FeedEntry]) -> Iterator[object]:
+        # Counters are bumped here, on the bundle's thread: Beam does not see increments made
+        # on the pool's threads.
         self._in.inc(len(batch))
+        loads_before = self._robots.loads
         for result in self._pool.map(self._fetch_one, batch):
-            if isinstance(result, DeadLetter):
+            if isinstance(result, Skip):
+                beam.metrics.Metrics.counter("fetch", f"filtered:{result.reason}").inc()
+            elif isinstance(result, DeadLetter):
                 beam.metrics.Metrics.counter("fetch", f"error:{result.error_type}").inc()
                 if result.http_status is not None:
                     beam.metrics.Metrics.counter("fetch", f"http:{result.http_status}").inc()
@@ -126,6 +221,7 @@ class _FetchBatchFn(beam.DoFn):
                 self._ok.inc()
                 beam.metrics.Metrics.counter("fetch", f"http:{result.http_status}").inc()
                 yield result
+        self._robots_fetched.inc(self._robots.loads - loads_before)
 
 
 class FetchArticles(beam.PTransform):
@@ -139,9 +235,6 @@ class FetchArticles(beam.PTransform):
         batches = (
             entries
             | "SpreadArticles" >> beam.Reshuffle()
-            | "Batch"
-            >> beam.BatchElements(
-                min_batch_size=1, max_batch_size=self._cfg.batch_size
-            )
+            | "Batch" >> beam.BatchElements(min_batch_size=1, max_batch_size=self._cfg.batch_size)
         )
         return batches | "Fetch" >> ParDoWithDeadLetters(_FetchBatchFn(self._cfg), "fetch_article")
