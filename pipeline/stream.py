@@ -14,11 +14,14 @@ fetched again by the next start.
 from __future__ import annotations
 
 import datetime as dt
+import os
 import signal
+import sys
 import time
 from typing import NamedTuple
 
 import apache_beam as beam
+from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.pipeline_options import StandardOptions
 from apache_beam.transforms.periodicsequence import PeriodicImpulse
 
@@ -47,6 +50,10 @@ class StreamPlan(NamedTuple):
     articles_template: str
     dead_template: str
     tmp_dir: str
+    # Reshuffles spread work over workers and heartbeats keep windows flowing, but on the Python
+    # DirectRunner a streaming GroupByKey or Flatten holds everything until the source ends;
+    # there both are left out (and dead letters, which are merged with a Flatten, arrive at the end).
+    spread: bool
 
 
 def _memory_pair(item) -> tuple[str, str]:
@@ -56,11 +63,11 @@ def _memory_pair(item) -> tuple[str, str]:
 def build_stream(p: beam.Pipeline, cfg: RunConfig, plan: StreamPlan) -> None:
     ticks = p | "Poll" >> PeriodicImpulse(plan.start, plan.stop, plan.poll_seconds)
     specs = ticks | "FeedsPerPoll" >> beam.FlatMap(lambda _, feeds: feeds, plan.feeds)
-    entries, dead_feeds, _statuses = specs | "FetchFeeds" >> FetchFeeds(cfg.feed_fetch)
+    entries, dead_feeds, _statuses = specs | "FetchFeeds" >> FetchFeeds(cfg.feed_fetch, spread=plan.spread)
     keyed, dead_links = entries | "Canonicalize" >> CanonicalizeLinks()
     memory = p | "ReadMemory" >> ReadMemory(plan.memory) | "MemoryById" >> beam.Map(_memory_pair)
     unseen = (keyed, memory) | "DedupeUnseen" >> DedupeUnseen()
-    pages, dead_fetch = unseen | "FetchArticles" >> FetchArticles(cfg.fetch)
+    pages, dead_fetch = unseen | "FetchArticles" >> FetchArticles(cfg.fetch, spread=plan.spread)
     extracted, dead_extract = pages | "Extract" >> ExtractArticles(cfg.extract)
     cleaned, dead_clean = extracted | "Clean" >> CleanArticles(cfg.clean.rules)
     languaged, dead_language = cleaned | "DetectLanguage" >> DetectLanguage()
@@ -71,22 +78,75 @@ def build_stream(p: beam.Pipeline, cfg: RunConfig, plan: StreamPlan) -> None:
     ) | "MergeDeadLetters" >> beam.Flatten()
     rows = articles | "ArticleRows" >> beam.Map(to_row)
     dead_rows = dead | "DeadRows" >> beam.Map(to_row)
-    (rows, ticks) | "WriteArticles" >> WriteWindows(
-        ARTICLE_SCHEMA, plan.articles_template, plan.tmp_dir, plan.window_seconds, "articles", "fetched_at")
-    (dead_rows, ticks) | "WriteDeadLetters" >> WriteWindows(
-        DEAD_LETTER_SCHEMA, plan.dead_template, plan.tmp_dir, plan.window_seconds, "dead_letter", "failed_at")
+    beats = ticks if plan.spread else None
+    rows | "WriteArticles" >> WriteWindows(
+        ARTICLE_SCHEMA, plan.articles_template, plan.tmp_dir, plan.window_seconds, "articles",
+        "fetched_at", beats)
+    dead_rows | "WriteDeadLetters" >> WriteWindows(
+        DEAD_LETTER_SCHEMA, plan.dead_template, plan.tmp_dir, plan.window_seconds, "dead_letter",
+        "failed_at", beats)
 
 
 def _template(out: str, sink: str, stream_id: str) -> str:
     return output.join(out, sink, "date={date}", f"part-stream-{stream_id}-{{seq:06d}}.parquet")
 
 
-class _Stop(Exception):
-    """SIGTERM, turned into an exception the main thread can catch."""
+def _direct(beam_args: list[str]) -> bool:
+    runner = pipeline_options(beam_args).view_as(StandardOptions).runner or "DirectRunner"
+    return runner.rsplit(".", 1)[-1] in ("DirectRunner", "BundleBasedDirectRunner", "SwitchingDirectRunner")
 
 
-def _raise_stop(signum, frame) -> None:
-    raise _Stop(signal.Signals(signum).name)
+def _manifest(cfg: RunConfig, stream_id: str, started: dt.datetime, stopped_by: str | None,
+              counters: dict[str, int]) -> dict:
+    return {
+        "run_id": stream_id,
+        "date": started.date().isoformat(),
+        "mode": "stream",
+        "newsbeam_version": newsbeam_version(),
+        "started_at": started.isoformat(),
+        "finished_at": dt.datetime.now(dt.timezone.utc).isoformat(),
+        "config_hash": config_hash(cfg),
+        "stopped_by": stopped_by,
+        "feeds": {"total": len(cfg.feeds)},
+        "counters": {
+            "written": counters.get("stream/articles_rows", 0),
+            "duplicate": counters.get("stream/duplicate", 0),
+            "dead_letter": counters.get("stream/dead_letter_rows", 0),
+            "files": counters.get("stream/articles_files", 0),
+        },
+        "beam_counters": counters,
+    }
+
+
+def _stop_handler(cfg: RunConfig, out: str, stream_id: str, started: dt.datetime):
+    """A SIGINT/SIGTERM handler that ends the process cleanly from wherever it interrupts.
+
+    The local runner executes the stream on the main thread and swallows exceptions raised
+    inside it, so the handler does the shutdown itself: the files already published are complete
+    (each one is written aside and renamed), so it records the manifest, drops this stream's
+    staging folder (a half-written temporary file at most), releases the lock and exits 0.
+    """
+
+    def stop(signum, _frame) -> None:
+        name = signal.Signals(signum).name
+        try:
+            manifest = _manifest(cfg, stream_id, started, name, {})
+            written = len(_published(out, stream_id))
+            manifest["counters"]["files"] = written
+            state.write_manifest(out, started.date().isoformat(), stream_id, manifest)
+            output.discard(out, stream_id)
+            state.release_lock(out, stream_id)
+            print(f"stream {stream_id} stopped by {name}: {written} files written", flush=True)
+        finally:
+            sys.stderr.flush()
+            os._exit(0)
+
+    return stop
+
+
+def _published(out: str, stream_id: str) -> list[str]:
+    pattern = output.join(out, "*", "date=*", f"part-stream-{stream_id}-*.parquet")
+    return [m.path for m in FileSystems.match([pattern])[0].metadata_list]
 
 
 def stream(cfg: RunConfig, out: str, poll_seconds: float, window_seconds: float,
@@ -95,8 +155,6 @@ def stream(cfg: RunConfig, out: str, poll_seconds: float, window_seconds: float,
     stream_id = output.new_run_id()
     started = dt.datetime.now(dt.timezone.utc)
     lock = state.acquire_lock(out, stream_id, started)
-    stopped_by = None
-    result = None
     try:
         output.recover_staging(out, keep=stream_id)
         now = time.time()
@@ -112,44 +170,23 @@ def stream(cfg: RunConfig, out: str, poll_seconds: float, window_seconds: float,
             articles_template=_template(out, "articles", stream_id),
             dead_template=_template(out, "dead_letter", stream_id),
             tmp_dir=output.staging_dir(out, stream_id),
+            spread=not _direct(beam_args),
         )
         options = pipeline_options(beam_args)
         options.view_as(StandardOptions).streaming = True
         p = beam.Pipeline(options=options)
         build_stream(p, cfg, plan)
-        previous = signal.signal(signal.SIGTERM, _raise_stop)
+        handler = _stop_handler(cfg, out, stream_id, started)
+        previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
         try:
             with state.Heartbeat(out, lock):
                 result = p.run()
                 result.wait_until_finish()
-        except (KeyboardInterrupt, _Stop) as exc:
-            stopped_by = str(exc) or "SIGINT"
-            if result is not None:
-                try:
-                    result.cancel()
-                except Exception:  # noqa: BLE001 - best effort: we are stopping anyway
-                    pass
         finally:
-            signal.signal(signal.SIGTERM, previous)
-        counters = counters_of(result) if result is not None and stopped_by is None else {}
-        manifest = {
-            "run_id": stream_id,
-            "date": started.date().isoformat(),
-            "mode": "stream",
-            "newsbeam_version": newsbeam_version(),
-            "started_at": started.isoformat(),
-            "finished_at": dt.datetime.now(dt.timezone.utc).isoformat(),
-            "config_hash": config_hash(cfg),
-            "stopped_by": stopped_by or ("duration" if duration is not None else None),
-            "feeds": {"total": len(cfg.feeds)},
-            "counters": {
-                "written": counters.get("stream/articles_rows", 0),
-                "duplicate": counters.get("stream/duplicate", 0),
-                "dead_letter": counters.get("stream/dead_letter_rows", 0),
-                "files": counters.get("stream/articles_files", 0),
-            },
-            "beam_counters": counters,
-        }
+            for sig, old in previous.items():
+                signal.signal(sig, old)
+        manifest = _manifest(cfg, stream_id, started, "duration" if duration is not None else None,
+                             counters_of(result))
         state.write_manifest(out, started.date().isoformat(), stream_id, manifest)
         return manifest
     finally:

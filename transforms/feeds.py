@@ -335,19 +335,25 @@ class FetchFeeds(beam.PTransform):
     """``FeedSpec`` → (``FeedEntry``, ``DeadLetter``, ``FeedStatus``).
 
     ``cache_dir``: where this run keeps each feed's body for the next run's conditional GET
-    (None: keep nothing, send no validators).
+    (None: keep nothing, send no validators). ``spread``: reshuffle the feeds over workers first;
+    see ``FetchArticles`` for why streaming on the DirectRunner turns it off.
     """
 
     def __init__(
-        self, http: HttpConfig, cache_dir: str | None = None, max_child_sitemaps: int = 5
+        self,
+        http: HttpConfig,
+        cache_dir: str | None = None,
+        max_child_sitemaps: int = 5,
+        spread: bool = True,
     ) -> None:
         super().__init__()
         self._http = http
         self._cache_dir = cache_dir
         self._max_children = max_child_sitemaps
+        self._spread = spread
 
     def expand(self, specs):
-        spread = specs | "SpreadFeeds" >> beam.Reshuffle()
+        spread = specs | "SpreadFeeds" >> beam.Reshuffle() if self._spread else specs
         fn = _FetchFeedFn(self._http, self._cache_dir, self._max_children)
         results = spread | "FetchAndParse" >> beam.ParDo(fn).with_output_types(
             Any, **{DEAD: DeadLetter, STATUS: FeedStatus}

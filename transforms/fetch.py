@@ -225,16 +225,21 @@ class _FetchBatchFn(beam.DoFn):
 
 
 class FetchArticles(beam.PTransform):
-    """Distinct ``FeedEntry`` → (``FetchedPage``, ``DeadLetter``)."""
+    """Distinct ``FeedEntry`` → (``FetchedPage``, ``DeadLetter``).
 
-    def __init__(self, cfg: FetchConfig) -> None:
+    ``spread``: reshuffle before fetching so the slow step is spread over workers. Streaming
+    pipelines on a runner whose watermark stands still while the source runs (the Python
+    DirectRunner) pass False, as a Reshuffle there holds every element until the stream ends.
+    """
+
+    def __init__(self, cfg: FetchConfig, spread: bool = True) -> None:
         super().__init__()
         self._cfg = cfg
+        self._spread = spread
 
     def expand(self, entries):
-        batches = (
-            entries
-            | "SpreadArticles" >> beam.Reshuffle()
-            | "Batch" >> beam.BatchElements(min_batch_size=1, max_batch_size=self._cfg.batch_size)
+        spread = entries | "SpreadArticles" >> beam.Reshuffle() if self._spread else entries
+        batches = spread | "Batch" >> beam.BatchElements(
+            min_batch_size=1, max_batch_size=self._cfg.batch_size
         )
         return batches | "Fetch" >> ParDoWithDeadLetters(_FetchBatchFn(self._cfg), "fetch_article")

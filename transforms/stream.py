@@ -1,11 +1,12 @@
 """Stateful pieces of the streaming pipeline: dedupe across polls, and windowed file writing.
 
 ``DedupeUnseen``: ``(id, FeedEntry)`` → entries whose id has not been seen in this stream nor
-written by an earlier run (the ``memory`` side input: id → date). State per id; it expires
-``ttl_seconds`` of event time after the id was first seen, so state does not grow forever.
-Counter ``stream/duplicate``.
+written by an earlier run (the ``memory`` side input: id → date). State per id holds when it was
+first seen; ``ttl_seconds`` later the id counts as new again (feeds drop items within days, so a
+week is plenty). Counter ``stream/duplicate``.
 
-``WriteWindows``: rows → Parquet files, one per date and window. A stateful writer buffers rows
+``WriteWindows``: rows → Parquet files, one per date and window (on the DirectRunner: per bundle,
+see below). A stateful writer buffers rows
 and, when a row or a poll's heartbeat arrives after the current window (``window_seconds`` of
 wall-clock time) is over, writes the buffered rows to a temporary file and renames it into place,
 so readers only ever see complete files. The date partition of a row is the UTC date of its
@@ -40,7 +41,7 @@ from apache_beam.transforms.userstate import (
     TimerSpec,
     on_timer,
 )
-from apache_beam.utils.timestamp import MAX_TIMESTAMP, Timestamp
+from apache_beam.utils.timestamp import MAX_TIMESTAMP
 
 from transforms.records import FeedEntry
 
@@ -48,8 +49,9 @@ HEARTBEAT = "__heartbeat__"
 
 
 class _DedupeFn(beam.DoFn):
+    # When the id was first seen (epoch seconds). Expiry is checked on read, not by a timer:
+    # watermark timers fire early on the DirectRunner's streaming mode and would let repeats in.
     SEEN = ReadModifyWriteStateSpec("seen", VarIntCoder())
-    EXPIRE = TimerSpec("expire", TimeDomain.WATERMARK)
 
     def __init__(self, ttl_seconds: int) -> None:
         self._ttl = ttl_seconds
@@ -58,22 +60,17 @@ class _DedupeFn(beam.DoFn):
         self,
         keyed: tuple[str, FeedEntry],
         memory: dict[str, str],
-        timestamp=beam.DoFn.TimestampParam,
         seen=beam.DoFn.StateParam(SEEN),
-        expire=beam.DoFn.TimerParam(EXPIRE),
     ) -> Iterator[FeedEntry]:
         entry_id, entry = keyed
-        if seen.read() or entry_id in memory:
+        now = int(time.time())
+        first = seen.read()
+        if entry_id in memory or (first is not None and now - first < self._ttl):
             beam.metrics.Metrics.counter("stream", "duplicate").inc()
             return
-        seen.write(1)
-        expire.set(Timestamp.of(timestamp) + self._ttl)
+        seen.write(now)
         beam.metrics.Metrics.counter("stream", "new").inc()
         yield entry
-
-    @on_timer(EXPIRE)
-    def _expire(self, seen=beam.DoFn.StateParam(SEEN)) -> None:
-        seen.clear()
 
 
 class DedupeUnseen(beam.PTransform):
@@ -156,10 +153,12 @@ class _WindowWriterFn(beam.DoFn):
         _, value = keyed
         now = time.time()
         end = window_end.read()
+        # Flush whatever is left when a bounded stream ends. (The Python DirectRunner fires this
+        # timer as soon as the bundle is done, so there every bundle becomes a file at once.)
+        final.set(MAX_TIMESTAMP - 1)
         if end is None:
             end = (now // self._window + 1) * self._window
             window_end.write(end)
-            final.set(MAX_TIMESTAMP - 1)  # flush whatever is left when a bounded stream ends
         if now >= end:
             yield from self._flush(rows, seq)
             window_end.write((now // self._window + 1) * self._window)
@@ -174,7 +173,7 @@ class _WindowWriterFn(beam.DoFn):
 
 
 class WriteWindows(beam.PTransform):
-    """(rows, heartbeats) → names of the files written.
+    """rows → names of the files written; ``heartbeats`` (a PCollection, or None) flush windows.
 
     ``path_template`` names a file from ``{date}`` and ``{seq}``, e.g.
     ``out/articles/date={date}/part-stream-abc-{seq:06d}.parquet``.
@@ -188,19 +187,21 @@ class WriteWindows(beam.PTransform):
         window_seconds: float,
         name: str,
         date_column: str,
+        heartbeats=None,
     ) -> None:
         super().__init__()
         self._args = (schema, path_template, tmp_dir, window_seconds, name, date_column)
         self._name = name
+        self._heartbeats = heartbeats
 
-    def expand(self, rows_and_heartbeats):
-        rows, heartbeats = rows_and_heartbeats
-        keyed_rows = rows | "KeyRows" >> beam.Map(lambda row, key: (key, row), self._name)
-        keyed_beats = heartbeats | "KeyBeats" >> beam.Map(
-            lambda _, key: (key, HEARTBEAT), self._name
-        )
-        return (
-            (keyed_rows, keyed_beats)
-            | "Merge" >> beam.Flatten()
-            | "Write" >> beam.ParDo(_WindowWriterFn(*self._args))
-        )
+    def expand(self, rows):
+        keyed = rows | "KeyRows" >> beam.Map(lambda row, key: (key, row), self._name)
+        if self._heartbeats is not None:
+            # Heartbeats flush a window in quiet periods. Without them (the DirectRunner, where a
+            # Flatten of unbounded inputs holds everything until the stream ends) the writer's
+            # end-of-bundle timer does that job.
+            beats = self._heartbeats | "KeyBeats" >> beam.Map(
+                lambda _, key: (key, HEARTBEAT), self._name
+            )
+            keyed = (keyed, beats) | "Merge" >> beam.Flatten()
+        return keyed | "Write" >> beam.ParDo(_WindowWriterFn(*self._args))
