@@ -1,0 +1,342 @@
+"""Throughput and memory of `newsbeam run`, side by side with the limits it should approach.
+
+A loopback site of N article pages spread over H hosts (127.0.0.2 … 127.0.0.H+1), each answer
+delayed by a fixed latency, is served from this process. In one run the script measures:
+
+  (a) extraction limit   bare trafilatura pages/s on one core × cores
+  (b) latency bound      N · latency / effective concurrency (the fastest any fetcher can be)
+  (c) plain loop         httpx + our extract/clean/language/topic in a thread pool, one process
+  (d) newsbeam run       end-to-end articles/s and peak RSS (whole process tree), as a subprocess
+  (e) fetch stage        the pipeline's own feed+fetch stages alone, against (b)
+  per-stage time         ms per page of each CPU stage, on the same pages
+
+and prints the ratios the throughput issue sets as targets. Pages come from
+../shared/data/extraction (real news pages, not copied anywhere) when present, else synthetic.
+
+Usage:
+  python bench/throughput.py                       # N=2000, 50 ms latency
+  python bench/throughput.py --n 10000 --skip-loop
+  python bench/throughput.py --sweep 1000,4000,10000 --skip-loop   # growth of time and memory
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+SHARED = Path(os.environ.get("NEWSBEAM_SHARED_DATA", REPO.parent / "shared" / "data"))
+PORT = 18080
+
+
+# ---------------------------------------------------------------------------------- the site
+def load_pages(limit: int = 400) -> list[bytes]:
+    pages: list[bytes] = []
+    fundus = SHARED / "extraction" / "fundus"
+    if (fundus / "index.json").exists():
+        for row in json.loads((fundus / "index.json").read_text()):
+            pages.append(gzip.decompress((fundus / row["html"]).read_bytes()))
+    aeb = SHARED / "extraction" / "aeb" / "html"
+    if aeb.exists():
+        pages += [gzip.decompress(p.read_bytes()) for p in sorted(aeb.glob("*.html.gz"))]
+    if pages:
+        return pages[:limit]
+    return [synthetic_page(i) for i in range(200)]
+
+
+def synthetic_page(i: int) -> bytes:
+    words = ("council harbour budget energy school museum railway river clinic league market "
+             "research court weather festival union bridge election").split()
+    paragraphs = "".join(
+        "<p>" + " ".join(words[(i * 7 + j * 3 + k) % len(words)] for k in range(60)) + ".</p>"
+        for j in range(12)
+    )
+    chrome = "<nav>" + "".join(f"<a href='/s/{k}'>Section {k}</a>" for k in range(80)) + "</nav>"
+    return (f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>Story {i}</title></head><body>"
+            f"{chrome}<article><h1>Story {i}</h1>{paragraphs}</article>{chrome * 3}</body></html>").encode()
+
+
+class Site:
+    """H loopback hosts, N pages, one feed per host, every answer delayed by ``latency``."""
+
+    def __init__(self, n: int, hosts: int, latency: float, pages: list[bytes]) -> None:
+        self.n, self.hosts, self.latency, self.pages = n, hosts, latency, pages
+        self.servers: list[ThreadingHTTPServer] = []
+
+    def host(self, h: int) -> str:
+        return f"127.0.0.{h + 2}"
+
+    def feed_urls(self) -> list[str]:
+        return [f"http://{self.host(h)}:{PORT}/feed.xml" for h in range(self.hosts)]
+
+    def page_urls(self) -> list[str]:
+        return [f"http://{self.host(i % self.hosts)}:{PORT}/p/{i}.html" for i in range(self.n)]
+
+    def _feed(self, h: int) -> bytes:
+        items = "".join(
+            f"<item><title>Story {i}</title><link>http://{self.host(h)}:{PORT}/p/{i}.html</link>"
+            f"<guid>{i}</guid></item>" for i in range(h, self.n, self.hosts)
+        )
+        return f"<?xml version='1.0'?><rss version='2.0'><channel><title>Host {h}</title>{items}</channel></rss>".encode()
+
+    def __enter__(self) -> Site:
+        site = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args) -> None:
+                pass
+
+            def do_GET(self) -> None:  # noqa: N802
+                time.sleep(site.latency)
+                if self.path == "/feed.xml":
+                    body, ctype = site._feed(int(self.server.server_address[0].rsplit(".", 1)[1]) - 2), "application/rss+xml"
+                elif self.path.startswith("/p/"):
+                    i = int(self.path[3:].split(".")[0])
+                    body, ctype = site.pages[i % len(site.pages)], "text/html; charset=utf-8"
+                else:
+                    body, ctype = b"not found", "text/plain"
+                    self.send_response(404)
+                    self.send_header("Content-Length", str(len(body)))
+                    self.end_headers()
+                    self.wfile.write(body)
+                    return
+                self.send_response(200)
+                self.send_header("Content-Type", ctype)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+        for h in range(self.hosts):
+            server = ThreadingHTTPServer((self.host(h), PORT), Handler)
+            server.daemon_threads = True
+            threading.Thread(target=server.serve_forever, daemon=True).start()
+            self.servers.append(server)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        for server in self.servers:
+            server.shutdown()
+            server.server_close()
+
+
+# ------------------------------------------------------------------------------ measurements
+def extraction_limit(pages: list[bytes], seconds: float = 8.0) -> float:
+    """Bare trafilatura pages/s on one core."""
+    import trafilatura
+
+    done, start = 0, time.perf_counter()
+    while time.perf_counter() - start < seconds:
+        trafilatura.extract(pages[done % len(pages)].decode("utf-8", "replace"))
+        done += 1
+    return done / (time.perf_counter() - start)
+
+
+def stage_times(pages: list[bytes], sample: int = 60) -> dict[str, float]:
+    """Milliseconds per page of each CPU stage, called as the pipeline's DoFns call them."""
+    from transforms.canonicalize import article_id
+    from transforms.clean import apply_cleaning, clean_text, load_rules
+    from transforms.extract import ExtractConfig, extract_article
+    from transforms.language import detect_language, load_identifier
+    from transforms.records import FeedEntry, FetchedPage, utc_now
+    from transforms.topic import Lexicon, TopicModel, classify_article
+
+    rules, identifier, cfg = load_rules(), load_identifier(), ExtractConfig()
+    model, lexicon = TopicModel.load(), Lexicon.load()
+    totals = {"extract": 0.0, "clean": 0.0, "language": 0.0, "topic": 0.0}
+    for i in range(sample):
+        url = f"http://127.0.0.2/p/{i}.html"
+        entry = FeedEntry(feed_url="f", feed_name="F", link=url, url=url, id=article_id(url))
+        page = FetchedPage(entry, url, 200, "text/html", "utf-8", pages[i % len(pages)], utc_now())
+        t0 = time.perf_counter()
+        try:
+            article = extract_article(page, cfg)
+        except Exception:  # noqa: BLE001 - a page without text: skip it, as the pipeline would
+            continue
+        t1 = time.perf_counter()
+        article = apply_cleaning(article, clean_text(article.text, rules))
+        t2 = time.perf_counter()
+        detect_language(identifier, article.title, article.text, None)
+        t3 = time.perf_counter()
+        classify_article(model, lexicon, title=article.title, text=article.text, language="en",
+                         url=url, tags=(), feed_topic=None)
+        t4 = time.perf_counter()
+        for key, dt_ in zip(totals, (t1 - t0, t2 - t1, t3 - t2, t4 - t3)):
+            totals[key] += dt_
+    return {k: 1000 * v / sample for k, v in totals.items()}
+
+
+def plain_loop(site: Site, workers: int) -> tuple[float, int]:
+    """The same work without Beam: fetch in a thread pool, process in the same threads."""
+    import httpx
+
+    from transforms.canonicalize import article_id
+    from transforms.clean import apply_cleaning, clean_text, load_rules
+    from transforms.extract import ExtractConfig, extract_article
+    from transforms.language import detect_language, load_identifier
+    from transforms.records import FeedEntry, FetchedPage, utc_now
+    from transforms.topic import Lexicon, TopicModel, classify_article
+
+    rules, identifier, cfg = load_rules(), load_identifier(), ExtractConfig()
+    model, lexicon = TopicModel.load(), Lexicon.load()
+    client = httpx.Client(limits=httpx.Limits(max_connections=workers), timeout=30)
+
+    def one(url: str) -> bool:
+        response = client.get(url)
+        entry = FeedEntry(feed_url="f", feed_name="F", link=url, url=url, id=article_id(url))
+        page = FetchedPage(entry, url, response.status_code, "text/html", "utf-8", response.content, utc_now())
+        try:
+            article = extract_article(page, cfg)
+        except Exception:  # noqa: BLE001
+            return False
+        article = apply_cleaning(article, clean_text(article.text, rules))
+        language = detect_language(identifier, article.title, article.text, None)[0]
+        classify_article(model, lexicon, title=article.title, text=article.text, language=language,
+                         url=url, tags=(), feed_topic=None)
+        return True
+
+    start = time.perf_counter()
+    for feed in site.feed_urls():
+        client.get(feed)
+    with ThreadPoolExecutor(workers) as pool:
+        ok = sum(pool.map(one, site.page_urls()))
+    return time.perf_counter() - start, ok
+
+
+def _tree_rss(pid: int) -> int:
+    """RSS in bytes of a process and all its descendants, from /proc."""
+    total, stack = 0, [pid]
+    while stack:
+        p = stack.pop()
+        try:
+            status = Path(f"/proc/{p}/status").read_text()
+            total += int(next(l for l in status.splitlines() if l.startswith("VmRSS")).split()[1]) * 1024
+            for task in Path(f"/proc/{p}/task").iterdir():
+                children = (task / "children").read_text().split()
+                stack += [int(c) for c in children]
+        except (OSError, StopIteration, ValueError):
+            continue
+    return total
+
+
+def pipeline_run(site: Site, concurrency: int, per_host: int, beam_args: list[str]) -> dict:
+    with tempfile.TemporaryDirectory() as tmp:
+        cfg = Path(tmp) / "bench.yaml"
+        cfg.write_text(json.dumps({
+            "feeds": [{"url": u, "name": f"host{i}"} for i, u in enumerate(site.feed_urls())],
+            # Politeness spacing is for other people's servers; this one measures the machine.
+            "fetch": {"concurrency": concurrency, "per_host": per_host, "per_host_delay": 0},
+            "max_failure_rate": 1.0,
+        }))
+        exe = Path(sys.executable).with_name("newsbeam")
+        cmd = [str(exe), "run", "--config", str(cfg), "--output", str(Path(tmp) / "out"),
+               "--allow-private-hosts", "--log-format", "json", *beam_args]
+        start = time.perf_counter()
+        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        peak = 0
+        while proc.poll() is None:
+            peak = max(peak, _tree_rss(proc.pid))
+            time.sleep(0.2)
+        wall = time.perf_counter() - start
+        out, err = proc.communicate()
+        if proc.returncode != 0:
+            raise SystemExit(f"newsbeam run failed ({proc.returncode}): {err[-2000:]}")
+        manifest = json.loads(out.strip().splitlines()[-1])
+        return {"wall": wall, "peak_rss": peak, "written": manifest["counters"]["written"],
+                "manifest": manifest}
+
+
+def fetch_stage(site: Site, concurrency: int, per_host: int, beam_args: list[str]) -> tuple[float, int]:
+    """The pipeline's feed and fetch stages alone: how close fetching gets to the latency bound."""
+    import apache_beam as beam
+
+    from pipeline.run import pipeline_options
+    from transforms.canonicalize import CanonicalizeEntries
+    from transforms.feeds import FetchFeeds
+    from transforms.fetch import FetchArticles, FetchConfig
+    from transforms.http import HttpConfig
+    from transforms.records import FeedSpec
+
+    http = HttpConfig(allow_private_hosts=True)
+    fetch_cfg = FetchConfig(http=http, concurrency=concurrency, per_host=per_host, per_host_delay=0)
+    start = time.perf_counter()
+    p = beam.Pipeline(options=pipeline_options(beam_args))
+    specs = p | beam.Create([FeedSpec(url=u) for u in site.feed_urls()])
+    entries, _, _ = specs | FetchFeeds(http)
+    distinct, _ = entries | CanonicalizeEntries()
+    pages, _ = distinct | FetchArticles(fetch_cfg)
+    _ = pages | beam.combiners.Count.Globally() | beam.Map(lambda n: n)
+    result = p.run()
+    result.wait_until_finish()
+    return time.perf_counter() - start, site.n
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--n", type=int, default=2000)
+    parser.add_argument("--hosts", type=int, default=20)
+    parser.add_argument("--latency", type=float, default=0.05)
+    parser.add_argument("--concurrency", type=int, default=32, help="fetches in flight per worker")
+    parser.add_argument("--per-host", type=int, default=4)
+    parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
+    parser.add_argument("--skip-loop", action="store_true", help="skip the plain-loop comparison")
+    parser.add_argument("--sweep", help="comma-separated N values: time and memory growth")
+    args = parser.parse_args()
+
+    pages = load_pages()
+    source = "shared extraction pages" if (SHARED / "extraction").exists() else "synthetic pages"
+    mean_kb = sum(map(len, pages)) / len(pages) / 1024
+    beam_args = ([f"--direct_num_workers={args.workers}", "--direct_running_mode=multi_processing"]
+                 if args.workers > 1 else [])
+    cores = os.cpu_count() or 1
+    print(f"machine: {cores} cores; pages: {len(pages)} {source}, mean {mean_kb:.0f} KB; "
+          f"hosts {args.hosts}, latency {args.latency * 1000:.0f} ms, concurrency {args.concurrency}"
+          f"/worker, {args.per_host}/host, workers {args.workers}")
+
+    one_core = extraction_limit(pages)
+    limit = one_core * cores
+    print(f"(a) extraction limit: {one_core:.1f} pages/s/core x {cores} = {limit:.1f} pages/s")
+    times = stage_times(pages)
+    print("per-stage ms/page: " + ", ".join(f"{k} {v:.1f}" for k, v in times.items()))
+
+    sizes = [int(x) for x in args.sweep.split(",")] if args.sweep else [args.n]
+    rows = []
+    for n in sizes:
+        effective = min(args.concurrency, args.hosts * args.per_host) * max(args.workers, 1)
+        bound = n * args.latency / effective
+        with Site(n, args.hosts, args.latency, pages) as site:
+            fetch_wall, _ = fetch_stage(site, args.concurrency, args.per_host, beam_args)
+            run = pipeline_run(site, args.concurrency, args.per_host, beam_args)
+            loop = None if args.skip_loop else plain_loop(site, args.concurrency)
+        rate = run["written"] / run["wall"]
+        rows.append((n, run["wall"], run["peak_rss"]))
+        print(f"\nN = {n}")
+        print(f"(b) latency bound: {n} x {args.latency * 1000:.0f} ms / {effective} = {bound:.1f} s")
+        print(f"(e) fetch stage: {fetch_wall:.1f} s -> {bound / fetch_wall:.0%} of the latency bound")
+        print(f"(d) newsbeam run: {run['wall']:.1f} s, {run['written']} articles, {rate:.1f} articles/s, "
+              f"peak RSS {run['peak_rss'] / 2**20:.0f} MB")
+        print(f"    end-to-end / extraction limit = {rate / limit:.2f}  (target >= 0.8)")
+        if loop:
+            print(f"(c) plain loop: {loop[0]:.1f} s for {loop[1]} articles; "
+                  f"newsbeam / loop wall time = {run['wall'] / loop[0]:.2f}  (target <= 1.25)")
+    if len(rows) > 1:
+        print("\ngrowth:   N    wall s   s/1k articles   peak RSS MB")
+        for n, wall, rss in rows:
+            print(f"      {n:6d} {wall:8.1f} {1000 * wall / n:14.2f} {rss / 2**20:12.0f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
