@@ -79,11 +79,6 @@ def _authors(entry: Mapping[str, Any]) -> tuple[str, ...]:
     return tuple(dict.fromkeys(n for n in names if n))
 
 
-def _content(entry: Mapping[str, Any]) -> str:
-    parts = [c.get("value", "") for c in entry.get("content") or []]
-    return html_to_text(" ".join(parts))
-
-
 def _iso_time(value: str, now: dt.datetime) -> dt.datetime | None:
     try:
         when = dt.datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
@@ -92,6 +87,26 @@ def _iso_time(value: str, now: dt.datetime) -> dt.datetime | None:
     when = when if when.tzinfo else when.replace(tzinfo=UTC)
     when = when.astimezone(UTC)
     return when if _EARLIEST_PLAUSIBLE <= when <= now + dt.timedelta(days=2) else None
+
+
+def _published(value: str | dt.datetime | None, now: dt.datetime) -> dt.datetime | None:
+    if isinstance(value, dt.datetime) or value is None:
+        return value
+    return _iso_time(value, now) if value else None
+
+
+def _feedparser_item(item: Mapping[str, Any], now: dt.datetime) -> dict[str, Any]:
+    """A feedparser entry as the neutral item dict every format is turned into."""
+    return {
+        "link": item.get("link") or "",
+        "guid": item.get("id") or "",
+        "title": item.get("title", ""),
+        "summary": item.get("summary", ""),
+        "content": " ".join(c.get("value", "") for c in item.get("content") or []),
+        "published": _entry_time(item, now),
+        "authors": list(_authors(item)),
+        "tags": [t.get("term", "").strip() for t in item.get("tags") or [] if t.get("term")],
+    }
 
 
 def _entries_from_items(
@@ -111,7 +126,7 @@ def _entries_from_items(
                 title=html_to_text(item["title"]),
                 summary=html_to_text(item["summary"]),
                 content=html_to_text(item["content"]),
-                published=_iso_time(item["published"], now) if item["published"] else None,
+                published=_published(item["published"], now),
                 authors=tuple(dict.fromkeys(a for a in item["authors"] if a)),
                 tags=tuple(item["tags"]),
                 feed_language=language,
@@ -150,34 +165,10 @@ def parse_feed(
     if not parsed.entries and (parsed.bozo or not parsed.get("version")):
         reason = parsed.get("bozo_exception") or "no feed version detected and no entries"
         raise NotAFeedError(f"not a feed: {reason}")
-    feed_title = html_to_text(parsed.feed.get("title", ""))
-    name = spec.name or feed_title
+    name = spec.name or html_to_text(parsed.feed.get("title", ""))
     language = _language(spec, parsed.feed.get("language"))
-    entries: list[FeedEntry] = []
-    no_link = 0
-    for item in parsed.entries:
-        link = (item.get("link") or "").strip()
-        if not link:
-            no_link += 1
-            continue
-        entries.append(
-            FeedEntry(
-                feed_url=spec.url,
-                feed_name=name,
-                link=link,
-                guid=(item.get("id") or "").strip(),
-                title=html_to_text(item.get("title", "")),
-                summary=html_to_text(item.get("summary", "")),
-                content=_content(item),
-                published=_entry_time(item, now),
-                authors=_authors(item),
-                tags=tuple(
-                    t.get("term", "").strip() for t in item.get("tags") or [] if t.get("term")
-                ),
-                feed_language=language,
-                feed_topic=spec.topic,
-            )
-        )
+    items = [_feedparser_item(item, now) for item in parsed.entries]
+    entries, no_link = _entries_from_items(items, spec, name, language, now)
     return entries, no_link, bool(parsed.bozo)
 
 
