@@ -284,6 +284,11 @@ def fetch_stage(site: Site, concurrency: int, per_host: int, beam_args: list[str
 
 
 def main() -> int:
+    import logging
+
+    logging.basicConfig(level=logging.WARNING)
+    for noisy in ("httpx", "apache_beam"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--n", type=int, default=2000)
     parser.add_argument("--hosts", type=int, default=20)
