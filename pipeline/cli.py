@@ -95,6 +95,19 @@ def _output_options() -> argparse.ArgumentParser:
     return common
 
 
+def _feed_options() -> argparse.ArgumentParser:
+    """What to read and where to write: shared by run and stream."""
+    feeds = argparse.ArgumentParser(add_help=False)
+    feeds.add_argument("--config", help="YAML file with feeds and stage settings")
+    feeds.add_argument("--feed", action="append", default=[], metavar="URL",
+                       help="a feed URL (repeatable; works without --config)")
+    feeds.add_argument("--output", required=True, metavar="DIR", help="output directory")
+    feeds.add_argument("--allow-private-hosts", action="store_true",
+                       help="allow fetching from private/loopback addresses (tests, intranets); "
+                       "link-local (cloud metadata), multicast and reserved stay refused")
+    return feeds
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="newsbeam",
@@ -104,17 +117,12 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     common = _output_options()
 
+    feeds = _feed_options()
     run = _subparser(sub, "run", "run the pipeline once over feeds",
                      "Fetch feeds and their articles, extract, clean, detect language and topic, "
-                     "and write Parquet partitioned by date.", [common])
-    run.add_argument("--config", help="YAML file with feeds and stage settings")
-    run.add_argument("--feed", action="append", default=[], metavar="URL",
-                     help="a feed URL (repeatable; works without --config)")
-    run.add_argument("--output", required=True, metavar="DIR", help="output directory")
+                     "and write Parquet partitioned by date.", [common, feeds])
     run.add_argument("--date", type=_date, default=None,
                      help="partition date YYYY-MM-DD (default: today, UTC)")
-    run.add_argument("--allow-private-hosts", action="store_true",
-                     help="allow fetching from private/loopback addresses (tests, intranets)")
     run.add_argument("--max-failure-rate", type=float, default=None, metavar="RATE",
                      help="exit 5 when more than this share (0-1) of feeds or entries failed "
                      "(default 0.5, or max_failure_rate in the config)")
@@ -123,19 +131,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     stream = _subparser(sub, "stream", "poll feeds continuously (streaming pipeline)",
                         "Poll feeds on an interval and write each new article once, in windows, "
-                        "to the same layout as run.", [common])
-    stream.add_argument("--config", help="YAML file with feeds and stage settings")
-    stream.add_argument("--feed", action="append", default=[], metavar="URL",
-                        help="a feed URL (repeatable; works without --config)")
-    stream.add_argument("--output", required=True, metavar="DIR", help="output directory")
+                        "to the same layout as run.", [common, feeds])
     stream.add_argument("--poll-interval", type=float, default=300.0, metavar="SECONDS",
                         help="seconds between polls of every feed (default 300)")
     stream.add_argument("--window", type=float, default=600.0, metavar="SECONDS",
                         help="seconds of articles per output file (default 600)")
     stream.add_argument("--duration", type=float, default=None, metavar="SECONDS",
                         help="stop by itself after this long (default: run until stopped)")
-    stream.add_argument("--allow-private-hosts", action="store_true",
-                        help="allow fetching from private/loopback addresses (tests, intranets)")
     topics_cli.add_model_arg(stream)
     stream.set_defaults(func=commands.cmd_stream)
 
