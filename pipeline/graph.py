@@ -43,6 +43,21 @@ class RunPlan(NamedTuple):
     feed_cache_dir: str | None
 
 
+def enrich(
+    unseen: beam.PCollection, cfg: RunConfig, spread: bool = True
+) -> tuple[beam.PCollection, list[beam.PCollection]]:
+    """Entries to fetch → classified articles and each stage's dead letters.
+
+    The one chain of article stages; ``run`` and ``stream`` differ only around it.
+    """
+    pages, dead_fetch = unseen | "FetchArticles" >> FetchArticles(cfg.fetch, spread=spread)
+    extracted, dead_extract = pages | "Extract" >> ExtractArticles(cfg.extract)
+    cleaned, dead_clean = extracted | "Clean" >> CleanArticles(cfg.clean.rules)
+    languaged, dead_language = cleaned | "DetectLanguage" >> DetectLanguage()
+    classified, dead_topic = languaged | "ClassifyTopics" >> ClassifyTopics(cfg.topic.model)
+    return classified, [dead_fetch, dead_extract, dead_clean, dead_language, dead_topic]
+
+
 def build_articles(p: beam.Pipeline, cfg: RunConfig, plan: RunPlan) -> Outputs:
     """Feeds → enriched articles, plus the dead letters of every stage and each feed's status."""
     specs = p | "ReadFeedList" >> beam.Create(plan.feeds, reshuffle=False)
@@ -52,15 +67,9 @@ def build_articles(p: beam.Pipeline, cfg: RunConfig, plan: RunPlan) -> Outputs:
     distinct, dead_links = entries | "Canonicalize" >> CanonicalizeEntries()
     remembered = p | "ReadMemory" >> ReadMemory(plan.memory)
     unseen = (distinct, remembered) | "DropSeenEarlier" >> DropSeen()
-    pages, dead_fetch = unseen | "FetchArticles" >> FetchArticles(cfg.fetch)
-    extracted, dead_extract = pages | "Extract" >> ExtractArticles(cfg.extract)
-    cleaned, dead_clean = extracted | "Clean" >> CleanArticles(cfg.clean.rules)
-    languaged, dead_language = cleaned | "DetectLanguage" >> DetectLanguage()
-    classified, dead_topic = languaged | "ClassifyTopics" >> ClassifyTopics(cfg.topic.model)
+    classified, dead_stages = enrich(unseen, cfg)
     articles = (classified, remembered) | "MarkNearDuplicates" >> MarkNearDuplicates(plan.date)
-    dead = (
-        dead_feeds, dead_links, dead_fetch, dead_extract, dead_clean, dead_language, dead_topic
-    ) | "MergeDeadLetters" >> beam.Flatten()
+    dead = (dead_feeds, dead_links, *dead_stages) | "MergeDeadLetters" >> beam.Flatten()
     return Outputs(articles, dead, statuses)
 
 

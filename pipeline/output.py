@@ -82,10 +82,15 @@ def partition_dates(output: str, sink: str = "articles") -> list[str]:
     return sorted(dates)
 
 
-def earlier_article_files(output: str, date: str) -> list[str]:
-    """File patterns of article partitions dated before ``date``: the memory of a run."""
+def article_files(output: str, before: str | None = None) -> list[str]:
+    """File patterns of the article partitions (only those dated before ``before``, if given)."""
     return [join(partition_dir(output, "articles", d), "*.parquet")
-            for d in partition_dates(output) if d < date]
+            for d in partition_dates(output) if before is None or d < before]
+
+
+def earlier_article_files(output: str, date: str) -> list[str]:
+    """The memory of a run for ``date``: article partitions of earlier dates only."""
+    return article_files(output, before=date)
 
 
 def _exchange(a: str, b: str) -> bool:

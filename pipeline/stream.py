@@ -27,17 +27,13 @@ from apache_beam.transforms.periodicsequence import PeriodicImpulse
 
 from pipeline import output, state
 from pipeline.config import RunConfig
+from pipeline.graph import enrich
 from pipeline.run import config_hash, counters_of, newsbeam_version, pipeline_options
 from transforms.canonicalize import CanonicalizeLinks
-from transforms.clean import CleanArticles
-from transforms.extract import ExtractArticles
 from transforms.feeds import FetchFeeds
-from transforms.fetch import FetchArticles
-from transforms.language import DetectLanguage
 from transforms.memory import HashContent, ReadMemory
 from transforms.records import ARTICLE_SCHEMA, DEAD_LETTER_SCHEMA, FeedSpec, to_row
 from transforms.stream import DedupeUnseen, WriteWindows
-from transforms.topic import ClassifyTopics
 
 
 class StreamPlan(NamedTuple):
@@ -67,15 +63,9 @@ def build_stream(p: beam.Pipeline, cfg: RunConfig, plan: StreamPlan) -> None:
     keyed, dead_links = entries | "Canonicalize" >> CanonicalizeLinks()
     memory = p | "ReadMemory" >> ReadMemory(plan.memory) | "MemoryById" >> beam.Map(_memory_pair)
     unseen = (keyed, memory) | "DedupeUnseen" >> DedupeUnseen()
-    pages, dead_fetch = unseen | "FetchArticles" >> FetchArticles(cfg.fetch, spread=plan.spread)
-    extracted, dead_extract = pages | "Extract" >> ExtractArticles(cfg.extract)
-    cleaned, dead_clean = extracted | "Clean" >> CleanArticles(cfg.clean.rules)
-    languaged, dead_language = cleaned | "DetectLanguage" >> DetectLanguage()
-    classified, dead_topic = languaged | "ClassifyTopics" >> ClassifyTopics(cfg.topic.model)
+    classified, dead_stages = enrich(unseen, cfg, spread=plan.spread)
     articles = classified | "HashContent" >> HashContent()
-    dead = (
-        dead_feeds, dead_links, dead_fetch, dead_extract, dead_clean, dead_language, dead_topic
-    ) | "MergeDeadLetters" >> beam.Flatten()
+    dead = (dead_feeds, dead_links, *dead_stages) | "MergeDeadLetters" >> beam.Flatten()
     rows = articles | "ArticleRows" >> beam.Map(to_row)
     dead_rows = dead | "DeadRows" >> beam.Map(to_row)
     beats = ticks if plan.spread else None
@@ -160,8 +150,7 @@ def stream(cfg: RunConfig, out: str, poll_seconds: float, window_seconds: float,
         now = time.time()
         plan = StreamPlan(
             feeds=[f.to_spec() for f in cfg.feeds],
-            memory=[output.join(output.partition_dir(out, "articles", d), "*.parquet")
-                    for d in output.partition_dates(out)],
+            memory=output.article_files(out),
             start=now,
             # A far end stands in for "forever"; SIGINT/SIGTERM stop it.
             stop=now + (duration if duration is not None else 10 * 365 * 86400),

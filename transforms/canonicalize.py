@@ -146,7 +146,8 @@ class _CanonicalizeFn(beam.DoFn):
                 dead_letter("canonicalize", entry.link, "bad_link", str(exc), None, entry.feed_url),
             )
             return
-        yield (article_id(url), dataclasses.replace(entry, url=url, id=article_id(url)))
+        entry_id = article_id(url)
+        yield (entry_id, dataclasses.replace(entry, url=url, id=entry_id))
 
 
 class _KeepFirstFn(beam.DoFn):

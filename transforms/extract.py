@@ -102,11 +102,6 @@ def decode_html(body: bytes, charset: str | None) -> str:
     return body.decode("cp1252", errors="replace")
 
 
-def split_authors(raw: str | None) -> tuple[str, ...]:
-    """People named in a byline string (agencies and initials left out)."""
-    return metadata.split_byline(raw).people
-
-
 def site_name(page: FetchedPage, sitename: str | None) -> str:
     return page.entry.feed_name or sitename or urllib.parse.urlsplit(page.final_url).hostname or ""
 

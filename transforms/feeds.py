@@ -25,12 +25,11 @@ from typing import Any
 
 import apache_beam as beam
 import feedparser
-
 from apache_beam.io.filesystem import BeamIOError
 from apache_beam.io.filesystems import FileSystems
 
+from transforms import progress
 from transforms.deadletter import DEAD, ToDeadLetter, dead_letter
-from transforms.feed_safety import UnsafeFeedError, check_feed
 from transforms.feed_formats import (
     FormatError,
     merge_sitemaps,
@@ -39,8 +38,9 @@ from transforms.feed_formats import (
     sitemap_index_locations,
     sniff_format,
 )
+from transforms.feed_safety import UnsafeFeedError, check_feed
 from transforms.http import FetchError, HttpConfig, Response, fetch, make_client
-from transforms import progress
+from transforms.metadata import parse_datetime
 from transforms.records import UTC, DeadLetter, FeedEntry, FeedSpec, FeedStatus
 
 STATUS = "status"
@@ -60,15 +60,19 @@ def html_to_text(fragment: str) -> str:
     return _SPACE_RE.sub(" ", html.unescape(_TAG_RE.sub(" ", fragment or ""))).strip()
 
 
+def _plausible(when: dt.datetime | None, now: dt.datetime) -> dt.datetime | None:
+    """``when`` unless it is an epoch default, a typo or in the future; then unknown."""
+    if when is None or not _EARLIEST_PLAUSIBLE <= when <= now + dt.timedelta(days=2):
+        return None
+    return when
+
+
 def _entry_time(entry: Mapping[str, Any], now: dt.datetime) -> dt.datetime | None:
     for key in ("published_parsed", "updated_parsed", "created_parsed"):
         parsed = entry.get(key)
         if parsed:
             # feedparser normalizes to UTC struct_time; timegm reads it as UTC.
-            when = dt.datetime.fromtimestamp(calendar.timegm(parsed), tz=UTC)
-            if _EARLIEST_PLAUSIBLE <= when <= now + dt.timedelta(days=2):
-                return when
-            return None
+            return _plausible(dt.datetime.fromtimestamp(calendar.timegm(parsed), tz=UTC), now)
     return None
 
 
@@ -79,20 +83,10 @@ def _authors(entry: Mapping[str, Any]) -> tuple[str, ...]:
     return tuple(dict.fromkeys(n for n in names if n))
 
 
-def _iso_time(value: str, now: dt.datetime) -> dt.datetime | None:
-    try:
-        when = dt.datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    when = when if when.tzinfo else when.replace(tzinfo=UTC)
-    when = when.astimezone(UTC)
-    return when if _EARLIEST_PLAUSIBLE <= when <= now + dt.timedelta(days=2) else None
-
-
 def _published(value: str | dt.datetime | None, now: dt.datetime) -> dt.datetime | None:
     if isinstance(value, dt.datetime) or value is None:
         return value
-    return _iso_time(value, now) if value else None
+    return _plausible(parse_datetime(value), now)
 
 
 def _feedparser_item(item: Mapping[str, Any], now: dt.datetime) -> dict[str, Any]:
