@@ -48,15 +48,15 @@ def _read_json(path: str) -> Any:
 
 
 def _write_json(path: str, data: Any) -> None:
-    """Write aside, then rename: a reader never sees half a JSON file."""
+    """Write aside, then rename over the old file: a reader sees the old or the new JSON, never
+    half of one and never none (a delete first would let another run take the lock meanwhile)."""
     tmp = f"{path}.tmp-{os.getpid()}"
     parent = path.rsplit("/", 1)[0]
     if not FileSystems.exists(parent):
         FileSystems.mkdirs(parent)
     with FileSystems.create(tmp) as handle:
         handle.write(json.dumps(data, indent=1, sort_keys=True, default=str).encode("utf-8"))
-    if FileSystems.exists(path):
-        FileSystems.delete([path])
+    # Local rename replaces the target atomically; object stores copy over it.
     FileSystems.rename([tmp], [path])
 
 
