@@ -51,7 +51,7 @@ def _entry(url: str) -> FeedEntry:
 def test_fetch_articles_over_loopback(fixture_server) -> None:
     # No back-off or per-host delay on loopback: the 503 is still retried, just without waiting.
     cfg = FetchConfig(http=HttpConfig(allow_private_hosts=True, backoff=0), concurrency=4, per_host=2,
-                      batch_size=2, per_host_delay=0)
+                      per_host_delay=0)
     good = fixture_server.url("/pages/a.html")
     entries = [_entry(good), _entry(fixture_server.url("/pages/data.json")),
                _entry(fixture_server.url("/unavailable")), _entry(fixture_server.url("/nope.html"))]

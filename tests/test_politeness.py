@@ -6,6 +6,8 @@ from __future__ import annotations
 import threading
 
 import apache_beam as beam
+from apache_beam.transforms.window import GlobalWindow
+from apache_beam.utils.timestamp import MIN_TIMESTAMP
 import pytest
 from apache_beam.metrics.metric import MetricsFilter
 from apache_beam.testing.test_pipeline import TestPipeline
@@ -17,7 +19,7 @@ from transforms.fetch import (
     FetchArticles,
     FetchConfig,
     Skip,
-    _FetchBatchFn,
+    _FetchFn,
     host_delay,
     robots_http,
     robots_verdict,
@@ -249,7 +251,6 @@ def _cfg(**updates) -> FetchConfig:
         per_host_delay=0,
         concurrency=4,
         per_host=2,
-        batch_size=8,
         robots_timeout=0.3,
         **updates,
     )
@@ -262,8 +263,17 @@ def _entry(url: str) -> FeedEntry:
     )
 
 
-def _fn(cfg: FetchConfig) -> _FetchBatchFn:
-    fn = _FetchBatchFn(cfg)
+def _bundle(fn: _FetchFn, entries: list[FeedEntry]) -> list[object]:
+    """Drive the DoFn through one bundle as a runner would; every output it makes."""
+    fn.start_bundle()
+    out: list[object] = []
+    for entry in entries:
+        out += fn.process(entry, MIN_TIMESTAMP, GlobalWindow())
+    return out + list(fn.finish_bundle())
+
+
+def _fn(cfg: FetchConfig) -> _FetchFn:
+    fn = _FetchFn(cfg)
     fn.setup()
     return fn
 
@@ -328,7 +338,7 @@ def test_crawl_delay_spaces_the_requests(fault_server) -> None:
     waits: list[float] = []
     fn._throttle = HostThrottle(clock=lambda: 0.0, sleep=waits.append)  # record, never sleep
     try:
-        outputs = list(fn.process([_entry(fault_server.url(f"/article/{i}")) for i in range(3)]))
+        outputs = _bundle(fn, [_entry(fault_server.url(f"/article/{i}")) for i in range(3)])
     finally:
         fn.teardown()
     assert len(outputs) == 3

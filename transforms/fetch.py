@@ -10,8 +10,11 @@ Dead letters: transport errors and timeouts, non-2xx statuses (after the retries
 decompression), content that is not HTML (PDFs, images, JSON …), refused hosts,
 ``robots_unavailable`` (the origin's robots.txt answered 5xx: nothing is fetched from it for now).
 
-Elements are fetched in batches by a thread pool. Per host, a semaphore keeps a worker from
-opening more than ``per_host`` connections, and a throttle spaces request starts by
+Each worker keeps up to ``concurrency`` fetches in flight on a thread pool and hands a page on
+as soon as it arrives, while the next ones are still on the wire: the stages after this one
+(extraction, the CPU cost) run on the bundle's thread in the meantime, so fetching and
+extracting overlap and no page waits for the slowest of a batch. Per host, a semaphore keeps a
+worker from opening more than ``per_host`` connections, and a throttle spaces request starts by
 ``per_host_delay`` or the robots.txt ``Crawl-delay`` (capped at ``max_crawl_delay``).
 See docs/POLITENESS.md.
 """
@@ -21,14 +24,15 @@ from __future__ import annotations
 import dataclasses
 import threading
 import urllib.parse
-from collections import defaultdict
-from collections.abc import Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections import defaultdict, deque
+from collections.abc import Iterator
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 
 import apache_beam as beam
+from apache_beam.utils.windowed_value import WindowedValue
 from pydantic import BaseModel, ConfigDict, Field
 
-from transforms.deadletter import DEAD, ParDoWithDeadLetters, dead_letter
+from transforms.deadletter import DEAD, dead_letter
 from transforms.http import FetchError, HttpConfig, Response, fetch, make_client
 from transforms.politeness import (
     ALLOW_ALL,
@@ -51,7 +55,6 @@ class FetchConfig(BaseModel):
     http: HttpConfig = HttpConfig()
     concurrency: int = Field(default=16, gt=0)
     per_host: int = Field(default=2, gt=0)  # connections open to one host at a time
-    batch_size: int = Field(default=64, gt=0)
     per_host_delay: float = Field(default=0.5, ge=0)  # seconds between request starts per host
     respect_robots: bool = True
     max_crawl_delay: float = Field(default=10.0, ge=0)  # a longer Crawl-delay is capped to this
@@ -128,7 +131,7 @@ def robots_http(cfg: FetchConfig) -> HttpConfig:
     )
 
 
-class _FetchBatchFn(beam.DoFn):
+class _FetchFn(beam.DoFn):
     def __init__(self, cfg: FetchConfig) -> None:
         self._cfg = cfg
 
@@ -204,24 +207,59 @@ class _FetchBatchFn(beam.DoFn):
             fetched_at=utc_now(),
         )
 
-    def process(self, batch: Sequence[FeedEntry]) -> Iterator[object]:
+    def start_bundle(self) -> None:
+        # Fetches of this bundle in submission order, each with the window and timestamp of
+        # the element it came from: a page may leave in a later call, or in finish_bundle.
+        self._window: deque[tuple[Future, object, object]] = deque()
+        self._robots_loads = self._robots.loads
+
+    def process(
+        self,
+        entry: FeedEntry,
+        timestamp=beam.DoFn.TimestampParam,
+        window=beam.DoFn.WindowParam,
+    ) -> Iterator[object]:
+        self._in.inc()
+        self._window.append((self._pool.submit(self._fetch_one, entry), timestamp, window))
+        # One result out per element in: the window stays full, so while the stages after
+        # this one work on a page, the next ``concurrency`` fetches are under way. Block only
+        # when the window is full and nothing has arrived yet.
+        done = self._first_done(block=len(self._window) >= self._cfg.concurrency)
+        if done is not None:
+            yield from self._emit(done)
+
+    def finish_bundle(self) -> Iterator[object]:
+        while self._window:
+            yield from self._emit(self._first_done(block=True))
+        self._robots_fetched.inc(self._robots.loads - self._robots_loads)
+
+    def _first_done(self, block: bool) -> tuple[Future, object, object] | None:
+        for item in self._window:
+            if item[0].done():
+                self._window.remove(item)
+                return item
+        if not block:
+            return None
+        wait([item[0] for item in self._window], return_when=FIRST_COMPLETED)
+        return self._first_done(block=False)
+
+    def _emit(self, done: tuple[Future, object, object]) -> Iterator[object]:
         # Counters are bumped here, on the bundle's thread: Beam does not see increments made
         # on the pool's threads.
-        self._in.inc(len(batch))
-        loads_before = self._robots.loads
-        for result in self._pool.map(self._fetch_one, batch):
-            if isinstance(result, Skip):
-                beam.metrics.Metrics.counter("fetch", f"filtered:{result.reason}").inc()
-            elif isinstance(result, DeadLetter):
-                beam.metrics.Metrics.counter("fetch", f"error:{result.error_type}").inc()
-                if result.http_status is not None:
-                    beam.metrics.Metrics.counter("fetch", f"http:{result.http_status}").inc()
-                yield beam.pvalue.TaggedOutput(DEAD, result)
-            else:
-                self._ok.inc()
+        future, timestamp, window = done
+        result = future.result()
+        if isinstance(result, Skip):
+            beam.metrics.Metrics.counter("fetch", f"filtered:{result.reason}").inc()
+            return
+        if isinstance(result, DeadLetter):
+            beam.metrics.Metrics.counter("fetch", f"error:{result.error_type}").inc()
+            if result.http_status is not None:
                 beam.metrics.Metrics.counter("fetch", f"http:{result.http_status}").inc()
-                yield result
-        self._robots_fetched.inc(self._robots.loads - loads_before)
+            yield beam.pvalue.TaggedOutput(DEAD, WindowedValue(result, timestamp, (window,)))
+            return
+        self._ok.inc()
+        beam.metrics.Metrics.counter("fetch", f"http:{result.http_status}").inc()
+        yield WindowedValue(result, timestamp, (window,))
 
 
 class FetchArticles(beam.PTransform):
@@ -239,7 +277,9 @@ class FetchArticles(beam.PTransform):
 
     def expand(self, entries):
         spread = entries | "SpreadArticles" >> beam.Reshuffle() if self._spread else entries
-        batches = spread | "Batch" >> beam.BatchElements(
-            min_batch_size=1, max_batch_size=self._cfg.batch_size
-        )
-        return batches | "Fetch" >> ParDoWithDeadLetters(_FetchBatchFn(self._cfg), "fetch_article")
+        # A plain ParDo, not ParDoWithDeadLetters: pages leave in later calls than the element
+        # that asked for them, with that element's window and timestamp, and Beam's exception
+        # wrapper hides those parameters from process(). Nothing escapes _fetch_one anyway:
+        # every failure there becomes a DeadLetter.
+        results = spread | "Fetch" >> beam.ParDo(_FetchFn(self._cfg)).with_outputs(DEAD, main="ok")
+        return results["ok"], results[DEAD]
