@@ -130,10 +130,10 @@ def test_no_text_anywhere_raises() -> None:
 def test_default_pass_runs_when_precision_keeps_too_little() -> None:
     tree = load_html(ARTICLE_HTML)
     cfg = ExtractConfig(precision_min_chars=10_000)  # force the second pass
-    text, used, _doc = extract_text(tree, "https://example.test/a", cfg)
+    text, used = extract_text(tree, "https://example.test/a", cfg)
     assert PARAGRAPHS[0] in text
     assert used in ("precision", "default")
-    text_p, used_p, _ = extract_text(tree, "https://example.test/a", ExtractConfig())
+    text_p, used_p = extract_text(tree, "https://example.test/a", ExtractConfig())
     assert used_p == "precision" and PARAGRAPHS[-1] in text_p
 
 

@@ -27,6 +27,7 @@ from collections.abc import Iterable, Iterator
 from typing import Any, NamedTuple
 
 import htmldate
+from lxml import etree
 from lxml import html as lxml_html
 
 from transforms.records import UTC
@@ -239,6 +240,29 @@ def _json_ld_authors(tree: lxml_html.HtmlElement) -> tuple[list[str], list[str]]
     return people, orgs
 
 
+# Author meta tags as sites write them; names compared lower-cased ("Author", "DC.creator").
+_AUTHOR_META_NAMES = (
+    "author",
+    "article:author",
+    "byl",
+    "dc.creator",
+    "dcterms.creator",
+    "parsely-author",
+    "sailthru.author",
+    "cxenseparse:author",
+)
+_UPPER_ASCII = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+_META_AUTHORS = etree.XPath(
+    "//meta[{}]/@content".format(
+        " or ".join(
+            f"translate(@{attr}, '{_UPPER_ASCII}', '{_UPPER_ASCII.lower()}') = '{name}'"
+            for attr in ("name", "property")
+            for name in _AUTHOR_META_NAMES
+        )
+    )
+)
+
+
 def _byline_texts(tree: lxml_html.HtmlElement) -> list[str]:
     texts = []
     for path in _BYLINE_XPATH:
@@ -250,6 +274,19 @@ def _byline_texts(tree: lxml_html.HtmlElement) -> list[str]:
             )
             if text and len(text) <= MAX_BYLINE_CHARS:
                 texts.append(text)
+    return texts
+
+
+def _byline_pieces(tree: lxml_html.HtmlElement) -> list[str]:
+    """Byline nodes whose names sit in separate elements with nothing between them
+    (``<span>A B</span><span>C D</span>``): the pieces joined with a separator, so the names
+    don't run together. Asked only when no other source named anybody."""
+    texts = []
+    for node in tree.xpath("//*[contains(@class, 'byline') or contains(@class, 'author')]"):
+        pieces = [_SPACE.sub(" ", t).strip() for t in node.itertext()]
+        text = "; ".join(p for p in pieces if p)
+        if text and len(text) <= MAX_BYLINE_CHARS:
+            texts.append(text)
     return texts
 
 
@@ -266,13 +303,7 @@ def page_authors(
     org_names: list[str] = []
     if tree is not None:
         ld_people, org_names = _json_ld_authors(tree)
-        meta = [
-            v
-            for v in tree.xpath(
-                "//meta[@name='author']/@content | //meta[@property='article:author']/@content"
-            )
-            if not str(v).startswith("http")
-        ]
+        meta = [v for v in _META_AUTHORS(tree) if not str(v).startswith("http")]
         sources += [ld_people, [str(v) for v in meta], _byline_texts(tree)]
     sources.append([extractor_author] if extractor_author else [])
     people: tuple[str, ...] = ()
@@ -282,6 +313,9 @@ def page_authors(
         agencies += [a for b in parsed for a in b.agencies]
         if not people:
             people = tuple(dict.fromkeys(p for b in parsed for p in b.people))
+    if not people and tree is not None:
+        parsed = [split_byline(raw, sites) for raw in _byline_pieces(tree)]
+        people = tuple(dict.fromkeys(p for b in parsed for p in b.people))
     agencies += [a for a in (agency_name(o) for o in org_names) if a]
     return Byline(people, tuple(dict.fromkeys(agencies)))
 
