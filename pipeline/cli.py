@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import logging
+import os
 import sys
 from collections.abc import Sequence
 
@@ -108,6 +109,18 @@ def _feed_options() -> argparse.ArgumentParser:
     return feeds
 
 
+def _workers(value: str) -> int:
+    if value == "auto":
+        return os.cpu_count() or 1
+    try:
+        workers = int(value)
+    except ValueError:
+        workers = 0
+    if workers < 1:
+        raise argparse.ArgumentTypeError(f"expected a number of processes >= 1 or 'auto', got {value!r}")
+    return workers
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="newsbeam",
@@ -126,6 +139,11 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--max-failure-rate", type=float, default=None, metavar="RATE",
                      help="exit 5 when more than this share (0-1) of feeds or entries failed "
                      "(default 0.5, or max_failure_rate in the config)")
+    run.add_argument("--workers", type=_workers, default=1, metavar="N",
+                     help="processes on the local DirectRunner: 1 (default) runs in this process; "
+                     "N > 1 or 'auto' (one per core) uses Beam's multi-processing mode, which "
+                     "roughly doubles articles/s on 2 cores (BENCHMARKS.md). Other runners size "
+                     "themselves")
     topics_cli.add_model_arg(run)
     run.set_defaults(func=commands.cmd_run)
 

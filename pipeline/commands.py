@@ -79,7 +79,14 @@ def execute_run(cfg: RunConfig, out: str, date: str, beam_args: list[str]) -> in
 def cmd_run(args: argparse.Namespace, beam_args: list[str]) -> int:
     base = load_config(args.config) if args.config else RunConfig()
     cfg = with_overrides(base, args.feed, args.allow_private_hosts, args.model, args.max_failure_rate)
-    return execute_run(cfg, args.output, args.date or _today(), beam_args)
+    return execute_run(cfg, args.output, args.date or _today(), worker_args(args.workers, beam_args))
+
+
+def worker_args(workers: int, beam_args: list[str]) -> list[str]:
+    """Beam options for ``--workers``; options the user passed to Beam directly win."""
+    if workers <= 1 or any(a.startswith(("--direct_num_workers", "--direct_running_mode")) for a in beam_args):
+        return beam_args
+    return [*beam_args, f"--direct_num_workers={workers}", "--direct_running_mode=multi_processing"]
 
 
 def cmd_stream(args: argparse.Namespace, beam_args: list[str]) -> int:

@@ -31,7 +31,7 @@ from typing import Any
 import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.metrics.metric import MetricsFilter
-from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
+from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions, WorkerOptions
 
 from pipeline import output, state
 from pipeline.config import RunConfig
@@ -151,6 +151,11 @@ def pipeline_options(beam_args: list[str]) -> PipelineOptions:
         # DirectRunner would try Prism first for some graphs; ours uses exception handling,
         # which routes it straight to the in-process Python runner (no download, offline-safe).
         standard.runner = "DirectRunner"
+    harness = options.view_as(WorkerOptions)
+    if harness.default_sdk_harness_log_level is None:
+        # SDK worker processes (multi-processing mode, remote runners) log every HTTP request at
+        # INFO otherwise: thousands of lines, and measurable CPU, per run.
+        harness.default_sdk_harness_log_level = "WARNING"
     return options
 
 

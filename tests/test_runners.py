@@ -46,3 +46,26 @@ def test_runners_agree(fixture_server, tmp_path) -> None:
         outputs[runner] = _rows(out)
     assert outputs["DirectRunner"] == outputs["BundleBasedDirectRunner"]
     assert len(outputs["DirectRunner"]) == 4
+
+
+def test_worker_processes_write_the_same_rows(fixture_server, tmp_path) -> None:
+    # --workers 2: Beam's multi-processing mode, the stages run in two SDK worker processes.
+    outputs = {}
+    for workers in ("1", "2"):
+        out = tmp_path / f"w{workers}"
+        code = main(["run", "--feed", fixture_server.url("/feeds/mixed.xml"),
+                     "--feed", fixture_server.url("/feeds/latin1.xml"), "--output", str(out),
+                     "--date", "2026-11-24", "--allow-private-hosts", "--workers", workers])
+        assert code == EXIT_OK
+        outputs[workers] = _rows(out)
+    assert outputs["1"] == outputs["2"]
+    assert len(outputs["1"]) == 4
+
+
+def test_worker_args() -> None:
+    from pipeline.commands import worker_args
+
+    assert worker_args(1, []) == []
+    assert worker_args(2, ["--x"]) == ["--x", "--direct_num_workers=2", "--direct_running_mode=multi_processing"]
+    # What the user passed to Beam directly wins.
+    assert worker_args(2, ["--direct_num_workers=4"]) == ["--direct_num_workers=4"]
