@@ -141,8 +141,8 @@ def build_parser() -> argparse.ArgumentParser:
                      "(default 0.5, or max_failure_rate in the config)")
     run.add_argument("--workers", type=_workers, default=1, metavar="N",
                      help="processes on the local DirectRunner: 1 (default) runs in this process; "
-                     "N > 1 or 'auto' (one per core) uses Beam's multi-processing mode, which "
-                     "roughly doubles articles/s on 2 cores (BENCHMARKS.md). Other runners size "
+                     "N > 1 or 'auto' (one per core) uses Beam's multi-processing mode "
+                     "(1.3x the articles/s on 2 cores, BENCHMARKS.md). Other runners size "
                      "themselves")
     topics_cli.add_model_arg(run)
     run.set_defaults(func=commands.cmd_run)
