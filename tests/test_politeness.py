@@ -6,12 +6,12 @@ from __future__ import annotations
 import threading
 
 import apache_beam as beam
-from apache_beam.transforms.window import GlobalWindow
-from apache_beam.utils.timestamp import MIN_TIMESTAMP
 import pytest
 from apache_beam.metrics.metric import MetricsFilter
 from apache_beam.testing.test_pipeline import TestPipeline
 from apache_beam.testing.util import assert_that, equal_to
+from apache_beam.transforms.window import GlobalWindow
+from apache_beam.utils.timestamp import MIN_TIMESTAMP
 
 from tests.faultserver import fault_server_fixture, loopback_only_fixture  # noqa: F401 - fixtures
 from transforms.canonicalize import article_id, canonical_url
