@@ -51,6 +51,9 @@ NEWSBEAM_ARGV = [
     "{{ ds }}",
     "--max-failure-rate",
     "0.5",
+    # One SDK worker process per core of the Airflow worker (BENCHMARKS.md, Throughput).
+    "--workers",
+    "auto",
 ]
 
 # newsbeam's exit statuses (pipeline/cli.py) → what the task does. Anything else (1: a crash,
