@@ -108,6 +108,30 @@ def test_normalize_codepoints_reads_only_max_chars() -> None:
     assert _text(normalize_codepoints("", "abcdef ghi", 4)) == " abc "
 
 
+@pytest.mark.parametrize(
+    "title, text, max_chars, expected",
+    [
+        ("Putin", "Die NATO", 3000, " putin putin die nato "),
+        ("", "Die NATO", 3000, " die nato "),  # no title, nothing to repeat
+        ("Putin", "Die NATO", 12, " putin putin "),  # the repeats count against max_chars
+    ],
+)
+def test_normalize_codepoints_repeats_the_title(
+    title: str, text: str, max_chars: int, expected: str
+) -> None:
+    assert _text(normalize_codepoints(title, text, max_chars, title_repeat=2)) == expected
+
+
+def test_title_repeat_weighs_title_words_more() -> None:
+    once = FeatureSpec(word_ngrams=(1,), char_ngrams=())
+    twice = dataclasses.replace(once, title_repeat=2)
+    (goal, match), _ = feature_buckets(normalize_codepoints("", "goal match", 100), once)
+    for spec, ratio in ((once, 1.0), (twice, 1.0 + np.log(2.0))):
+        idx, val = vectorize("goal", "match", spec)
+        value = dict(zip(idx.tolist(), val.tolist()))
+        assert value[goal] / value[match] == pytest.approx(ratio, rel=1e-5)
+
+
 def test_same_ngram_same_bucket_anywhere() -> None:
     spec = FeatureSpec(word_ngrams=(1,), char_ngrams=())
     words, chars = feature_buckets(normalize_codepoints("", "foo bar foo", 100), spec)
@@ -142,6 +166,11 @@ def test_feature_spec_round_trip_and_unknown_key() -> None:
         FeatureSpec.from_dict({"bucket": 3})
     with pytest.raises(ValueError, match="buckets_log2 must be in"):
         FeatureSpec(buckets_log2=40)
+    with pytest.raises(ValueError, match="title_repeat must be in"):
+        FeatureSpec(title_repeat=0)
+    # Model files written before title_repeat existed read the title once, as they were trained.
+    old = {k: v for k, v in FeatureSpec(title_repeat=2).to_dict().items() if k != "title_repeat"}
+    assert FeatureSpec.from_dict(old).title_repeat == 1
 
 
 # --- the shipped model -----------------------------------------------------------------------

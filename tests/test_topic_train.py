@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import collections
 import csv
+import dataclasses
 import datetime as dt
 import json
 import os
@@ -17,11 +18,12 @@ import pytest
 
 from pipeline import topics_cli
 from transforms.records import ARTICLE_SCHEMA, Article, to_row
-from transforms.topic import Lexicon, TopicModel, classify_article, default_model_dir
+from transforms.topic import FeatureSpec, Lexicon, TopicModel, classify_article, default_model_dir
 from transforms.topic_train import (
     HELD_OUT_SHARE,
     Example,
     TrainError,
+    TrainSettings,
     chunk_example,
     is_held_out,
     label_code,
@@ -298,6 +300,26 @@ def test_training_is_reproducible_and_pickle_free(tmp_path: Path, lexicon: Lexic
         assert (first / name).read_bytes() == (second / name).read_bytes()
     with np.load(first / "weights.npz", allow_pickle=False) as npz:
         assert npz["weights"].dtype == np.int8 and npz["idf"].dtype == np.float16
+    # The feature settings training used are the ones the loaded model reads with.
+    assert TopicModel.load(first).spec == TrainSettings().spec
+
+
+def test_trained_model_reads_titles_as_trained(tmp_path: Path, lexicon: Lexicon) -> None:
+    # A model trained reading titles twice says so in its config and reads them twice after
+    # loading: the same weights reading the title once give other scores.
+    examples = load_table(
+        _write(tmp_path / "d.jsonl", _rows({"sport": SPORT, "politics": POLITICS})),
+        lexicon,
+        text_col="body",
+        label_col="desk",
+    )
+    settings = TrainSettings(spec=FeatureSpec(title_repeat=2), calibration_folds=2)
+    config, arrays = train(examples, lexicon.labels, settings)
+    assert config["features"]["title_repeat"] == 2
+    model = TopicModel.load(save_model(config, arrays, tmp_path / "m"))
+    once = dataclasses.replace(model, spec=dataclasses.replace(model.spec, title_repeat=1))
+    title, text = "match goal", "minister parliament"
+    assert not np.allclose(model.predict_proba(title, text), once.predict_proba(title, text))
 
 
 def _output_dir(root: Path) -> Path:

@@ -60,12 +60,17 @@ class FeatureSpec:
     max_chars: int = 2000
     word_weight: float = 1.0
     char_weight: float = 1.0
+    # How many times the title is read: a headline names the topic more densely than body text.
+    # 1 (a model file that does not name it) reads it once.
+    title_repeat: int = 1
 
     def __post_init__(self) -> None:
         if not 4 <= self.buckets_log2 <= 30:
             raise ValueError(f"buckets_log2 must be in [4, 30], got {self.buckets_log2}")
         if self.max_chars <= 0:
             raise ValueError(f"max_chars must be > 0, got {self.max_chars}")
+        if not 1 <= self.title_repeat <= 10:
+            raise ValueError(f"title_repeat must be in [1, 10], got {self.title_repeat}")
         if any(n < 1 for n in (*self.word_ngrams, *self.char_ngrams)):
             raise ValueError(
                 f"n-gram orders must be >= 1, got {self.word_ngrams} {self.char_ngrams}"
@@ -120,9 +125,13 @@ def _powers(length: int) -> tuple[np.ndarray, np.ndarray]:
     return pw, inv
 
 
-def normalize_codepoints(title: str, text: str, max_chars: int) -> np.ndarray:
-    """Lower-cased letters, digits as 0, one space between words and at both ends."""
-    joined = f" {title}\n{text} " if title else f" {text} "
+def normalize_codepoints(
+    title: str, text: str, max_chars: int, title_repeat: int = 1
+) -> np.ndarray:
+    """Lower-cased letters, digits as 0, one space between words and at both ends; the title
+    ``title_repeat`` times before the text, all within the first ``max_chars`` characters."""
+    head = (title + "\n") * title_repeat
+    joined = f" {head}{text} " if title else f" {text} "
     raw = np.frombuffer(joined[: max_chars + 1].lower().encode("utf-32-le"), dtype=np.uint32)
     folded = np.take(_fold_table(), raw, mode="clip")
     folded[-1] = _SPACE
@@ -196,11 +205,12 @@ def vectorize(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Sparse feature vector (bucket indices, values) of one document.
 
-    Values are sublinear tf (1 + log count) times idf, L2-normalized separately for word and
-    character n-grams and scaled by their weights. Word entries come first, then character
-    entries, each sorted; a bucket may appear in both.
+    The title counts ``spec.title_repeat`` times. Values are sublinear tf (1 + log count) times
+    idf, L2-normalized separately for word and character n-grams and scaled by their weights.
+    Word entries come first, then character entries, each sorted; a bucket may appear in both.
     """
-    words, chars = feature_buckets(normalize_codepoints(title, text, spec.max_chars), spec)
+    cps = normalize_codepoints(title, text, spec.max_chars, spec.title_repeat)
+    words, chars = feature_buckets(cps, spec)
     buckets = 1 << spec.buckets_log2
     # One sort for both groups: character buckets are offset past the word buckets.
     unique, counts = _unique_counts(np.concatenate((words, chars + np.int32(buckets))))
