@@ -4,9 +4,11 @@ Input: ``Article`` or ``DeadLetter`` records. Output: Parquet files under ``file
 caller decides the directory layout). Counters (namespace ``write``): ``articles``,
 ``topic:<label>``, ``dead_letter:<stage>``.
 
-Files are zstd-compressed and written by one shard per sink and run: a daily run produces few
-enough rows that one file per partition reads fastest, and readers never meet a swarm of tiny
-files. The schema carries ``newsbeam.schema_version`` in its metadata.
+Files are zstd-compressed, one per bundle that writes (``shards=0``, the default): one file per
+partition in a single-process run, one per worker process with ``--workers N``. A fixed shard
+count would make Beam group every row of the run under one key first, so one process would hold
+the whole day's rows in memory at the end (peak RSS grew with N; BENCHMARKS.md). The schema
+carries ``newsbeam.schema_version`` in its metadata.
 """
 
 from __future__ import annotations
@@ -55,7 +57,7 @@ def _parquet(file_prefix: str, schema: Any, shards: int) -> WriteToParquet:
 class WriteArticles(beam.PTransform):
     """Write articles; returns the PCollection of written file names."""
 
-    def __init__(self, file_prefix: str, shards: int = 1) -> None:
+    def __init__(self, file_prefix: str, shards: int = 0) -> None:
         super().__init__()
         self._prefix = file_prefix
         self._shards = shards
@@ -71,7 +73,7 @@ class WriteArticles(beam.PTransform):
 class WriteDeadLetters(beam.PTransform):
     """Write dead letters; returns the PCollection of written file names."""
 
-    def __init__(self, file_prefix: str, shards: int = 1) -> None:
+    def __init__(self, file_prefix: str, shards: int = 0) -> None:
         super().__init__()
         self._prefix = file_prefix
         self._shards = shards
