@@ -287,13 +287,13 @@ def test_train_topics_needs_a_source(tmp_path: Path) -> None:
     assert _train_cli("--out", str(tmp_path / "m")) == 2
 
 
+def _desk_examples(tmp_path: Path, lexicon: Lexicon):
+    rows = _rows({"sport": SPORT, "politics": POLITICS})
+    return load_table(_write(tmp_path / "d.jsonl", rows), lexicon, text_col="body", label_col="desk")
+
+
 def test_training_is_reproducible_and_pickle_free(tmp_path: Path, lexicon: Lexicon) -> None:
-    examples = load_table(
-        _write(tmp_path / "d.jsonl", _rows({"sport": SPORT, "politics": POLITICS})),
-        lexicon,
-        text_col="body",
-        label_col="desk",
-    )
+    examples = _desk_examples(tmp_path, lexicon)
     first = save_model(*train(examples, lexicon.labels), tmp_path / "a")
     second = save_model(*train(examples, lexicon.labels), tmp_path / "b")
     for name in ("weights.npz", "config.json"):
@@ -307,12 +307,7 @@ def test_training_is_reproducible_and_pickle_free(tmp_path: Path, lexicon: Lexic
 def test_trained_model_reads_titles_as_trained(tmp_path: Path, lexicon: Lexicon) -> None:
     # A model trained reading titles twice says so in its config and reads them twice after
     # loading: the same weights reading the title once give other scores.
-    examples = load_table(
-        _write(tmp_path / "d.jsonl", _rows({"sport": SPORT, "politics": POLITICS})),
-        lexicon,
-        text_col="body",
-        label_col="desk",
-    )
+    examples = _desk_examples(tmp_path, lexicon)
     settings = TrainSettings(spec=FeatureSpec(title_repeat=2), calibration_folds=2)
     config, arrays = train(examples, lexicon.labels, settings)
     assert config["features"]["title_repeat"] == 2
