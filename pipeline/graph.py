@@ -19,14 +19,15 @@ from transforms.extract import ExtractArticles
 from transforms.feeds import FetchFeeds
 from transforms.fetch import FetchArticles
 from transforms.language import DetectLanguage
-from transforms.memory import DropSeen, MarkNearDuplicates, ReadMemory
+from transforms.memory import DropSeen, FindNearDuplicates, HashContent, ReadMemory, duplicate_json
 from transforms.records import FeedSpec, FeedStatus
 from transforms.sink import WriteArticles, WriteDeadLetters
 from transforms.topic import ClassifyTopics
 
 
 class Outputs(NamedTuple):
-    articles: beam.PCollection
+    articles: beam.PCollection  # with content_hash; duplicate_of is set after the run
+    duplicates: beam.PCollection  # (id, duplicate_of) of this run's near-duplicates
     dead: beam.PCollection
     statuses: beam.PCollection
 
@@ -41,6 +42,7 @@ class RunPlan(NamedTuple):
     dead_prefix: str
     status_prefix: str
     feed_cache_dir: str | None
+    duplicates_prefix: str = ""  # (id, duplicate_of) lines, applied to the articles after the run
 
 
 def enrich(
@@ -68,9 +70,10 @@ def build_articles(p: beam.Pipeline, cfg: RunConfig, plan: RunPlan) -> Outputs:
     remembered = p | "ReadMemory" >> ReadMemory(plan.memory)
     unseen = (distinct, remembered) | "DropSeenEarlier" >> DropSeen()
     classified, dead_stages = enrich(unseen, cfg)
-    articles = (classified, remembered) | "MarkNearDuplicates" >> MarkNearDuplicates(plan.date)
+    articles = classified | "HashContent" >> HashContent()
+    duplicates = (articles, remembered) | "FindNearDuplicates" >> FindNearDuplicates(plan.date)
     dead = (dead_feeds, dead_links, *dead_stages) | "MergeDeadLetters" >> beam.Flatten()
-    return Outputs(articles, dead, statuses)
+    return Outputs(articles, duplicates, dead, statuses)
 
 
 def _status_json(status: FeedStatus) -> str:
@@ -81,6 +84,11 @@ def build(p: beam.Pipeline, cfg: RunConfig, plan: RunPlan) -> Outputs:
     """The whole batch graph, sinks included."""
     outputs = build_articles(p, cfg, plan)
     outputs.articles | "WriteArticles" >> WriteArticles(plan.articles_prefix)
+    (
+        outputs.duplicates
+        | "DuplicateToJson" >> beam.Map(duplicate_json)
+        | "WriteDuplicates" >> beam.io.WriteToText(plan.duplicates_prefix, file_name_suffix=".jsonl")
+    )
     outputs.dead | "WriteDeadLetters" >> WriteDeadLetters(plan.dead_prefix)
     (
         outputs.statuses

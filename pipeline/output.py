@@ -65,7 +65,7 @@ def staging_prefix(output: str, run_id: str, sink: str, date: str) -> str:
     return join(staging_dir(output, run_id), sink, f"date={date}", f"part-{run_id}")
 
 
-def _match(pattern: str) -> list[str]:
+def match(pattern: str) -> list[str]:
     try:
         return [m.path for m in FileSystems.match([pattern])[0].metadata_list]
     except BeamIOError:
@@ -75,7 +75,7 @@ def _match(pattern: str) -> list[str]:
 def partition_dates(output: str, sink: str = "articles") -> list[str]:
     """Dates that have a partition of ``sink``, sorted."""
     dates = set()
-    for path in _match(join(output, sink, "date=*", "*.parquet")):
+    for path in match(join(output, sink, "date=*", "*.parquet")):
         found = _DATE_DIR.search(path.rsplit("/", 1)[0])
         if found:
             dates.add(found.group(1))
@@ -119,8 +119,8 @@ def _swap_local(staged: str, target: str, aside: str) -> None:
 
 
 def _swap_remote(staged: str, target: str) -> None:
-    new = sorted(_match(join(staged, "*.parquet")))
-    old = _match(join(target, "*.parquet"))
+    new = sorted(match(join(staged, "*.parquet")))
+    old = match(join(target, "*.parquet"))
     names = [join(target, path.rsplit("/", 1)[-1]) for path in new]
     if new:
         FileSystems.rename(new, names)
@@ -141,7 +141,7 @@ def commit(output: str, run_id: str, date: str) -> dict[str, list[str]]:
             _swap_local(staged, target, join(staging_dir(output, run_id), sink, f"old-date={date}"))
         else:
             _swap_remote(staged, target)
-        published[sink] = sorted(_match(join(target, "*.parquet")))
+        published[sink] = sorted(match(join(target, "*.parquet")))
     return published
 
 
@@ -153,7 +153,7 @@ def recover_staging(output: str, keep: str | None = None) -> list[str]:
     removed = []
     root = join(output, STAGING)
     if not is_local(output):
-        runs = {p.split(f"/{STAGING}/", 1)[1].split("/", 1)[0] for p in _match(join(root, "*", "**"))}
+        runs = {p.split(f"/{STAGING}/", 1)[1].split("/", 1)[0] for p in match(join(root, "*", "**"))}
     else:
         runs = set(os.listdir(root)) if os.path.isdir(root) else set()
     for run_id in sorted(runs - {keep}):

@@ -36,6 +36,7 @@ from apache_beam.options.pipeline_options import PipelineOptions, StandardOption
 from pipeline import output, state
 from pipeline.config import RunConfig
 from pipeline.graph import RunPlan, build
+from transforms.memory import apply_duplicates, read_duplicates
 from transforms.records import FeedStatus
 
 # Dead letters of these stages are about a whole feed, not an entry of one.
@@ -159,6 +160,14 @@ def pipeline_options(beam_args: list[str]) -> PipelineOptions:
     return options
 
 
+def _mark_duplicates(plan: RunPlan) -> None:
+    """Set duplicate_of in the staged article files, before they are published."""
+    duplicates = read_duplicates(output.match(f"{plan.duplicates_prefix}*.jsonl"))
+    if duplicates:
+        for path in output.match(f"{plan.articles_prefix}*.parquet"):
+            apply_duplicates(path, duplicates)
+
+
 def _read_statuses(prefix: str) -> list[FeedStatus]:
     statuses = []
     for meta in FileSystems.match([f"{prefix}*.jsonl"])[0].metadata_list:
@@ -258,6 +267,7 @@ def run(cfg: RunConfig, out: str, date: str, beam_args: list[str]) -> RunSummary
             articles_prefix=output.staging_prefix(out, run_id, "articles", date),
             dead_prefix=output.staging_prefix(out, run_id, "dead_letter", date),
             status_prefix=output.join(staged, "feed_status"),
+            duplicates_prefix=output.join(staged, "duplicates"),
             feed_cache_dir=output.join(staged, FEED_CACHE),
         )
         p = beam.Pipeline(options=pipeline_options(beam_args))
@@ -270,6 +280,7 @@ def run(cfg: RunConfig, out: str, date: str, beam_args: list[str]) -> RunSummary
             output.discard(out, run_id)
             raise
         statuses = _read_statuses(plan.status_prefix)
+        _mark_duplicates(plan)
         files = output.commit(out, run_id, date)
         _publish_feed_cache(out, run_id)
         state.save_feed_state(out, state.update_feed_state(feed_state, statuses, started))

@@ -6,10 +6,14 @@ records, and these transforms join against them.
 
 - ``DropSeen``: distinct ``FeedEntry`` → entries whose id was not written on an earlier date.
   Counter ``memory/seen_earlier`` (these count as duplicates in the run's accounting).
-- ``MarkNearDuplicates``: ``Article`` → the same articles with ``content_hash`` (64-bit simhash
-  of word 3-shingles) and ``duplicate_of`` = id of the first article, earlier dates first, whose
-  hash is within ``MAX_DISTANCE`` bits. Near-duplicates are still written: the same wire story on
-  two sites is two articles, and users decide what to do with the link between them.
+- ``HashContent``: ``Article`` → the same with ``content_hash`` (64-bit simhash of word
+  3-shingles).
+- ``FindNearDuplicates``: hashed ``Article`` → ``(id, duplicate_of)`` pairs: the id of the first
+  article, earlier dates first, whose hash is within ``MAX_DISTANCE`` bits. Only ids and hashes
+  are joined, never whole articles, so the batch graph writes articles as they are made and sets
+  ``duplicate_of`` afterwards with :func:`apply_duplicates` (joining full articles made the
+  in-memory runner hold every article of the run at once). Near-duplicates are still written:
+  the same wire story on two sites is two articles, and users decide what to do with the link.
 
 Candidate pairs come from 7 bands of 9-10 bits: two hashes within 6 bits of each other agree
 exactly on at least one band (pigeonhole), so grouping by band finds every pair without comparing
@@ -21,12 +25,16 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import json
 import re
 from collections.abc import Iterable, Iterator
 from typing import NamedTuple
 
 import apache_beam as beam
 import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+from apache_beam.io.filesystems import FileSystems
 
 from transforms.records import Article, FeedEntry
 
@@ -139,40 +147,75 @@ def _first_in_group(keyed: tuple[tuple[int, int], Iterable[Candidate]]):
     yield from first_copies(keyed[1])
 
 
-def _apply_duplicate_of(keyed: tuple[str, dict[str, list]]) -> Iterator[Article]:
-    _, grouped = keyed
-    firsts = grouped["first"]
-    for article in grouped["article"]:
-        if firsts:
-            beam.metrics.Metrics.counter("memory", "near_duplicate").inc()
-            yield dataclasses.replace(article, duplicate_of=min(firsts)[1])
-        else:
-            yield article
+def _earliest(keyed: tuple[str, Iterable[tuple[tuple[str, str, str], str]]]) -> Iterator[tuple[str, str]]:
+    article_id, firsts = keyed
+    beam.metrics.Metrics.counter("memory", "near_duplicate").inc()
+    yield article_id, min(firsts)[1]
 
 
-class MarkNearDuplicates(beam.PTransform):
-    """``Article`` → ``Article`` with ``content_hash`` and ``duplicate_of`` set."""
+class FindNearDuplicates(beam.PTransform):
+    """(hashed ``Article``, ``Remembered``) → ``(id, duplicate_of)`` for the near-duplicates."""
 
     def __init__(self, date: str) -> None:
         super().__init__()
         self._date = date
 
     def expand(self, articles_and_memory):
-        articles, remembered = articles_and_memory
-        hashed = articles | "Hash" >> beam.ParDo(_HashFn())
+        hashed, remembered = articles_and_memory
         current = hashed | "ArticleBands" >> beam.FlatMap(_article_bands, self._date)
         earlier = remembered | "RememberedBands" >> beam.FlatMap(_remembered_bands)
-        firsts = (
+        return (
             (current, earlier)
             | "AllBands" >> beam.Flatten()
             | "GroupByBand" >> beam.GroupByKey()
             | "FirstInBand" >> beam.FlatMap(_first_in_group)
+            | "GroupById" >> beam.GroupByKey()
+            | "Earliest" >> beam.FlatMap(_earliest)
         )
-        return (
-            {"article": hashed | "KeyById" >> beam.Map(lambda a: (a.id, a)), "first": firsts}
-            | "JoinFirsts" >> beam.CoGroupByKey()
-            | "SetDuplicateOf" >> beam.FlatMap(_apply_duplicate_of)
-        )
+
+
+def duplicate_json(pair: tuple[str, str]) -> str:
+    return json.dumps({"id": pair[0], "duplicate_of": pair[1]})
+
+
+def read_duplicates(paths: Iterable[str]) -> dict[str, str]:
+    """The ``duplicate_json`` lines in ``paths`` → {id: duplicate_of}."""
+    found: dict[str, str] = {}
+    for path in paths:
+        with FileSystems.open(path) as handle:
+            for line in handle.read().decode("utf-8").splitlines():
+                if line.strip():
+                    row = json.loads(line)
+                    found[row["id"]] = row["duplicate_of"]
+    return found
+
+
+def apply_duplicates(path: str, duplicate_of: dict[str, str]) -> bool:
+    """Set ``duplicate_of`` in one article Parquet file; True when it had rows to change.
+
+    Streams batch by batch into a file beside it, then replaces it: memory stays flat however
+    many rows the file has. Schema and its metadata are kept as written.
+    """
+    with FileSystems.open(path) as handle:
+        ids = pq.read_table(handle, columns=["id"]).column("id").to_pylist()
+    if not any(i in duplicate_of for i in ids):
+        return False
+    rewritten = path + ".dup"
+    with FileSystems.open(path) as source, FileSystems.create(rewritten) as target:
+        reader = pq.ParquetFile(source)
+        schema = reader.schema_arrow
+        column = schema.get_field_index("duplicate_of")
+        with pq.ParquetWriter(target, schema, compression="zstd") as writer:
+            for batch in reader.iter_batches(batch_size=1000):
+                old = batch.column(column).to_pylist()
+                ids = batch.column(schema.get_field_index("id")).to_pylist()
+                new = [duplicate_of.get(i, o) for i, o in zip(ids, old)]
+                arrays = list(batch.columns)
+                arrays[column] = pa.array(new, type=schema.field(column).type)
+                writer.write_batch(pa.RecordBatch.from_arrays(arrays, schema=schema))
+    FileSystems.delete([path])
+    FileSystems.rename([rewritten], [path])
+    return True
 
 
 def _drop_seen(keyed: tuple[str, dict[str, list]]) -> Iterator[FeedEntry]:

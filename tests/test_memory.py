@@ -1,0 +1,92 @@
+"""Near-duplicate marking: the Beam join over ids and hashes, and the Parquet post-pass."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import random
+
+import apache_beam as beam
+import pyarrow as pa
+import pyarrow.parquet as pq
+from apache_beam.testing.test_pipeline import TestPipeline
+from apache_beam.testing.util import assert_that, equal_to
+
+from transforms.memory import (
+    FindNearDuplicates,
+    Remembered,
+    apply_duplicates,
+    duplicate_json,
+    read_duplicates,
+    simhash,
+    to_hex,
+)
+from transforms.records import ARTICLE_SCHEMA, UTC, Article, to_row
+
+WORDS = ("harbour council budget school museum railway river clinic league market research court "
+         "weather festival union bridge election energy transport housing").split()
+
+
+def _story(seed: int, n: int = 120) -> str:
+    rng = random.Random(seed)
+    return " ".join(rng.choice(WORDS) for _ in range(n))
+
+
+def _article(ident: str, text: str, published: int) -> Article:
+    return Article(
+        id=ident, url=f"https://x.test/{ident}", final_url=f"https://x.test/{ident}", feed_url="f",
+        source="X", title=ident, summary="", text=text, text_source="page",
+        fetched_at=dt.datetime(2026, 11, 24, tzinfo=UTC),
+        published_at=dt.datetime(2026, 11, 24, published, tzinfo=UTC),
+        content_hash=to_hex(simhash(text)),
+    )
+
+
+def test_simhash_is_stable_and_close_for_near_copies() -> None:
+    text = _story(1)
+    assert simhash(text) == simhash(text)
+    changed = text.replace("harbour", "port", 1)
+    assert (simhash(text) ^ simhash(changed)).bit_count() <= 6
+    assert (simhash(text) ^ simhash(_story(2))).bit_count() > 12
+    assert simhash("too short") is None
+
+
+def test_find_near_duplicates_points_to_the_first_copy() -> None:
+    base = _story(7)
+    first = _article("a", base, published=8)
+    copy = _article("b", base.replace("harbour", "port", 1), published=9)  # 4 bits apart
+    other = _article("c", _story(8), published=10)
+    old = _article("z", _story(9), published=1)
+    again = _article("d", _story(9), published=11)  # same text as one written on an earlier date
+    with TestPipeline() as p:
+        hashed = p | "A" >> beam.Create([first, copy, other, again])
+        remembered = p | "R" >> beam.Create([Remembered("z", old.content_hash, "2026-11-23")])
+        pairs = (hashed, remembered) | FindNearDuplicates("2026-11-24")
+        assert_that(pairs, equal_to([("b", "a"), ("d", "z")]))
+
+
+def test_apply_duplicates_rewrites_only_what_it_must(tmp_path) -> None:
+    rows = [to_row(_article(i, _story(n), 8)) for n, i in enumerate("abcd")]
+    schema = ARTICLE_SCHEMA.with_metadata({b"newsbeam.schema_version": b"test"})
+    path = tmp_path / "part.parquet"
+    pq.write_table(pa.Table.from_pylist(rows, schema=schema), path, row_group_size=2)
+
+    assert apply_duplicates(str(path), {"x": "y"}) is False  # no row of this file: left alone
+    assert apply_duplicates(str(path), {"c": "a"}) is True
+    table = pq.read_table(path)
+    assert table.column("duplicate_of").to_pylist() == [None, None, "a", None]
+    assert table.schema.metadata[b"newsbeam.schema_version"] == b"test"
+    assert table.drop(["duplicate_of"]).to_pylist() == pa.Table.from_pylist(rows, schema=schema).drop(
+        ["duplicate_of"]).to_pylist()
+    assert not (tmp_path / "part.parquet.dup").exists()
+
+
+def test_duplicate_lines_round_trip(tmp_path) -> None:
+    path = tmp_path / "dups.jsonl"
+    path.write_text("\n".join(duplicate_json(p) for p in [("b", "a"), ("d", "z")]) + "\n")
+    assert read_duplicates([str(path)]) == {"b": "a", "d": "z"}
+
+
+def test_article_keeps_hash_through_replace() -> None:
+    art = _article("a", _story(3), 8)
+    assert dataclasses.replace(art, duplicate_of="q").content_hash == art.content_hash
