@@ -162,7 +162,8 @@ def _extract(page: FetchedPage, cfg: ExtractConfig) -> tuple[Article, str | None
     credits: tuple[str, ...] = ()
     captions: tuple[str, ...] = ()
     page_text, used = "", None
-    names = metadata.site_names(tree, entry.feed_name, page.final_url)
+    page_names = metadata.site_names(tree)  # og:site_name and JSON-LD organisations
+    names = metadata.site_names(None, entry.feed_name, page.final_url, *page_names)
     paywalled = metadata.is_paywalled(tree, page.http_status)
     byline = metadata.page_authors(tree, entry.authors, None, names)
     title = metadata.page_title(tree, (entry.title,), names) if tree is not None else ""
@@ -180,7 +181,7 @@ def _extract(page: FetchedPage, cfg: ExtractConfig) -> tuple[Article, str | None
         text, text_source, used = feed_text, "feed", None
     else:
         raise NoTextError("no usable text in the page or in the feed entry")
-    sitename = next(iter(metadata.site_names(tree)), None)
+    sitename = page_names[0] if page_names else None
     source = site_name(page, sitename)
     if not title:
         title = metadata.clean_title(entry.title, (*names, source, sitename or ""))

@@ -297,7 +297,9 @@ def _byline_pieces(tree: lxml_html.HtmlElement) -> list[str]:
     (``<span>A B</span><span>C D</span>``): the pieces joined with a separator, so the names
     don't run together. Asked only when no other source named anybody."""
     texts = []
-    for node in tree.xpath("//*[contains(@class, 'byline') or contains(@class, 'author')]"):
+    for node in _BYLINE_NODES(tree):
+        if "byline" not in node.get("class", "") and "author" not in node.get("class", ""):
+            continue
         pieces = [_SPACE.sub(" ", t).strip() for t in node.itertext()]
         text = "; ".join(p for p in pieces if p)
         if text and len(text) <= MAX_BYLINE_CHARS:
