@@ -23,9 +23,12 @@ from __future__ import annotations
 
 import ctypes
 import datetime as dt
+import json
 import os
 import re
 import secrets
+from collections.abc import Iterator
+from typing import Any
 
 from apache_beam.io.filesystem import BeamIOError
 from apache_beam.io.filesystems import FileSystems
@@ -70,6 +73,15 @@ def match(pattern: str) -> list[str]:
         return [m.path for m in FileSystems.match([pattern])[0].metadata_list]
     except BeamIOError:
         return []
+
+
+def json_lines(pattern: str) -> Iterator[dict[str, Any]]:
+    """The JSON objects, one per non-empty line, of the files matching ``pattern``."""
+    for path in match(pattern):
+        with FileSystems.open(path) as handle:
+            for line in handle.read().decode("utf-8").splitlines():
+                if line.strip():
+                    yield json.loads(line)
 
 
 def partition_dates(output: str, sink: str = "articles") -> list[str]:

@@ -19,7 +19,6 @@ import contextlib
 import dataclasses
 import datetime as dt
 import hashlib
-import json
 import logging
 import signal
 import threading
@@ -36,7 +35,7 @@ from apache_beam.options.pipeline_options import PipelineOptions, StandardOption
 from pipeline import output, state
 from pipeline.config import RunConfig
 from pipeline.graph import RunPlan, build
-from transforms.memory import apply_duplicates, read_duplicates
+from transforms.memory import apply_duplicates
 from transforms.records import FeedStatus
 
 # Dead letters of these stages are about a whole feed, not an entry of one.
@@ -162,20 +161,16 @@ def pipeline_options(beam_args: list[str]) -> PipelineOptions:
 
 def _mark_duplicates(plan: RunPlan) -> None:
     """Set duplicate_of in the staged article files, before they are published."""
-    duplicates = read_duplicates(output.match(f"{plan.duplicates_prefix}*.jsonl"))
+    duplicates = {
+        row["id"]: row["duplicate_of"] for row in output.json_lines(f"{plan.duplicates_prefix}*.jsonl")
+    }
     if duplicates:
         for path in output.match(f"{plan.articles_prefix}*.parquet"):
             apply_duplicates(path, duplicates)
 
 
 def _read_statuses(prefix: str) -> list[FeedStatus]:
-    statuses = []
-    for meta in FileSystems.match([f"{prefix}*.jsonl"])[0].metadata_list:
-        with FileSystems.open(meta.path) as handle:
-            for line in handle.read().decode("utf-8").splitlines():
-                if line.strip():
-                    statuses.append(FeedStatus(**json.loads(line)))
-    return statuses
+    return [FeedStatus(**row) for row in output.json_lines(f"{prefix}*.jsonl")]
 
 
 def _publish_feed_cache(out: str, run_id: str) -> None:

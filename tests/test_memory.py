@@ -16,8 +16,6 @@ from transforms.memory import (
     FindNearDuplicates,
     Remembered,
     apply_duplicates,
-    duplicate_json,
-    read_duplicates,
     simhash,
     to_hex,
 )
@@ -79,12 +77,6 @@ def test_apply_duplicates_rewrites_only_what_it_must(tmp_path) -> None:
     assert table.drop(["duplicate_of"]).to_pylist() == pa.Table.from_pylist(rows, schema=schema).drop(
         ["duplicate_of"]).to_pylist()
     assert not (tmp_path / "part.parquet.dup").exists()
-
-
-def test_duplicate_lines_round_trip(tmp_path) -> None:
-    path = tmp_path / "dups.jsonl"
-    path.write_text("\n".join(duplicate_json(p) for p in [("b", "a"), ("d", "z")]) + "\n")
-    assert read_duplicates([str(path)]) == {"b": "a", "d": "z"}
 
 
 def test_article_keeps_hash_through_replace() -> None:

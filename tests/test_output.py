@@ -105,3 +105,13 @@ def test_run_ids_sort_by_time() -> None:
     a = output.new_run_id(dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc))
     b = output.new_run_id(dt.datetime(2026, 1, 2, tzinfo=dt.timezone.utc))
     assert a < b and a.startswith("20260101T000000Z-")
+
+
+def test_json_lines_reads_every_matching_file(tmp_path: Path) -> None:
+    from transforms.memory import duplicate_json
+
+    (tmp_path / "dups-00000-of-00002.jsonl").write_text(duplicate_json(("b", "a")) + "\n\n")
+    (tmp_path / "dups-00001-of-00002.jsonl").write_text(duplicate_json(("d", "z")) + "\n")
+    rows = output.json_lines(str(tmp_path / "dups*.jsonl"))
+    assert {r["id"]: r["duplicate_of"] for r in rows} == {"b": "a", "d": "z"}
+    assert list(output.json_lines(str(tmp_path / "none*.jsonl"))) == []

@@ -178,18 +178,6 @@ def duplicate_json(pair: tuple[str, str]) -> str:
     return json.dumps({"id": pair[0], "duplicate_of": pair[1]})
 
 
-def read_duplicates(paths: Iterable[str]) -> dict[str, str]:
-    """The ``duplicate_json`` lines in ``paths`` → {id: duplicate_of}."""
-    found: dict[str, str] = {}
-    for path in paths:
-        with FileSystems.open(path) as handle:
-            for line in handle.read().decode("utf-8").splitlines():
-                if line.strip():
-                    row = json.loads(line)
-                    found[row["id"]] = row["duplicate_of"]
-    return found
-
-
 def apply_duplicates(path: str, duplicate_of: dict[str, str]) -> bool:
     """Set ``duplicate_of`` in one article Parquet file; True when it had rows to change.
 
