@@ -69,3 +69,11 @@ def test_worker_args() -> None:
     assert worker_args(2, ["--x"]) == ["--x", "--direct_num_workers=2", "--direct_running_mode=multi_processing"]
     # What the user passed to Beam directly wins.
     assert worker_args(2, ["--direct_num_workers=4"]) == ["--direct_num_workers=4"]
+
+
+@pytest.mark.parametrize("value", ["0", "-1", "many"])
+def test_bad_worker_counts_are_refused(value: str, tmp_path, capsys) -> None:
+    with pytest.raises(SystemExit) as stop:
+        main(["run", "--feed", "http://example.test/feed.xml", "--output", str(tmp_path), "--workers", value])
+    assert stop.value.code == 2
+    assert f"got {value!r}" in capsys.readouterr().err
