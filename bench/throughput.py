@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import gzip
 import json
+import multiprocessing
 import os
 import subprocess
 import sys
@@ -31,7 +32,6 @@ import tempfile
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -68,23 +68,17 @@ def synthetic_page(i: int) -> bytes:
 
 
 class Site:
-    """H loopback hosts, N pages, one feed per host, every answer delayed by ``latency``."""
+    """H loopback hosts, N pages, one feed per host, every answer delayed by ``latency``.
+
+    Served from a child process (asyncio, answers prepared in advance): the site stands in for
+    servers elsewhere, so it must not share an interpreter lock with what is measured, and it
+    should cost as little CPU on this machine as it can. The child reports, on ``/_span``, the
+    time from the first page request to the last page answer (CLOCK_MONOTONIC, in seconds).
+    """
 
     def __init__(self, n: int, hosts: int, latency: float, pages: list[bytes]) -> None:
         self.n, self.hosts, self.latency, self.pages = n, hosts, latency, pages
-        self.servers: list[ThreadingHTTPServer] = []
-        self._lock = threading.Lock()
-        self.first_page: float | None = None  # when the first page request arrived
-        self.last_page: float | None = None  # when the last page answer was sent
-
-    def reset_clock(self) -> None:
-        with self._lock:
-            self.first_page = self.last_page = None
-
-    def page_span(self) -> float:
-        """Seconds from the first page request to the last page answer: the fetch stage as the
-        site sees it, without the runner's start-up or anything after the last fetch."""
-        return (self.last_page or 0.0) - (self.first_page or 0.0)
+        self._proc: multiprocessing.Process | None = None
 
     def host(self, h: int) -> str:
         return f"127.0.0.{h + 2}"
@@ -95,59 +89,93 @@ class Site:
     def page_urls(self) -> list[str]:
         return [f"http://{self.host(i % self.hosts)}:{PORT}/p/{i}.html" for i in range(self.n)]
 
-    def _feed(self, h: int) -> bytes:
+    def feed(self, h: int) -> bytes:
         items = "".join(
             f"<item><title>Story {i}</title><link>http://{self.host(h)}:{PORT}/p/{i}.html</link>"
             f"<guid>{i}</guid></item>" for i in range(h, self.n, self.hosts)
         )
         return f"<?xml version='1.0'?><rss version='2.0'><channel><title>Host {h}</title>{items}</channel></rss>".encode()
 
+    def _control(self, path: str) -> bytes:
+        import urllib.request
+
+        with urllib.request.urlopen(f"http://{self.host(0)}:{PORT}{path}", timeout=10) as r:
+            return r.read()
+
+    def reset_clock(self) -> None:
+        self._control("/_reset")
+
+    def page_span(self) -> float:
+        """Seconds from the first page request to the last page answer: the fetch stage as the
+        site sees it, without the runner's start-up or anything after the last fetch."""
+        return float(self._control("/_span"))
+
     def __enter__(self) -> Site:
-        site = self
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, *args) -> None:
-                pass
-
-            def do_GET(self) -> None:  # noqa: N802
-                time.sleep(site.latency)
-                if self.path == "/feed.xml":
-                    body, ctype = site._feed(int(self.server.server_address[0].rsplit(".", 1)[1]) - 2), "application/rss+xml"
-                elif self.path.startswith("/p/"):
-                    with site._lock:
-                        if site.first_page is None:
-                            site.first_page = time.perf_counter() - site.latency
-                    i = int(self.path[3:].split(".")[0])
-                    body, ctype = site.pages[i % len(site.pages)], "text/html; charset=utf-8"
-                else:
-                    body, ctype = b"not found", "text/plain"
-                    self.send_response(404)
-                    self.send_header("Content-Length", str(len(body)))
-                    self.end_headers()
-                    self.wfile.write(body)
-                    return
-                self.send_response(200)
-                self.send_header("Content-Type", ctype)
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-                if self.path.startswith("/p/"):
-                    with site._lock:
-                        site.last_page = time.perf_counter()
-
-        for h in range(self.hosts):
-            server = ThreadingHTTPServer((self.host(h), PORT), Handler)
-            server.daemon_threads = True
-            threading.Thread(target=server.serve_forever, daemon=True).start()
-            self.servers.append(server)
+        ready = multiprocessing.get_context("fork").Event()
+        self._proc = multiprocessing.get_context("fork").Process(
+            target=_serve, args=(self, ready), daemon=True
+        )
+        self._proc.start()
+        if not ready.wait(30):
+            raise SystemExit("the benchmark site did not start")
         return self
 
     def __exit__(self, *exc) -> None:
-        for server in self.servers:
-            server.shutdown()
-            server.server_close()
+        if self._proc is not None:
+            self._proc.terminate()
+            self._proc.join(10)
+
+
+def _answer(status: str, ctype: str, body: bytes) -> bytes:
+    head = f"HTTP/1.1 {status}\r\nContent-Type: {ctype}\r\nContent-Length: {len(body)}\r\n\r\n"
+    return head.encode() + body
+
+
+def _serve(site: Site, ready) -> None:
+    import asyncio
+
+    pages = [_answer("200 OK", "text/html; charset=utf-8", p) for p in site.pages]
+    feeds = {site.host(h): _answer("200 OK", "application/rss+xml", site.feed(h)) for h in range(site.hosts)}
+    missing = _answer("404 Not Found", "text/plain", b"not found")
+    clock = {"first": None, "last": None}
+
+    async def handle(reader, writer) -> None:
+        host = writer.get_extra_info("sockname")[0]
+        try:
+            while True:
+                head = await reader.readuntil(b"\r\n\r\n")
+                path = head.split(b" ", 2)[1].decode()
+                if path == "/_reset":
+                    clock["first"] = clock["last"] = None
+                    writer.write(_answer("200 OK", "text/plain", b"ok"))
+                    continue
+                if path == "/_span":
+                    span = (clock["last"] or 0.0) - (clock["first"] or 0.0)
+                    writer.write(_answer("200 OK", "text/plain", repr(span).encode()))
+                    continue
+                page = path.startswith("/p/")
+                if page and clock["first"] is None:
+                    clock["first"] = time.monotonic()
+                await asyncio.sleep(site.latency)
+                if page:
+                    writer.write(pages[int(path[3:].split(".")[0]) % len(pages)])
+                elif path == "/feed.xml":
+                    writer.write(feeds[host])
+                else:
+                    writer.write(missing)
+                await writer.drain()
+                if page:
+                    clock["last"] = time.monotonic()
+        except (asyncio.IncompleteReadError, ConnectionError, asyncio.LimitOverrunError):
+            writer.close()
+
+    async def main() -> None:
+        servers = [await asyncio.start_server(handle, site.host(h), PORT, backlog=1024)
+                   for h in range(site.hosts)]
+        ready.set()
+        await asyncio.gather(*(s.serve_forever() for s in servers))
+
+    asyncio.run(main())
 
 
 # ------------------------------------------------------------------------------ measurements
@@ -336,9 +364,13 @@ def main() -> int:
     parser.add_argument("--n", type=int, default=2000)
     parser.add_argument("--hosts", type=int, default=20)
     parser.add_argument("--latency", type=float, default=0.05)
-    parser.add_argument("--concurrency", type=int, default=32, help="fetches in flight per worker")
+    parser.add_argument("--concurrency", type=int, default=64, help="fetches in flight")
     parser.add_argument("--per-host", type=int, default=4)
-    parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
+    parser.add_argument("--workers", type=int, default=os.cpu_count() or 1,
+                        help="newsbeam run --workers (extraction processes)")
+    parser.add_argument("--beam-multiprocessing", action="store_true",
+                        help="instead of --workers, run newsbeam with Beam's own multi-processing "
+                        "mode (that many SDK worker processes), for comparison")
     parser.add_argument("--skip-loop", action="store_true", help="skip the plain-loop comparison")
     parser.add_argument("--sweep", help="comma-separated N values: time and memory growth")
     args = parser.parse_args()
@@ -346,12 +378,18 @@ def main() -> int:
     pages = load_pages()
     source = "shared extraction pages" if (SHARED / "extraction").exists() else "synthetic pages"
     mean_kb = sum(map(len, pages)) / len(pages) / 1024
-    beam_args = ([f"--direct_num_workers={args.workers}", "--direct_running_mode=multi_processing"]
-                 if args.workers > 1 else [])
+    if args.beam_multiprocessing:
+        run_args = [f"--direct_num_workers={args.workers}", "--direct_running_mode=multi_processing"]
+        fetchers = args.workers  # each SDK worker fetches with its own window
+    else:
+        run_args = ["--workers", str(args.workers)]
+        fetchers = 1  # fetching stays in the pipeline's process
+    beam_args = run_args if args.beam_multiprocessing else []
     cores = os.cpu_count() or 1
     print(f"machine: {cores} cores; pages: {len(pages)} {source}, mean {mean_kb:.0f} KB; "
-          f"hosts {args.hosts}, latency {args.latency * 1000:.0f} ms, concurrency {args.concurrency}"
-          f"/worker, {args.per_host}/host, workers {args.workers}")
+          f"hosts {args.hosts}, latency {args.latency * 1000:.0f} ms, {args.concurrency} fetches in "
+          f"flight per fetching process, {args.per_host}/host, workers {args.workers} "
+          f"({'Beam multi-processing' if args.beam_multiprocessing else 'extraction processes'})")
 
     one_core, together = extraction_limit(pages, cores)
     limit = one_core * cores
@@ -367,12 +405,12 @@ def main() -> int:
     sizes = [int(x) for x in args.sweep.split(",")] if args.sweep else [args.n]
     rows = []
     for n in sizes:
-        effective = min(args.concurrency, args.hosts * args.per_host) * max(args.workers, 1)
+        effective = min(args.concurrency, args.hosts * args.per_host) * fetchers
         bound = n * args.latency / effective
         with Site(n, args.hosts, args.latency, pages) as site:
             fetch_wall, _ = fetch_stage(site, args.concurrency, args.per_host, beam_args)
             fetch_span = site.page_span()
-            run = pipeline_run(site, args.concurrency, args.per_host, beam_args)
+            run = pipeline_run(site, args.concurrency, args.per_host, run_args)
             loop = None if args.skip_loop else plain_loop(site, args.concurrency)
         rate = run["written"] / run["wall"]
         rows.append((n, run["wall"], run["peak_rss"]))

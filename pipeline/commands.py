@@ -79,14 +79,25 @@ def execute_run(cfg: RunConfig, out: str, date: str, beam_args: list[str]) -> in
 def cmd_run(args: argparse.Namespace, beam_args: list[str]) -> int:
     base = load_config(args.config) if args.config else RunConfig()
     cfg = with_overrides(base, args.feed, args.allow_private_hosts, args.model, args.max_failure_rate)
-    return execute_run(cfg, args.output, args.date or _today(), worker_args(args.workers, beam_args))
+    return execute_run(with_workers(cfg, args.workers, beam_args), args.output, args.date or _today(), beam_args)
 
 
-def worker_args(workers: int, beam_args: list[str]) -> list[str]:
-    """Beam options for ``--workers``; options the user passed to Beam directly win."""
-    if workers <= 1 or any(a.startswith(("--direct_num_workers", "--direct_running_mode")) for a in beam_args):
-        return beam_args
-    return [*beam_args, f"--direct_num_workers={workers}", "--direct_running_mode=multi_processing"]
+_LOCAL_RUNNERS = ("DirectRunner", "BundleBasedDirectRunner", "SwitchingDirectRunner")
+
+
+def with_workers(cfg: RunConfig, workers: int, beam_args: list[str]) -> RunConfig:
+    """``--workers N`` (N > 1): extraction, the CPU cost, runs in N processes beside the
+    pipeline's own. Only on the local runner: a distributed runner already runs a worker per
+    core, and a pool in each of them would compete with the others."""
+    runner = "DirectRunner"
+    for i, arg in enumerate(beam_args):
+        if arg.startswith("--runner="):
+            runner = arg.split("=", 1)[1]
+        elif arg == "--runner" and i + 1 < len(beam_args):
+            runner = beam_args[i + 1]
+    if workers <= 1 or runner.rsplit(".", 1)[-1] not in _LOCAL_RUNNERS:
+        return cfg
+    return cfg.model_copy(update={"extract": cfg.extract.model_copy(update={"processes": workers})})
 
 
 def cmd_stream(args: argparse.Namespace, beam_args: list[str]) -> int:

@@ -24,15 +24,16 @@ from __future__ import annotations
 import dataclasses
 import threading
 import urllib.parse
-from collections import defaultdict, deque
-from collections.abc import Iterator
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from collections import Counter, OrderedDict, defaultdict, deque
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 
 import apache_beam as beam
-from apache_beam.utils.windowed_value import WindowedValue
 from pydantic import BaseModel, ConfigDict, Field
 
 from transforms.deadletter import DEAD, dead_letter
+from transforms.heap import Trimmer
+from transforms.inflight import InFlight, Pending
 from transforms.http import FetchError, HttpConfig, Response, fetch, make_client
 from transforms.politeness import (
     ALLOW_ALL,
@@ -62,6 +63,11 @@ class FetchConfig(BaseModel):
     robots_timeout: float = Field(default=10.0, gt=0)  # the whole robots.txt fetch
     robots_max_age: float = Field(default=24 * 3600, gt=0)  # RFC 9309: re-read after a day
     robots_failed_max_age: float = Field(default=300, gt=0)  # a 5xx/unreachable verdict, briefly
+    # Entries held back while their hosts are busy, per worker, before the stage waits: enough
+    # to reach past one feed's entries to the next host's.
+    lookahead: int = Field(default=2000, gt=0)
+    # Return freed page buffers to the OS after this many pages (0: never); see transforms.heap.
+    trim_every: int = Field(default=200, ge=0)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -94,6 +100,34 @@ def check_page(response: Response) -> FetchError | None:
         f"content type {media or 'missing'!r} is not HTML",
         response.status,
     )
+
+
+class HostQueue:
+    """Items waiting per host; :meth:`pop` takes hosts in turn."""
+
+    def __init__(self) -> None:
+        self._hosts: OrderedDict[str, deque] = OrderedDict()
+        self._size = 0
+
+    def __len__(self) -> int:
+        return self._size
+
+    def put(self, host: str, item: object) -> None:
+        self._hosts.setdefault(host, deque()).append(item)
+        self._size += 1
+
+    def pop(self, ready: Callable[[str], bool]) -> object | None:
+        """The oldest item of the first host in turn that is ``ready``; that host goes last."""
+        for host, items in self._hosts.items():
+            if ready(host):
+                item = items.popleft()
+                self._size -= 1
+                if items:
+                    self._hosts.move_to_end(host)
+                else:
+                    del self._hosts[host]
+                return item
+        return None
 
 
 def host_of(url: str) -> str:
@@ -147,6 +181,7 @@ class _FetchFn(beam.DoFn):
             self._load_robots, self._cfg.robots_max_age, self._cfg.robots_failed_max_age
         )
         self._throttle = HostThrottle()
+        self._trimmer = Trimmer(self._cfg.trim_every)
         self._in = beam.metrics.Metrics.counter("fetch", "in")
         self._ok = beam.metrics.Metrics.counter("fetch", "ok")
         self._robots_fetched = beam.metrics.Metrics.counter("fetch", "robots:fetched")
@@ -208,9 +243,12 @@ class _FetchFn(beam.DoFn):
         )
 
     def start_bundle(self) -> None:
-        # Fetches of this bundle in submission order, each with the window and timestamp of
-        # the element it came from: a page may leave in a later call, or in finish_bundle.
-        self._window: deque[tuple[Future, object, object]] = deque()
+        # Entries not started yet, by host; fetches started and not yet handed on, each with
+        # the window and timestamp of its element (a page may leave in a later call, or in
+        # finish_bundle).
+        self._queue = HostQueue()
+        self._pending = InFlight()
+        self._busy: Counter[str] = Counter()
         self._robots_loads = self._robots.loads
 
     def process(
@@ -220,34 +258,40 @@ class _FetchFn(beam.DoFn):
         window=beam.DoFn.WindowParam,
     ) -> Iterator[object]:
         self._in.inc()
-        self._window.append((self._pool.submit(self._fetch_one, entry), timestamp, window))
-        # One result out per element in: the window stays full, so while the stages after
-        # this one work on a page, the next ``concurrency`` fetches are under way. Block only
-        # when the window is full and nothing has arrived yet.
-        done = self._first_done(block=len(self._window) >= self._cfg.concurrency)
-        if done is not None:
+        self._queue.put(host_of(entry.url), (entry, timestamp, window))
+        self._start_fetches()
+        # Hand on every page that has arrived; wait only while more entries are queued than
+        # ``lookahead`` (the hosts they are for are busy), so memory stays bounded.
+        while True:
+            done = self._pending.next_done(block=len(self._queue) > self._cfg.lookahead)
+            if done is None:
+                return
             yield from self._emit(done)
 
     def finish_bundle(self) -> Iterator[object]:
-        while self._window:
-            yield from self._emit(self._first_done(block=True))
+        while self._pending:
+            yield from self._emit(self._pending.next_done(block=True))
         self._robots_fetched.inc(self._robots.loads - self._robots_loads)
 
-    def _first_done(self, block: bool) -> tuple[Future, object, object] | None:
-        for item in self._window:
-            if item[0].done():
-                self._window.remove(item)
-                return item
-        if not block:
-            return None
-        wait([item[0] for item in self._window], return_when=FIRST_COMPLETED)
-        return self._first_done(block=False)
+    def _start_fetches(self) -> None:
+        """Start queued entries while slots are free, taking hosts in turn and skipping those
+        with ``per_host`` fetches under way: entries often arrive host by host (one feed after
+        another), and a window filled with one host's pages would wait on that host alone."""
+        while len(self._pending) < self._cfg.concurrency:
+            item = self._queue.pop(lambda host: self._busy[host] < self._cfg.per_host)
+            if item is None:
+                return
+            entry, timestamp, window = item
+            self._busy[host_of(entry.url)] += 1
+            self._pending.add(self._pool.submit(self._fetch_one, entry), timestamp, window, entry)
 
-    def _emit(self, done: tuple[Future, object, object]) -> Iterator[object]:
+    def _emit(self, done: Pending) -> Iterator[object]:
         # Counters are bumped here, on the bundle's thread: Beam does not see increments made
         # on the pool's threads.
-        future, timestamp, window = done
-        result = future.result()
+        result = done.future.result()
+        self._busy[host_of(done.element.url)] -= 1
+        self._start_fetches()
+        self._trimmer.tick()
         if isinstance(result, Skip):
             beam.metrics.Metrics.counter("fetch", f"filtered:{result.reason}").inc()
             return
@@ -255,11 +299,11 @@ class _FetchFn(beam.DoFn):
             beam.metrics.Metrics.counter("fetch", f"error:{result.error_type}").inc()
             if result.http_status is not None:
                 beam.metrics.Metrics.counter("fetch", f"http:{result.http_status}").inc()
-            yield beam.pvalue.TaggedOutput(DEAD, WindowedValue(result, timestamp, (window,)))
+            yield beam.pvalue.TaggedOutput(DEAD, done.windowed(result))
             return
         self._ok.inc()
         beam.metrics.Metrics.counter("fetch", f"http:{result.http_status}").inc()
-        yield WindowedValue(result, timestamp, (window,))
+        yield done.windowed(result)
 
 
 class FetchArticles(beam.PTransform):

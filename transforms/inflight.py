@@ -1,0 +1,117 @@
+"""Work a DoFn has started but not yet emitted, and the process pool the CPU stages share.
+
+Two stages hand work to a pool and emit each result in a later call than the element that asked
+for it: fetching (threads waiting on the network) and extraction (processes, see
+:class:`ProcessPool`). :class:`InFlight` keeps each future with the window and timestamp of its
+element, so the result leaves with them, from ``process`` or from ``finish_bundle``.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+from collections import deque
+from collections.abc import Callable
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from typing import Any, NamedTuple
+
+from apache_beam.utils.windowed_value import WindowedValue
+
+
+class Pending(NamedTuple):
+    future: Future
+    timestamp: Any
+    window: Any
+    element: Any
+
+    def windowed(self, value: Any) -> WindowedValue:
+        return WindowedValue(value, self.timestamp, (self.window,))
+
+
+class InFlight:
+    """The futures of one bundle, oldest first."""
+
+    def __init__(self) -> None:
+        self._items: deque[Pending] = deque()
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def add(self, future: Future, timestamp: Any, window: Any, element: Any = None) -> None:
+        self._items.append(Pending(future, timestamp, window, element))
+
+    def next_done(self, block: bool) -> Pending | None:
+        """A finished item (taken out), else None; with ``block``, wait for one if any is left."""
+        for item in self._items:
+            if item.future.done():
+                self._items.remove(item)
+                return item
+        if not block or not self._items:
+            return None
+        wait([item.future for item in self._items], return_when=FIRST_COMPLETED)
+        return self.next_done(block=False)
+
+
+def cpu_count() -> int:
+    """Cores this process may run on (the affinity mask, not the machine's count)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
+
+
+def _start_method() -> str:
+    # forkserver: children fork from a clean server that has the stage modules imported, so a
+    # new child costs milliseconds and inherits no threads or locks of the pipeline process.
+    return "forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn"
+
+
+def _ready() -> int:
+    return os.getpid()
+
+
+class ProcessPool:
+    """A process pool that comes back after a child dies (a crash in a C parser, the OOM killer).
+
+    ``preload`` names modules the forkserver imports once, before forking children.
+    """
+
+    def __init__(self, processes: int, preload: tuple[str, ...] = ()) -> None:
+        self.processes = processes
+        self._context = multiprocessing.get_context(_start_method())
+        if preload and self._context.get_start_method() == "forkserver":
+            self._context.set_forkserver_preload(list(preload))
+        self._pool: ProcessPoolExecutor | None = None
+        self.restarts = 0
+
+    def _executor(self) -> ProcessPoolExecutor:
+        if self._pool is None:
+            self._pool = ProcessPoolExecutor(self.processes, mp_context=self._context)
+        return self._pool
+
+    def warm_up(self) -> None:
+        """Start every child now rather than at the first page (start-up overlaps fetching)."""
+        pool = self._executor()
+        for _ in range(self.processes):
+            pool.submit(_ready)
+
+    def submit(self, fn: Callable[..., Any], *args: Any) -> Future:
+        return self._executor().submit(fn, *args)
+
+    @property
+    def generation(self) -> int:
+        """Which pool submits go to now; it changes when a broken pool is replaced."""
+        return self.restarts
+
+    def replace(self, generation: int) -> None:
+        """Replace the pool of ``generation`` after it broke. Every future of a broken pool
+        fails; only the first one looked at replaces it, later ones find it replaced already."""
+        if generation == self.restarts and self._pool is not None:
+            self._pool.shutdown(wait=False, cancel_futures=True)
+            self._pool = None
+            self.restarts += 1
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+        self._pool = None
