@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import logging
-import os
 import sys
 from collections.abc import Sequence
 
@@ -43,8 +42,7 @@ BEAM_COMMANDS = frozenset({"run", "demo", "stream"})
 EXAMPLES = {
     "run": """examples:
   newsbeam run --feed https://www.tagesschau.de/xml/rss2/ --output ./news
-  newsbeam run --config configs/feeds.yaml --output ./news --date 2026-11-24 \\
-      --direct_num_workers=2 --direct_running_mode=multi_processing
+  newsbeam run --config configs/feeds.yaml --output ./news --date 2026-11-24 --workers auto
 
 Any option newsbeam does not know is passed to Beam (runner, workers, project …).""",
     "demo": """examples:
@@ -111,7 +109,9 @@ def _feed_options() -> argparse.ArgumentParser:
 
 def _workers(value: str) -> int:
     if value == "auto":
-        return os.cpu_count() or 1
+        from transforms.inflight import cpu_count
+
+        return cpu_count()
     try:
         workers = int(value)
     except ValueError:
@@ -140,10 +140,10 @@ def build_parser() -> argparse.ArgumentParser:
                      help="exit 5 when more than this share (0-1) of feeds or entries failed "
                      "(default 0.5, or max_failure_rate in the config)")
     run.add_argument("--workers", type=_workers, default=1, metavar="N",
-                     help="processes on the local DirectRunner: 1 (default) runs in this process; "
-                     "N > 1 or 'auto' (one per core) uses Beam's multi-processing mode "
-                     "(1.3x the articles/s on 2 cores, BENCHMARKS.md). Other runners size "
-                     "themselves")
+                     help="processes on the local runner: 1 (default) does everything in this "
+                     "process; N > 1 or 'auto' (one per core) extracts pages in N worker "
+                     "processes while this one fetches and writes (1.9x the articles/s on 2 "
+                     "cores, BENCHMARKS.md). Other runners size themselves")
     topics_cli.add_model_arg(run)
     run.set_defaults(func=commands.cmd_run)
 

@@ -49,7 +49,7 @@ def test_runners_agree(fixture_server, tmp_path) -> None:
 
 
 def test_worker_processes_write_the_same_rows(fixture_server, tmp_path) -> None:
-    # --workers 2: Beam's multi-processing mode, the stages run in two SDK worker processes.
+    # --workers 2: extraction runs in two worker processes beside the pipeline's own.
     outputs = {}
     for workers in ("1", "2"):
         out = tmp_path / f"w{workers}"
@@ -60,15 +60,6 @@ def test_worker_processes_write_the_same_rows(fixture_server, tmp_path) -> None:
         outputs[workers] = _rows(out)
     assert outputs["1"] == outputs["2"]
     assert len(outputs["1"]) == 4
-
-
-def test_worker_args() -> None:
-    from pipeline.commands import worker_args
-
-    assert worker_args(1, []) == []
-    assert worker_args(2, ["--x"]) == ["--x", "--direct_num_workers=2", "--direct_running_mode=multi_processing"]
-    # What the user passed to Beam directly wins.
-    assert worker_args(2, ["--direct_num_workers=4"]) == ["--direct_num_workers=4"]
 
 
 @pytest.mark.parametrize("value", ["0", "-1", "many"])

@@ -21,6 +21,12 @@ JSON-LD, bylines and dates, and that pass cost a fifth of the extraction time. O
 pages titles and dates came out the same without it and author recall went from 0.770 to 0.776.
 When the page's text is too short (a paywall stub, a video page, a JS-only site) the feed's
 content or summary is used instead and ``text_source`` says so.
+
+With ``processes`` > 0 the stage hands pages to a pool of that many processes (``newsbeam run
+--workers``) and emits each article when it is done: extraction is the CPU cost, and on the
+local runner this keeps every core busy while the pipeline's own process fetches and runs the
+cheap stages. Failures come back as dead letters from the child; a child that dies takes only
+the page that killed it (twice) with it.
 """
 
 from __future__ import annotations

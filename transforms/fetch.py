@@ -13,8 +13,10 @@ decompression), content that is not HTML (PDFs, images, JSON …), refused hosts
 Each worker keeps up to ``concurrency`` fetches in flight on a thread pool and hands a page on
 as soon as it arrives, while the next ones are still on the wire: the stages after this one
 (extraction, the CPU cost) run on the bundle's thread in the meantime, so fetching and
-extracting overlap and no page waits for the slowest of a batch. Per host, a semaphore keeps a
-worker from opening more than ``per_host`` connections, and a throttle spaces request starts by
+extracting overlap and no page waits for the slowest of a batch. Entries wait in one queue per
+host and free slots go to hosts in turn, past hosts that have ``per_host`` fetches under way
+(a feed lists one site's entries together; taken in order they would all wait on that site).
+Per host, a semaphore keeps a worker from opening more than ``per_host`` connections, and a throttle spaces request starts by
 ``per_host_delay`` or the robots.txt ``Crawl-delay`` (capped at ``max_crawl_delay``).
 See docs/POLITENESS.md.
 """

@@ -1,0 +1,186 @@
+"""Work handed to pools: fetch slots spread over hosts, and extraction in worker processes."""
+
+from __future__ import annotations
+
+import os
+import threading
+from concurrent.futures import Future
+
+import pytest
+from apache_beam.transforms.window import GlobalWindow
+from apache_beam.utils.windowed_value import WindowedValue
+
+from transforms.canonicalize import article_id
+from transforms.extract import ExtractConfig, _ExtractFn, extract_outcome
+from transforms.fetch import FetchConfig, HostQueue, _FetchFn
+from transforms.http import HttpConfig
+from transforms.inflight import InFlight
+from transforms.records import Article, DeadLetter, FeedEntry, FetchedPage, utc_now
+
+PARAGRAPH = (
+    "Der Stadtrat hat am Dienstag nach langer Debatte beschlossen, die alte Brücke über den Fluss "
+    "zu sanieren und für Radfahrer breiter zu machen. Die Arbeiten sollen im Frühjahr beginnen. "
+)
+
+
+def _entry(url: str) -> FeedEntry:
+    return FeedEntry(feed_url="http://feed", feed_name="F", link=url, url=url, id=article_id(url))
+
+
+def _page(url: str, paragraphs: int = 6) -> FetchedPage:
+    body = "".join(f"<p>{PARAGRAPH}{i}</p>" for i in range(paragraphs))
+    html = f"<html><head><title>Brücke {url}</title></head><body><article><h1>Brücke</h1>{body}</article></body></html>"
+    return FetchedPage(_entry(url), url, 200, "text/html", "utf-8", html.encode(), utc_now())
+
+
+def _values(outputs) -> list:
+    """DoFn outputs without Beam's wrappers: (tag or None, value)."""
+    found = []
+    for out in outputs:
+        tag = getattr(out, "tag", None)
+        value = out.value if tag else out
+        found.append((tag, value.value if isinstance(value, WindowedValue) else value))
+    return found
+
+
+def _run(fn, elements) -> list:
+    fn.setup()
+    fn.start_bundle()
+    outputs = []
+    try:
+        for element in elements:
+            outputs += _values(fn.process(element, 0, GlobalWindow()))
+        outputs += _values(fn.finish_bundle())
+    finally:
+        fn.teardown()
+    return outputs
+
+
+def test_host_queue_takes_hosts_in_turn() -> None:
+    queue = HostQueue()
+    for host, n in (("a", 3), ("b", 2), ("c", 1)):
+        for i in range(n):
+            queue.put(host, f"{host}{i}")
+    assert len(queue) == 6
+    assert [queue.pop(lambda h: True) for _ in range(6)] == ["a0", "b0", "c0", "a1", "b1", "a2"]
+    assert queue.pop(lambda h: True) is None
+    queue.put("a", "a9")
+    queue.put("b", "b9")
+    assert queue.pop(lambda h: h != "a") == "b9"  # a busy host is passed over, not waited for
+    assert queue.pop(lambda h: False) is None
+    assert len(queue) == 1
+
+
+def test_in_flight_hands_out_finished_work_first() -> None:
+    pending = InFlight()
+    slow, fast = Future(), Future()
+    pending.add(slow, 1, "w", "slow")
+    pending.add(fast, 2, "w", "fast")
+    assert pending.next_done(block=False) is None
+    fast.set_result("page")
+    item = pending.next_done(block=False)
+    assert (item.element, item.windowed(item.future.result()).timestamp.micros) == ("fast", 2_000_000)
+    slow.set_result("other")
+    assert pending.next_done(block=True).element == "slow"
+    assert not pending and pending.next_done(block=True) is None
+
+
+def test_fetch_slots_are_spread_over_hosts_when_entries_come_host_by_host() -> None:
+    # Four feeds' entries arrive one feed after another. With 2 fetches per host allowed, all 8
+    # slots can only be busy at once if the stage looks past the first host's entries: the first
+    # 8 fetches wait at a barrier of 8 (it breaks, failing those fetches, if fewer ever run).
+    cfg = FetchConfig(http=HttpConfig(allow_private_hosts=True), concurrency=8, per_host=2,
+                      per_host_delay=0, respect_robots=False)
+    barrier = threading.Barrier(8, timeout=30)
+    live: dict[str, int] = {}
+    most = {"total": 0, "host": 0}
+    guard = threading.Lock()
+    fn = _FetchFn(cfg)
+
+    def fake_fetch(entry: FeedEntry):
+        host = entry.url.split("/")[2]
+        with guard:
+            live[host] = live.get(host, 0) + 1
+            most["total"] = max(most["total"], sum(live.values()))
+            most["host"] = max(most["host"], live[host])
+        if barrier.n_waiting < 8 and not barrier.broken and most["total"] <= 8:
+            try:
+                barrier.wait()
+            except threading.BrokenBarrierError:
+                pass
+        with guard:
+            live[host] -= 1
+        return FetchedPage(entry, entry.url, 200, "text/html", None, b"<html></html>", utc_now())
+
+    fn.setup()
+    fn._fetch_one = fake_fetch
+    fn.start_bundle()
+    entries = [_entry(f"http://h{h}.test/{i}") for h in range(4) for i in range(10)]
+    out = []
+    for entry in entries:
+        out += _values(fn.process(entry, 0, GlobalWindow()))
+    out += _values(fn.finish_bundle())
+    fn.teardown()
+    assert not barrier.broken
+    assert most == {"total": 8, "host": 2}
+    assert sorted(v.entry.url for _, v in out) == sorted(e.url for e in entries)
+
+
+def test_extraction_in_processes_matches_inline() -> None:
+    pages = [_page(f"http://site.test/{i}") for i in range(6)]
+    empty = _page("http://site.test/empty")
+    pages.append(FetchedPage(empty.entry, empty.final_url, 200, "text/html", "utf-8",
+                             b"<html><body></body></html>", empty.fetched_at))  # no text: dead letter
+    inline = _run(_ExtractFn(ExtractConfig()), pages)
+    pooled = _run(_ExtractFn(ExtractConfig(processes=2)), pages)
+
+    def key(item):
+        tag, value = item
+        if isinstance(value, Article):
+            return (str(tag), value.url, value.title, value.text)
+        return (str(tag), value.url, value.stage, value.error_type)
+
+    assert sorted(map(key, pooled)) == sorted(map(key, inline))
+    assert sum(isinstance(v, DeadLetter) for _, v in pooled) == 1
+    assert sum(isinstance(v, Article) for _, v in pooled) == 6
+
+
+def crash_on_marked_pages(page: FetchedPage, cfg: ExtractConfig):
+    """Dies like a segfaulting parser would on pages whose URL says so."""
+    if "crash" in page.entry.url:
+        os._exit(70)
+    return extract_outcome(page, cfg)
+
+
+def test_a_page_that_kills_its_process_becomes_a_dead_letter_and_others_survive() -> None:
+    fn = _ExtractFn(ExtractConfig(processes=2))
+    fn._submit = lambda page: fn._pool.submit(crash_on_marked_pages, page, fn._cfg)
+    pages = [_page(f"http://site.test/{i}") for i in range(5)]
+    pages.insert(2, _page("http://site.test/crash"))
+    out = _run(fn, pages)
+    dead = [v for _, v in out if isinstance(v, DeadLetter)]
+    assert [(d.url, d.stage, d.error_type) for d in dead] == [
+        ("http://site.test/crash", "extract", "extract_crashed")
+    ]
+    assert sorted(v.url for _, v in out if isinstance(v, Article)) == sorted(
+        p.entry.url for p in pages if "crash" not in p.entry.url
+    )
+    assert fn._pool.restarts >= 2
+
+
+@pytest.mark.parametrize(
+    ("workers", "args", "processes"),
+    [
+        (1, [], 0),
+        (2, [], 2),
+        (2, ["--runner=DirectRunner"], 2),
+        (2, ["--runner", "BundleBasedDirectRunner"], 2),
+        (4, ["--runner=DataflowRunner", "--project=p"], 0),  # Dataflow runs a worker per core
+        (2, ["--runner", "FlinkRunner"], 0),
+    ],
+)
+def test_workers_set_extraction_processes_on_the_local_runner(workers, args, processes) -> None:
+    from pipeline.commands import with_workers
+    from pipeline.config import RunConfig
+
+    assert with_workers(RunConfig(), workers, args).extract.processes == processes
