@@ -72,8 +72,8 @@ class Site:
 
     Served from a child process (asyncio, answers prepared in advance): the site stands in for
     servers elsewhere, so it must not share an interpreter lock with what is measured, and it
-    should cost as little CPU on this machine as it can. The child reports, on ``/_span``, the
-    time from the first page request to the last page answer (CLOCK_MONOTONIC, in seconds).
+    should cost as little CPU on this machine as it can. The child reports, on ``/_clock``, the
+    times of the first page request and the last page answer (CLOCK_MONOTONIC, in seconds).
     """
 
     def __init__(self, n: int, hosts: int, latency: float, pages: list[bytes]) -> None:
@@ -105,10 +105,16 @@ class Site:
     def reset_clock(self) -> None:
         self._control("/_reset")
 
+    def page_clock(self) -> tuple[float, float]:
+        """CLOCK_MONOTONIC of the first page request and of the last page answer."""
+        first, last = self._control("/_clock").split()
+        return float(first), float(last)
+
     def page_span(self) -> float:
         """Seconds from the first page request to the last page answer: the fetch stage as the
         site sees it, without the runner's start-up or anything after the last fetch."""
-        return float(self._control("/_span"))
+        first, last = self.page_clock()
+        return last - first
 
     def __enter__(self) -> Site:
         ready = multiprocessing.get_context("fork").Event()
@@ -149,9 +155,9 @@ def _serve(site: Site, ready) -> None:
                     clock["first"] = clock["last"] = None
                     writer.write(_answer("200 OK", "text/plain", b"ok"))
                     continue
-                if path == "/_span":
-                    span = (clock["last"] or 0.0) - (clock["first"] or 0.0)
-                    writer.write(_answer("200 OK", "text/plain", repr(span).encode()))
+                if path == "/_clock":
+                    both = f"{clock['first'] or 0.0!r} {clock['last'] or 0.0!r}"
+                    writer.write(_answer("200 OK", "text/plain", both.encode()))
                     continue
                 page = path.startswith("/p/")
                 if page and clock["first"] is None:
@@ -285,20 +291,54 @@ def plain_loop(site: Site, workers: int) -> tuple[float, int]:
     return time.perf_counter() - start, ok
 
 
-def _tree_rss(pid: int) -> int:
-    """RSS in bytes of a process and all its descendants, from /proc."""
-    total, stack = 0, [pid]
+def _tree(pid: int) -> list[int]:
+    """A process and all its descendants, from /proc (children are listed per thread)."""
+    found, stack = [], [pid]
     while stack:
         p = stack.pop()
+        found.append(p)
         try:
-            status = Path(f"/proc/{p}/status").read_text()
-            total += int(next(l for l in status.splitlines() if l.startswith("VmRSS")).split()[1]) * 1024
             for task in Path(f"/proc/{p}/task").iterdir():
-                children = (task / "children").read_text().split()
-                stack += [int(c) for c in children]
-        except (OSError, StopIteration, ValueError):
+                stack += [int(c) for c in (task / "children").read_text().split()]
+        except (OSError, ValueError):
             continue
-    return total
+    return found
+
+
+def _rss(pid: int) -> int:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS"):
+                return int(line.split()[1]) * 1024
+    except (OSError, ValueError):
+        pass
+    return 0
+
+
+class TreeWatch:
+    """Peak RSS and CPU seconds of a process tree, sampled from /proc.
+
+    The tree is walked again only every few samples: the pipeline runs dozens of threads, and
+    reading each one's children list five times a second cost the benchmark a fifth of a core,
+    taken from what it measures.
+    """
+
+    def __init__(self, pid: int) -> None:
+        self.pid, self.peak, self._pids, self._samples = pid, 0, [pid], 0
+        self.cpu: dict[int, float] = {}
+
+    def sample(self) -> None:
+        if self._samples % 5 == 0:
+            self._pids = _tree(self.pid)
+        self._samples += 1
+        self.peak = max(self.peak, sum(_rss(p) for p in self._pids))
+        ticks = os.sysconf("SC_CLK_TCK")
+        for p in self._pids:
+            try:
+                fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
+                self.cpu[p] = max(self.cpu.get(p, 0.0), (int(fields[11]) + int(fields[12])) / ticks)
+            except (OSError, ValueError, IndexError):
+                continue
 
 
 def pipeline_run(site: Site, concurrency: int, per_host: int, beam_args: list[str]) -> dict:
@@ -313,19 +353,23 @@ def pipeline_run(site: Site, concurrency: int, per_host: int, beam_args: list[st
         exe = Path(sys.executable).with_name("newsbeam")
         cmd = [str(exe), "run", "--config", str(cfg), "--output", str(Path(tmp) / "out"),
                "--allow-private-hosts", "--log-format", "json", *beam_args]
-        start = time.perf_counter()
+        site.reset_clock()
+        start, started = time.perf_counter(), time.monotonic()
         proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        peak = 0
+        watch = TreeWatch(proc.pid)
         while proc.poll() is None:
-            peak = max(peak, _tree_rss(proc.pid))
-            time.sleep(0.2)
+            watch.sample()
+            time.sleep(0.25)
         wall = time.perf_counter() - start
         out, err = proc.communicate()
         if proc.returncode != 0:
             raise SystemExit(f"newsbeam run failed ({proc.returncode}): {err[-2000:]}")
         manifest = json.loads(out.strip().splitlines()[-1])
-        return {"wall": wall, "peak_rss": peak, "written": manifest["counters"]["written"],
-                "manifest": manifest}
+        first, last = site.page_clock()
+        return {"wall": wall, "peak_rss": watch.peak, "written": manifest["counters"]["written"],
+                "manifest": manifest, "cpu": sum(watch.cpu.values()),
+                "cpu_main": watch.cpu.get(proc.pid, 0.0),
+                "first_page": first - started, "last_page": last - started}
 
 
 def fetch_stage(site: Site, concurrency: int, per_host: int, beam_args: list[str]) -> tuple[float, int]:
@@ -364,7 +408,11 @@ def main() -> int:
     parser.add_argument("--n", type=int, default=2000)
     parser.add_argument("--hosts", type=int, default=20)
     parser.add_argument("--latency", type=float, default=0.05)
-    parser.add_argument("--concurrency", type=int, default=64, help="fetches in flight")
+    # The product's default (fetch.concurrency). Above ~20 in flight, 221 KB pages make httpx in
+    # one process CPU-bound rather than latency-bound (see --fetch-sweep and BENCHMARKS.md).
+    parser.add_argument("--concurrency", type=int, default=16, help="fetches in flight")
+    parser.add_argument("--fetch-sweep", help="comma-separated concurrencies: the fetch stage "
+                        "alone at each, against its latency bound")
     parser.add_argument("--per-host", type=int, default=4)
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1,
                         help="newsbeam run --workers (extraction processes)")
@@ -402,6 +450,17 @@ def main() -> int:
     print(f"    our stages together: {ours:.1f} ms = {work:.2f} x bare trafilatura, so the pipeline's "
           f"own work caps end to end at {1 / work:.2f} x the extraction limit")
 
+    if args.fetch_sweep:
+        with Site(args.n, args.hosts, args.latency, pages) as site:
+            for c in (int(x) for x in args.fetch_sweep.split(",")):
+                bound = args.n * args.latency / min(c, args.hosts * args.per_host)
+                cpu = time.process_time()
+                fetch_stage(site, c, args.per_host, beam_args)
+                span = site.page_span()
+                print(f"fetch stage, {c:3d} in flight: {span:5.2f} s, latency bound {bound:5.2f} s -> "
+                      f"{bound / span:4.0%}; {1000 * (time.process_time() - cpu) / args.n:.2f} ms CPU/page")
+        return 0
+
     sizes = [int(x) for x in args.sweep.split(",")] if args.sweep else [args.n]
     rows = []
     for n in sizes:
@@ -421,6 +480,10 @@ def main() -> int:
               f"included: {fetch_wall:.1f} s)")
         print(f"(d) newsbeam run: {run['wall']:.1f} s, {run['written']} articles, {rate:.1f} articles/s, "
               f"peak RSS {run['peak_rss'] / 2**20:.0f} MB")
+        print(f"    first page asked for at {run['first_page']:.1f} s, last page answered at "
+              f"{run['last_page']:.1f} s; CPU {run['cpu']:.0f} s in all ({run['cpu_main']:.0f} s in the "
+              f"pipeline's own process) = {1000 * run['cpu'] / max(run['written'], 1):.0f} ms per article, "
+              f"{run['cpu'] / run['wall']:.2f} cores busy")
         print(f"    end-to-end / extraction limit = {rate / limit:.2f}  (target >= 0.8); "
               f"/ measured {cores}-process limit = {rate / together:.2f}; "
               f"/ our own work limit = {rate * work / limit:.2f}")

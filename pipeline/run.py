@@ -35,6 +35,7 @@ from apache_beam.options.pipeline_options import PipelineOptions, StandardOption
 from pipeline import output, state
 from pipeline.config import RunConfig
 from pipeline.graph import RunPlan, build
+from transforms import language
 from transforms.memory import apply_duplicates
 from transforms.records import FeedStatus
 
@@ -265,6 +266,8 @@ def run(cfg: RunConfig, out: str, date: str, beam_args: list[str]) -> RunSummary
             duplicates_prefix=output.join(staged, "duplicates"),
             feed_cache_dir=output.join(staged, FEED_CACHE),
         )
+        # The language model loads while the graph is built and the feeds are read.
+        language.preload()
         p = beam.Pipeline(options=pipeline_options(beam_args))
         build(p, cfg, plan)
         try:

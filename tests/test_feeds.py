@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import datetime as dt
+import threading
 
 import apache_beam as beam
 import pytest
 from apache_beam.testing.test_pipeline import TestPipeline
 from apache_beam.testing.util import assert_that, equal_to
+from apache_beam.transforms.window import GlobalWindow
 
 from tests.conftest import FIXTURES
-from transforms.feeds import FetchFeeds, NotAFeedError, _FetchFeedFn, html_to_text, parse_feed
+from transforms.deadletter import DEAD
+from transforms.feeds import STATUS, FetchFeeds, NotAFeedError, _FetchFeedFn, html_to_text, parse_feed
 from transforms.http import HttpConfig
 from transforms.records import UTC, DeadLetter, FeedEntry, FeedSpec
 
@@ -73,16 +76,62 @@ def test_html_to_text() -> None:
     assert html_to_text("<p>Tom &amp; Jerry</p>\n<b>x</b>") == "Tom & Jerry x"
 
 
-def test_fetch_feed_dofn_over_loopback(fixture_server) -> None:
-    fn = _FetchFeedFn(LOOPBACK, None, 5)
+def _run_feed_fn(fn: _FetchFeedFn, specs: list[FeedSpec]) -> list:
+    """(tag or None, value) of everything the DoFn emits for ``specs`` in one bundle."""
     fn.setup()
-    out = list(fn.process(FeedSpec(url=fixture_server.url("/feeds/mixed.xml"))))
-    fn.teardown()
-    entries = [e for e in out if isinstance(e, FeedEntry)]
+    fn.start_bundle()
+    out = []
+    try:
+        for spec in specs:
+            out += list(fn.process(spec, 0, GlobalWindow()))
+        out += list(fn.finish_bundle())
+    finally:
+        fn.teardown()
+    return [(o.tag, o.value.value) if isinstance(o, beam.pvalue.TaggedOutput) else (None, o.value)
+            for o in out]
+
+
+def test_fetch_feed_dofn_over_loopback(fixture_server) -> None:
+    out = _run_feed_fn(_FetchFeedFn(LOOPBACK, None, 5, 4), [FeedSpec(url=fixture_server.url("/feeds/mixed.xml"))])
+    entries = [e for tag, e in out if tag is None]
     assert [e.link for e in entries][:1] == ["/pages/a.html?utm_source=x&utm_medium=rss"]
     assert len(entries) == 6
-    (status,) = [o.value for o in out if not isinstance(o, FeedEntry)]
+    (status,) = [v for tag, v in out if tag == STATUS]
     assert (status.outcome, status.entries, status.http_status) == ("ok", 7, 200)
+
+
+def test_feeds_are_downloaded_side_by_side(fixture_server) -> None:
+    # Three feeds, three downloads at once: each waits at a barrier of three, which breaks
+    # (and its feeds fail) if the stage fetched them one after another.
+    barrier = threading.Barrier(3, timeout=30)
+    fn = _FetchFeedFn(LOOPBACK, None, 5, 3)
+    real = fn._fetch_body
+
+    def together(spec: FeedSpec):
+        barrier.wait()
+        return real(spec)
+
+    fn._fetch_body = together
+    names = ("mixed.xml", "latin1.xml", "mixed.xml?again")
+    out = _run_feed_fn(fn, [FeedSpec(url=fixture_server.url(f"/feeds/{n}")) for n in names])
+    statuses = [v for tag, v in out if tag == STATUS]
+    assert [s.outcome for s in statuses] == ["ok", "ok", "ok"]
+    assert not barrier.broken
+
+
+def test_a_feed_that_breaks_the_parser_is_a_dead_letter_not_a_crash(fixture_server, monkeypatch) -> None:
+    import transforms.feeds as feeds
+
+    def broken(*args, **kwargs):
+        raise RecursionError("parser gave up")
+
+    monkeypatch.setattr(feeds, "parse_feed", broken)
+    out = _run_feed_fn(_FetchFeedFn(LOOPBACK, None, 5, 2), [FeedSpec(url=fixture_server.url("/feeds/mixed.xml"))])
+    (letter,) = [v for tag, v in out if tag == DEAD]
+    (status,) = [v for tag, v in out if tag == STATUS]
+    assert (letter.stage, letter.error_type, letter.feed_url) == ("fetch_feed", "RecursionError", letter.url)
+    assert (status.outcome, status.error_type) == ("failed", "RecursionError")
+    assert not [v for tag, v in out if tag is None]
 
 
 def test_fetch_feeds_transform_with_failures(fixture_server, closed_port_url) -> None:
@@ -110,10 +159,8 @@ def test_fetch_feeds_transform_with_failures(fixture_server, closed_port_url) ->
 
 
 def test_refused_host_is_a_dead_letter_not_a_crash(fixture_server) -> None:
-    fn = _FetchFeedFn(HttpConfig(), None, 5)  # private hosts not allowed
-    fn.setup()
-    out, status = list(fn.process(FeedSpec(url=fixture_server.url("/feeds/mixed.xml"))))
-    letter = out.value
-    assert status.value.outcome == "failed"
+    fn = _FetchFeedFn(HttpConfig(), None, 5, 2)  # private hosts not allowed
+    (_, letter), (_, status) = _run_feed_fn(fn, [FeedSpec(url=fixture_server.url("/feeds/mixed.xml"))])
+    assert status.outcome == "failed"
     assert isinstance(letter, DeadLetter)
     assert (letter.stage, letter.error_type) == ("fetch_feed", "blocked_host")

@@ -277,8 +277,9 @@ class _ExtractFn(beam.DoFn):
             yield from self._outputs(extract_outcome(page, self._cfg), None)
             return
         self._pending.add(self._submit(page), timestamp, window, (page, self._pool.generation))
-        # Two pages queued per child keep every child busy while results are handed on.
-        full = len(self._pending) >= 2 * self._pool.processes
+        # A few pages queued per child keep every child busy while this thread is away cleaning
+        # and classifying the articles that came back (pages are a few hundred KB: cheap).
+        full = len(self._pending) >= 4 * self._pool.processes
         done = self._pending.next_done(block=full)
         if done is not None:
             yield from self._outputs(self._result(done), done)
