@@ -36,6 +36,8 @@ from pipeline import output, state
 from pipeline.config import RunConfig
 from pipeline.graph import RunPlan, build
 from transforms import language
+from transforms.extract import EXTRACT_MODULES
+from transforms.inflight import start_forkserver
 from transforms.memory import apply_duplicates
 from transforms.records import FeedStatus
 
@@ -266,8 +268,11 @@ def run(cfg: RunConfig, out: str, date: str, beam_args: list[str]) -> RunSummary
             duplicates_prefix=output.join(staged, "duplicates"),
             feed_cache_dir=output.join(staged, FEED_CACHE),
         )
-        # The language model loads while the graph is built and the feeds are read.
+        # The language model loads, and the extraction processes' forkserver imports its
+        # modules, while the graph is built and the feeds are read.
         language.preload()
+        if cfg.extract.processes:
+            start_forkserver(EXTRACT_MODULES)
         p = beam.Pipeline(options=pipeline_options(beam_args))
         build(p, cfg, plan)
         try:

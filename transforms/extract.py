@@ -243,6 +243,10 @@ def extract_outcome(page: FetchedPage, cfg: ExtractConfig) -> tuple[Article, str
     return dead_letter("extract", page.entry.url, error_type, message, status, page.entry.feed_url)
 
 
+# What an extraction process needs imported; its forkserver imports them once.
+EXTRACT_MODULES = (__name__,)
+
+
 class _ExtractFn(beam.DoFn):
     """Inline, or on a pool of ``cfg.processes`` processes with results leaving as they finish
     (a plain ParDo for the same reason as the fetch stage: later calls emit earlier elements'
@@ -256,7 +260,7 @@ class _ExtractFn(beam.DoFn):
         self._out = beam.metrics.Metrics.counter("extract", "out")
         self._pool = None
         if self._cfg.processes > 0:
-            self._pool = ProcessPool(self._cfg.processes, preload=(__name__,))
+            self._pool = ProcessPool(self._cfg.processes, preload=EXTRACT_MODULES)
             self._pool.warm_up()
 
     def teardown(self) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import threading
 from collections import deque
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
@@ -70,6 +71,18 @@ def _ready() -> int:
     return os.getpid()
 
 
+def start_forkserver(preload: tuple[str, ...]) -> None:
+    """Start the forkserver now, importing ``preload`` in it, so that it is ready by the time a
+    pool asks for children (its imports take about a second). Does not wait for it."""
+    context = multiprocessing.get_context(_start_method())
+    if context.get_start_method() != "forkserver":
+        return
+    context.set_forkserver_preload(list(preload))
+    from multiprocessing import forkserver
+
+    forkserver.ensure_running()
+
+
 class ProcessPool:
     """A process pool that comes back after a child dies (a crash in a C parser, the OOM killer).
 
@@ -82,18 +95,28 @@ class ProcessPool:
         if preload and self._context.get_start_method() == "forkserver":
             self._context.set_forkserver_preload(list(preload))
         self._pool: ProcessPoolExecutor | None = None
+        self._lock = threading.Lock()
         self.restarts = 0
 
     def _executor(self) -> ProcessPoolExecutor:
-        if self._pool is None:
-            self._pool = ProcessPoolExecutor(self.processes, mp_context=self._context)
-        return self._pool
+        with self._lock:
+            if self._pool is None:
+                self._pool = ProcessPoolExecutor(self.processes, mp_context=self._context)
+            return self._pool
 
-    def warm_up(self) -> None:
-        """Start every child now rather than at the first page (start-up overlaps fetching)."""
-        pool = self._executor()
-        for _ in range(self.processes):
-            pool.submit(_ready)
+    def warm_up(self) -> threading.Thread:
+        """Start every child now, on a background thread: starting them waits for the
+        forkserver's imports, and the stage that owns the pool need not wait with it (the
+        first pages are still on the wire)."""
+
+        def start() -> None:
+            pool = self._executor()
+            for _ in range(self.processes):
+                pool.submit(_ready)
+
+        thread = threading.Thread(target=start, name="newsbeam-pool-start", daemon=True)
+        thread.start()
+        return thread
 
     def submit(self, fn: Callable[..., Any], *args: Any) -> Future:
         return self._executor().submit(fn, *args)
@@ -106,12 +129,14 @@ class ProcessPool:
     def replace(self, generation: int) -> None:
         """Replace the pool of ``generation`` after it broke. Every future of a broken pool
         fails; only the first one looked at replaces it, later ones find it replaced already."""
-        if generation == self.restarts and self._pool is not None:
-            self._pool.shutdown(wait=False, cancel_futures=True)
-            self._pool = None
-            self.restarts += 1
+        with self._lock:
+            if generation == self.restarts and self._pool is not None:
+                self._pool.shutdown(wait=False, cancel_futures=True)
+                self._pool = None
+                self.restarts += 1
 
     def close(self) -> None:
-        if self._pool is not None:
-            self._pool.shutdown(wait=True, cancel_futures=True)
-        self._pool = None
+        with self._lock:
+            pool, self._pool = self._pool, None
+        if pool is not None:
+            pool.shutdown(wait=True, cancel_futures=True)
