@@ -142,7 +142,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--workers", type=_workers, default=1, metavar="N",
                      help="processes on the local runner: 1 (default) does everything in this "
                      "process; N > 1 or 'auto' (one per core) extracts pages in N worker "
-                     "processes while this one fetches and writes (1.9x the articles/s on 2 "
+                     "processes while this one fetches and writes (1.7x the articles/s on 2 "
                      "cores, BENCHMARKS.md). Other runners size themselves")
     topics_cli.add_model_arg(run)
     run.set_defaults(func=commands.cmd_run)

@@ -7,12 +7,36 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from apache_beam.transforms.window import GlobalWindow
+from apache_beam.utils.windowed_value import WindowedValue
 
 from pipeline.demo import demo_site
 from pipeline.demo_server import SiteServer
 
 FIXTURES = Path(__file__).parent / "fixtures"
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+
+
+def run_dofn(fn, elements) -> list[tuple[str | None, object]]:
+    """Drive a DoFn by hand through one bundle, as a runner would: (output tag or None, value)
+    of everything it emits, Beam's window wrappers taken off."""
+
+    def unwrap(outputs):
+        for out in outputs:
+            tag = getattr(out, "tag", None)
+            value = out.value if tag else out
+            yield tag, value.value if isinstance(value, WindowedValue) else value
+
+    fn.setup()
+    fn.start_bundle()
+    found = []
+    try:
+        for element in elements:
+            found += unwrap(fn.process(element, 0, GlobalWindow()))
+        found += unwrap(fn.finish_bundle())
+    finally:
+        fn.teardown()
+    return found
 
 
 @pytest.fixture(scope="session")

@@ -9,9 +9,8 @@ import apache_beam as beam
 import pytest
 from apache_beam.testing.test_pipeline import TestPipeline
 from apache_beam.testing.util import assert_that, equal_to
-from apache_beam.transforms.window import GlobalWindow
 
-from tests.conftest import FIXTURES
+from tests.conftest import FIXTURES, run_dofn
 from transforms.deadletter import DEAD
 from transforms.feeds import STATUS, FetchFeeds, NotAFeedError, _FetchFeedFn, html_to_text, parse_feed
 from transforms.http import HttpConfig
@@ -76,23 +75,8 @@ def test_html_to_text() -> None:
     assert html_to_text("<p>Tom &amp; Jerry</p>\n<b>x</b>") == "Tom & Jerry x"
 
 
-def _run_feed_fn(fn: _FetchFeedFn, specs: list[FeedSpec]) -> list:
-    """(tag or None, value) of everything the DoFn emits for ``specs`` in one bundle."""
-    fn.setup()
-    fn.start_bundle()
-    out = []
-    try:
-        for spec in specs:
-            out += list(fn.process(spec, 0, GlobalWindow()))
-        out += list(fn.finish_bundle())
-    finally:
-        fn.teardown()
-    return [(o.tag, o.value.value) if isinstance(o, beam.pvalue.TaggedOutput) else (None, o.value)
-            for o in out]
-
-
 def test_fetch_feed_dofn_over_loopback(fixture_server) -> None:
-    out = _run_feed_fn(_FetchFeedFn(LOOPBACK, None, 5, 4), [FeedSpec(url=fixture_server.url("/feeds/mixed.xml"))])
+    out = run_dofn(_FetchFeedFn(LOOPBACK, None, 5, 4), [FeedSpec(url=fixture_server.url("/feeds/mixed.xml"))])
     entries = [e for tag, e in out if tag is None]
     assert [e.link for e in entries][:1] == ["/pages/a.html?utm_source=x&utm_medium=rss"]
     assert len(entries) == 6
@@ -113,7 +97,7 @@ def test_feeds_are_downloaded_side_by_side(fixture_server) -> None:
 
     fn._fetch_body = together
     names = ("mixed.xml", "latin1.xml", "mixed.xml?again")
-    out = _run_feed_fn(fn, [FeedSpec(url=fixture_server.url(f"/feeds/{n}")) for n in names])
+    out = run_dofn(fn, [FeedSpec(url=fixture_server.url(f"/feeds/{n}")) for n in names])
     statuses = [v for tag, v in out if tag == STATUS]
     assert [s.outcome for s in statuses] == ["ok", "ok", "ok"]
     assert not barrier.broken
@@ -126,7 +110,7 @@ def test_a_feed_that_breaks_the_parser_is_a_dead_letter_not_a_crash(fixture_serv
         raise RecursionError("parser gave up")
 
     monkeypatch.setattr(feeds, "parse_feed", broken)
-    out = _run_feed_fn(_FetchFeedFn(LOOPBACK, None, 5, 2), [FeedSpec(url=fixture_server.url("/feeds/mixed.xml"))])
+    out = run_dofn(_FetchFeedFn(LOOPBACK, None, 5, 2), [FeedSpec(url=fixture_server.url("/feeds/mixed.xml"))])
     (letter,) = [v for tag, v in out if tag == DEAD]
     (status,) = [v for tag, v in out if tag == STATUS]
     assert (letter.stage, letter.error_type, letter.feed_url) == ("fetch_feed", "RecursionError", letter.url)
@@ -160,7 +144,7 @@ def test_fetch_feeds_transform_with_failures(fixture_server, closed_port_url) ->
 
 def test_refused_host_is_a_dead_letter_not_a_crash(fixture_server) -> None:
     fn = _FetchFeedFn(HttpConfig(), None, 5, 2)  # private hosts not allowed
-    (_, letter), (_, status) = _run_feed_fn(fn, [FeedSpec(url=fixture_server.url("/feeds/mixed.xml"))])
+    (_, letter), (_, status) = run_dofn(fn, [FeedSpec(url=fixture_server.url("/feeds/mixed.xml"))])
     assert status.outcome == "failed"
     assert isinstance(letter, DeadLetter)
     assert (letter.stage, letter.error_type) == ("fetch_feed", "blocked_host")

@@ -7,9 +7,8 @@ import threading
 from concurrent.futures import Future
 
 import pytest
-from apache_beam.transforms.window import GlobalWindow
-from apache_beam.utils.windowed_value import WindowedValue
 
+from tests.conftest import run_dofn
 from transforms.canonicalize import article_id
 from transforms.extract import ExtractConfig, _ExtractFn, extract_outcome
 from transforms.fetch import FetchConfig, HostQueue, _FetchFn
@@ -31,29 +30,6 @@ def _page(url: str, paragraphs: int = 6) -> FetchedPage:
     body = "".join(f"<p>{PARAGRAPH}{i}</p>" for i in range(paragraphs))
     html = f"<html><head><title>Brücke {url}</title></head><body><article><h1>Brücke</h1>{body}</article></body></html>"
     return FetchedPage(_entry(url), url, 200, "text/html", "utf-8", html.encode(), utc_now())
-
-
-def _values(outputs) -> list:
-    """DoFn outputs without Beam's wrappers: (tag or None, value)."""
-    found = []
-    for out in outputs:
-        tag = getattr(out, "tag", None)
-        value = out.value if tag else out
-        found.append((tag, value.value if isinstance(value, WindowedValue) else value))
-    return found
-
-
-def _run(fn, elements) -> list:
-    fn.setup()
-    fn.start_bundle()
-    outputs = []
-    try:
-        for element in elements:
-            outputs += _values(fn.process(element, 0, GlobalWindow()))
-        outputs += _values(fn.finish_bundle())
-    finally:
-        fn.teardown()
-    return outputs
 
 
 def test_host_queue_takes_hosts_in_turn() -> None:
@@ -112,15 +88,9 @@ def test_fetch_slots_are_spread_over_hosts_when_entries_come_host_by_host() -> N
             live[host] -= 1
         return FetchedPage(entry, entry.url, 200, "text/html", None, b"<html></html>", utc_now())
 
-    fn.setup()
     fn._fetch_one = fake_fetch
-    fn.start_bundle()
     entries = [_entry(f"http://h{h}.test/{i}") for h in range(4) for i in range(10)]
-    out = []
-    for entry in entries:
-        out += _values(fn.process(entry, 0, GlobalWindow()))
-    out += _values(fn.finish_bundle())
-    fn.teardown()
+    out = run_dofn(fn, entries)
     assert not barrier.broken
     assert most == {"total": 8, "host": 2}
     assert sorted(v.entry.url for _, v in out) == sorted(e.url for e in entries)
@@ -131,8 +101,8 @@ def test_extraction_in_processes_matches_inline() -> None:
     empty = _page("http://site.test/empty")
     pages.append(FetchedPage(empty.entry, empty.final_url, 200, "text/html", "utf-8",
                              b"<html><body></body></html>", empty.fetched_at))  # no text: dead letter
-    inline = _run(_ExtractFn(ExtractConfig()), pages)
-    pooled = _run(_ExtractFn(ExtractConfig(processes=2)), pages)
+    inline = run_dofn(_ExtractFn(ExtractConfig()), pages)
+    pooled = run_dofn(_ExtractFn(ExtractConfig(processes=2)), pages)
 
     def key(item):
         tag, value = item
@@ -157,7 +127,7 @@ def test_a_page_that_kills_its_process_becomes_a_dead_letter_and_others_survive(
     fn._submit = lambda page: fn._pool.submit(crash_on_marked_pages, page, fn._cfg)
     pages = [_page(f"http://site.test/{i}") for i in range(5)]
     pages.insert(2, _page("http://site.test/crash"))
-    out = _run(fn, pages)
+    out = run_dofn(fn, pages)
     dead = [v for _, v in out if isinstance(v, DeadLetter)]
     assert [(d.url, d.stage, d.error_type) for d in dead] == [
         ("http://site.test/crash", "extract", "extract_crashed")

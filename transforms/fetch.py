@@ -34,7 +34,6 @@ import apache_beam as beam
 from pydantic import BaseModel, ConfigDict, Field
 
 from transforms.deadletter import DEAD, dead_letter
-from transforms.heap import Trimmer
 from transforms.inflight import InFlight, Pending
 from transforms.http import FetchError, HttpConfig, Response, fetch, make_client
 from transforms.politeness import (
@@ -68,8 +67,6 @@ class FetchConfig(BaseModel):
     # Entries held back while their hosts are busy, per worker, before the stage waits: enough
     # to reach past one feed's entries to the next host's.
     lookahead: int = Field(default=2000, gt=0)
-    # Return freed page buffers to the OS after this many pages (0: never); see transforms.heap.
-    trim_every: int = Field(default=200, ge=0)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -183,7 +180,6 @@ class _FetchFn(beam.DoFn):
             self._load_robots, self._cfg.robots_max_age, self._cfg.robots_failed_max_age
         )
         self._throttle = HostThrottle()
-        self._trimmer = Trimmer(self._cfg.trim_every)
         self._in = beam.metrics.Metrics.counter("fetch", "in")
         self._ok = beam.metrics.Metrics.counter("fetch", "ok")
         self._robots_fetched = beam.metrics.Metrics.counter("fetch", "robots:fetched")
@@ -293,7 +289,6 @@ class _FetchFn(beam.DoFn):
         result = done.future.result()
         self._busy[host_of(done.element.url)] -= 1
         self._start_fetches()
-        self._trimmer.tick()
         if isinstance(result, Skip):
             beam.metrics.Metrics.counter("fetch", f"filtered:{result.reason}").inc()
             return
