@@ -439,17 +439,6 @@ def main() -> int:
           f"flight per fetching process, {args.per_host}/host, workers {args.workers} "
           f"({'Beam multi-processing' if args.beam_multiprocessing else 'extraction processes'})")
 
-    one_core, together = extraction_limit(pages, cores)
-    limit = one_core * cores
-    print(f"(a) extraction limit: {one_core:.1f} pages/s/core x {cores} = {limit:.1f} pages/s "
-          f"({cores} processes at once measured {together:.1f} pages/s)")
-    times = stage_times(pages)
-    ours = sum(v for k, v in times.items() if k != "bare trafilatura")
-    work = ours / times["bare trafilatura"]
-    print("CPU ms/page, same pages interleaved: " + ", ".join(f"{k} {v:.1f}" for k, v in times.items()))
-    print(f"    our stages together: {ours:.1f} ms = {work:.2f} x bare trafilatura, so the pipeline's "
-          f"own work caps end to end at {1 / work:.2f} x the extraction limit")
-
     if args.fetch_sweep:
         with Site(args.n, args.hosts, args.latency, pages) as site:
             for c in (int(x) for x in args.fetch_sweep.split(",")):
@@ -460,6 +449,17 @@ def main() -> int:
                 print(f"fetch stage, {c:3d} in flight: {span:5.2f} s, latency bound {bound:5.2f} s -> "
                       f"{bound / span:4.0%}; {1000 * (time.process_time() - cpu) / args.n:.2f} ms CPU/page")
         return 0
+
+    one_core, together = extraction_limit(pages, cores)
+    limit = one_core * cores
+    print(f"(a) extraction limit: {one_core:.1f} pages/s/core x {cores} = {limit:.1f} pages/s "
+          f"({cores} processes at once measured {together:.1f} pages/s)")
+    times = stage_times(pages)
+    ours = sum(v for k, v in times.items() if k != "bare trafilatura")
+    work = ours / times["bare trafilatura"]
+    print("CPU ms/page, same pages interleaved: " + ", ".join(f"{k} {v:.1f}" for k, v in times.items()))
+    print(f"    our stages together: {ours:.1f} ms = {work:.2f} x bare trafilatura, so the pipeline's "
+          f"own work caps end to end at {1 / work:.2f} x the extraction limit")
 
     sizes = [int(x) for x in args.sweep.split(",")] if args.sweep else [args.n]
     rows = []
