@@ -46,8 +46,8 @@ from trafilatura.utils import load_html
 
 from transforms import metadata
 from transforms.deadletter import DEAD, dead_letter
-from transforms.inflight import InFlight, Pending, ProcessPool
 from transforms.dom_clean import strip_credit_nodes
+from transforms.inflight import InFlight, Pending, ProcessPool
 from transforms.records import Article, DeadLetter, FetchedPage
 
 _META_CHARSET = re.compile(
@@ -146,8 +146,9 @@ def _trafilatura(
 def extract_text(tree: lxml_html.HtmlElement, url: str, cfg: ExtractConfig) -> tuple[str, str]:
     """(text, pass name) for a stripped tree."""
     rescue = cfg.fallback != "never"
-    doc = _trafilatura(tree, url, cfg, cfg.favor_precision, cfg.fallback == "always" or (
-        rescue and not cfg.favor_precision))
+    # Without precision mode the first pass is the only one, so it is the rescue pass too.
+    first_fallback = cfg.fallback == "always" or (rescue and not cfg.favor_precision)
+    doc = _trafilatura(tree, url, cfg, cfg.favor_precision, first_fallback)
     text = (doc.text or "").strip() if doc is not None else ""
     used = "precision" if cfg.favor_precision else "default"
     if cfg.favor_precision and len(text) < cfg.precision_min_chars:
@@ -289,8 +290,7 @@ class _ExtractFn(beam.DoFn):
             yield from self._outputs(self._result(done), done)
 
     def finish_bundle(self) -> Iterator[object]:
-        while self._pending:
-            done = self._pending.next_done(block=True)
+        for done in self._pending.drain():
             yield from self._outputs(self._result(done), done)
 
     def _submit(self, page: FetchedPage):
@@ -316,18 +316,18 @@ class _ExtractFn(beam.DoFn):
                 )
 
     def _outputs(self, outcome, done: Pending | None) -> Iterator[object]:
-        def out(value):
-            return value if done is None else done.windowed(value)
-
+        """What ``outcome`` emits; with the window of ``done``'s element when it came from the
+        pool (inline, ``process`` is still in the element's own call)."""
         if isinstance(outcome, DeadLetter):
-            yield beam.pvalue.TaggedOutput(DEAD, out(outcome))
-            return
-        article, used = outcome
-        self._out.inc()
-        beam.metrics.Metrics.counter("extract", f"text_source:{article.text_source}").inc()
-        if used:
-            beam.metrics.Metrics.counter("extract", f"pass:{used}").inc()
-        yield out(article)
+            output = beam.pvalue.TaggedOutput(DEAD, outcome)
+        else:
+            article, used = outcome
+            self._out.inc()
+            beam.metrics.Metrics.counter("extract", f"text_source:{article.text_source}").inc()
+            if used:
+                beam.metrics.Metrics.counter("extract", f"pass:{used}").inc()
+            output = article
+        yield output if done is None else done.windowed(output)
 
 
 class ExtractArticles(beam.PTransform):

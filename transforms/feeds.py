@@ -21,7 +21,7 @@ import hashlib
 import html
 import re
 from collections.abc import Iterator, Mapping
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 import apache_beam as beam
@@ -233,31 +233,25 @@ class _FetchFeedFn(beam.DoFn):
             done = self._pending.next_done(block=False)
 
     def finish_bundle(self) -> Iterator[Any]:
-        while self._pending:
-            yield from self._finish(self._pending.next_done(block=True))
+        for done in self._pending.drain():
+            yield from self._finish(done)
 
-    def _download(self, spec: FeedSpec) -> tuple[Response, bytes, bool] | Exception:
-        """On a pool thread: the feed's bytes, or what went wrong (raised where it is handled)."""
-        try:
-            response, body, cached = self._fetch_body(spec)
-            if 200 <= response.status < 300 and sniff_format(body) == "sitemapindex":
-                body = self._children(body)
-            return response, body, cached
-        except Exception as exc:  # noqa: BLE001 - handed to _finish, which sorts it out
-            return exc
+    def _download(self, spec: FeedSpec) -> tuple[Response, bytes, bool]:
+        """On a pool thread: (response, body, served from the cache); failures raise from the
+        future where ``_parse`` reads it."""
+        response, body, cached = self._fetch_body(spec)
+        if 200 <= response.status < 300 and sniff_format(body) == "sitemapindex":
+            body = self._children(body)
+        return response, body, cached
 
     def _finish(self, done: Pending) -> Iterator[Any]:
         spec = done.element
         try:
-            outputs = list(self._parse(spec, done.future.result()))
+            outputs = list(self._parse(spec, done.future))
         except Exception as exc:  # noqa: BLE001 - a hostile feed may break a parser in odd ways
             letter = dead_letter("fetch_feed", spec.url, type(exc).__name__, repr(exc), None, spec.url)
             outputs = list(self._fail(spec, letter))
-        for out in outputs:
-            if isinstance(out, beam.pvalue.TaggedOutput):
-                yield beam.pvalue.TaggedOutput(out.tag, done.windowed(out.value))
-            else:
-                yield done.windowed(out)
+        yield from map(done.windowed, outputs)
 
     def _fail(self, spec: FeedSpec, letter: DeadLetter) -> Iterator[Any]:
         self._dead.inc()
@@ -301,9 +295,10 @@ class _FetchFeedFn(beam.DoFn):
             handle.write(body)
         return path
 
-    def _parse(self, spec: FeedSpec, downloaded: tuple[Response, bytes, bool] | Exception) -> Iterator[Any]:
-        if isinstance(downloaded, FetchError):
-            exc = downloaded
+    def _parse(self, spec: FeedSpec, download: Future) -> Iterator[Any]:
+        try:
+            response, body, cached = download.result()
+        except FetchError as exc:
             yield from self._fail(
                 spec,
                 dead_letter(
@@ -311,9 +306,6 @@ class _FetchFeedFn(beam.DoFn):
                 ),
             )
             return
-        if isinstance(downloaded, Exception):
-            raise downloaded
-        response, body, cached = downloaded
         beam.metrics.Metrics.counter("feeds", f"http:{response.status}").inc()
         if not cached and not 200 <= response.status < 300:
             yield from self._fail(

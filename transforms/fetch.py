@@ -16,8 +16,9 @@ as soon as it arrives, while the next ones are still on the wire: the stages aft
 extracting overlap and no page waits for the slowest of a batch. Entries wait in one queue per
 host and free slots go to hosts in turn, past hosts that have ``per_host`` fetches under way
 (a feed lists one site's entries together; taken in order they would all wait on that site).
-Per host, a semaphore keeps a worker from opening more than ``per_host`` connections, and a throttle spaces request starts by
-``per_host_delay`` or the robots.txt ``Crawl-delay`` (capped at ``max_crawl_delay``).
+Per host, a semaphore keeps a worker from opening more than ``per_host`` connections, and a
+throttle spaces request starts by ``per_host_delay`` or the robots.txt ``Crawl-delay`` (capped
+at ``max_crawl_delay``).
 See docs/POLITENESS.md.
 """
 
@@ -34,8 +35,8 @@ import apache_beam as beam
 from pydantic import BaseModel, ConfigDict, Field
 
 from transforms.deadletter import DEAD, dead_letter
-from transforms.inflight import InFlight, Pending
 from transforms.http import FetchError, HttpConfig, Response, fetch, make_client
+from transforms.inflight import InFlight, Pending
 from transforms.politeness import (
     ALLOW_ALL,
     UNAVAILABLE,
@@ -267,8 +268,8 @@ class _FetchFn(beam.DoFn):
             yield from self._emit(done)
 
     def finish_bundle(self) -> Iterator[object]:
-        while self._pending:
-            yield from self._emit(self._pending.next_done(block=True))
+        for done in self._pending.drain():
+            yield from self._emit(done)
         self._robots_fetched.inc(self._robots.loads - self._robots_loads)
 
     def _start_fetches(self) -> None:
@@ -296,7 +297,7 @@ class _FetchFn(beam.DoFn):
             beam.metrics.Metrics.counter("fetch", f"error:{result.error_type}").inc()
             if result.http_status is not None:
                 beam.metrics.Metrics.counter("fetch", f"http:{result.http_status}").inc()
-            yield beam.pvalue.TaggedOutput(DEAD, done.windowed(result))
+            yield done.windowed(beam.pvalue.TaggedOutput(DEAD, result))
             return
         self._ok.inc()
         beam.metrics.Metrics.counter("fetch", f"http:{result.http_status}").inc()

@@ -12,10 +12,11 @@ import multiprocessing
 import os
 import threading
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from typing import Any, NamedTuple
 
+from apache_beam.pvalue import TaggedOutput
 from apache_beam.utils.windowed_value import WindowedValue
 
 
@@ -25,8 +26,11 @@ class Pending(NamedTuple):
     window: Any
     element: Any
 
-    def windowed(self, value: Any) -> WindowedValue:
-        return WindowedValue(value, self.timestamp, (self.window,))
+    def windowed(self, output: Any) -> Any:
+        """``output`` (a value, or a ``TaggedOutput``'s value) with this element's window."""
+        if isinstance(output, TaggedOutput):
+            return TaggedOutput(output.tag, self.windowed(output.value))
+        return WindowedValue(output, self.timestamp, (self.window,))
 
 
 class InFlight:
@@ -51,6 +55,11 @@ class InFlight:
             return None
         wait([item.future for item in self._items], return_when=FIRST_COMPLETED)
         return self.next_done(block=False)
+
+    def drain(self) -> Iterator[Pending]:
+        """Every item left, each as soon as it is done (for ``finish_bundle``)."""
+        while self._items:
+            yield self.next_done(block=True)
 
 
 def cpu_count() -> int:
@@ -86,14 +95,15 @@ def start_forkserver(preload: tuple[str, ...]) -> None:
 class ProcessPool:
     """A process pool that comes back after a child dies (a crash in a C parser, the OOM killer).
 
-    ``preload`` names modules the forkserver imports once, before forking children.
+    ``preload`` names modules the forkserver imports once, before forking children (see
+    :func:`start_forkserver`).
     """
 
     def __init__(self, processes: int, preload: tuple[str, ...] = ()) -> None:
         self.processes = processes
         self._context = multiprocessing.get_context(_start_method())
-        if preload and self._context.get_start_method() == "forkserver":
-            self._context.set_forkserver_preload(list(preload))
+        if preload:
+            start_forkserver(preload)  # a no-op when the run started it already
         self._pool: ProcessPoolExecutor | None = None
         self._lock = threading.Lock()
         self.restarts = 0
