@@ -89,12 +89,11 @@ def with_workers(cfg: RunConfig, workers: int, beam_args: list[str]) -> RunConfi
     """``--workers N`` (N > 1): extraction, the CPU cost, runs in N processes beside the
     pipeline's own. Only on the local runner: a distributed runner already runs a worker per
     core, and a pool in each of them would compete with the others."""
-    runner = "DirectRunner"
-    for i, arg in enumerate(beam_args):
-        if arg.startswith("--runner="):
-            runner = arg.split("=", 1)[1]
-        elif arg == "--runner" and i + 1 < len(beam_args):
-            runner = beam_args[i + 1]
+    from apache_beam.options.pipeline_options import StandardOptions
+
+    from pipeline.run import pipeline_options
+
+    runner = pipeline_options(beam_args).view_as(StandardOptions).runner
     if workers <= 1 or runner.rsplit(".", 1)[-1] not in _LOCAL_RUNNERS:
         return cfg
     return cfg.model_copy(update={"extract": cfg.extract.model_copy(update={"processes": workers})})

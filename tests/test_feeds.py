@@ -12,9 +12,16 @@ from apache_beam.testing.util import assert_that, equal_to
 
 from tests.conftest import FIXTURES, run_dofn
 from transforms.deadletter import DEAD
-from transforms.feeds import STATUS, FetchFeeds, NotAFeedError, _FetchFeedFn, html_to_text, parse_feed
+from transforms.feeds import (
+    STATUS,
+    FetchFeeds,
+    NotAFeedError,
+    _FetchFeedFn,
+    html_to_text,
+    parse_feed,
+)
 from transforms.http import HttpConfig
-from transforms.records import UTC, DeadLetter, FeedEntry, FeedSpec
+from transforms.records import UTC, DeadLetter, FeedSpec
 
 NOW = dt.datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 LOOPBACK = HttpConfig(allow_private_hosts=True)
@@ -104,7 +111,7 @@ def test_feeds_are_downloaded_side_by_side(fixture_server) -> None:
 
 
 def test_a_feed_that_breaks_the_parser_is_a_dead_letter_not_a_crash(fixture_server, monkeypatch) -> None:
-    import transforms.feeds as feeds
+    from transforms import feeds
 
     def broken(*args, **kwargs):
         raise RecursionError("parser gave up")

@@ -24,7 +24,7 @@ import json
 import re
 import threading
 import urllib.parse
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any, NamedTuple
 
 import htmldate
@@ -209,17 +209,24 @@ def split_byline(raw: str | None, site_names: Iterable[str] = ()) -> Byline:
     return Byline(tuple(dict.fromkeys(people)), tuple(dict.fromkeys(agencies)))
 
 
+def _for_last_tree(cache: threading.local, tree: Any, build: Callable[[Any], list]) -> list:
+    """``build(tree)``, kept for the last tree seen: several readers ask for the same per page.
+    Per thread, so runners that call a DoFn from several threads don't mix pages up."""
+    if getattr(cache, "tree", None) is not tree:
+        cache.items = build(tree)
+        cache.tree = tree
+    return cache.items
+
+
 _LD_CACHE = threading.local()
 
 
 def _json_ld(tree: lxml_html.HtmlElement) -> list[dict[str, Any]]:
-    """Every JSON object in the page's JSON-LD, nested ones included.
+    """Every JSON object in the page's JSON-LD, nested ones included."""
+    return _for_last_tree(_LD_CACHE, tree, _read_json_ld)
 
-    Several readers ask for it per page; the last tree's objects are kept (per thread, so
-    runners that call a DoFn from several threads don't mix pages up).
-    """
-    if getattr(_LD_CACHE, "tree", None) is tree:
-        return _LD_CACHE.items
+
+def _read_json_ld(tree: lxml_html.HtmlElement) -> list[dict[str, Any]]:
     items: list[dict[str, Any]] = []
     for script in tree.xpath("//script[@type='application/ld+json']/text()"):
         try:
@@ -234,7 +241,6 @@ def _json_ld(tree: lxml_html.HtmlElement) -> list[dict[str, Any]]:
             elif isinstance(item, dict):
                 items.append(item)
                 stack.extend(v for v in item.values() if isinstance(v, (list, dict)))
-    _LD_CACHE.tree, _LD_CACHE.items = tree, items
     return items
 
 
@@ -287,18 +293,17 @@ def metas(tree: lxml_html.HtmlElement) -> list[Meta]:
     """Every ``<meta>`` with a content, in document order.
 
     A page's metadata readers ask for a dozen different tags; one walk over the page's
-    ``<meta>`` elements replaces a page-wide XPath scan per tag. The last tree's list is kept
-    per thread, as for JSON-LD.
+    ``<meta>`` elements replaces a page-wide XPath scan per tag.
     """
-    if getattr(_META_CACHE, "tree", None) is tree:
-        return _META_CACHE.items
-    items = [
+    return _for_last_tree(_META_CACHE, tree, _read_metas)
+
+
+def _read_metas(tree: lxml_html.HtmlElement) -> list[Meta]:
+    return [
         Meta(node.get("name"), node.get("property"), node.get("itemprop"), node.get("content"))
         for node in tree.iter("meta")
         if node.get("content") is not None
     ]
-    _META_CACHE.tree, _META_CACHE.items = tree, items
-    return items
 
 
 def meta_values(tree: lxml_html.HtmlElement, attr: str, value: str) -> list[str]:
