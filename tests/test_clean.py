@@ -228,6 +228,12 @@ def test_repeated_title_is_dropped_with_its_rule() -> None:
             "Neue Brücke eröffnet",
             False,
         ),
+        # Case folding and white space, at the start of the line too.
+        ("ßig und fein, sagt er", "SSIG und fein, sagt er", True),
+        ("SSIG und fein, sagt er", "ßig und fein, sagt er", True),
+        ("ﬁnale Runde gestartet", "FINALE Runde gestartet", True),
+        ("\u2003Neue   Brücke\u00a0eröffnet | Kurier", "Neue Brücke eröffnet", True),
+        ("   ", "Neue Brücke eröffnet", False),
     ],
 )
 def test_repeats_title(line: str, title: str, expected: bool) -> None:

@@ -148,15 +148,12 @@ def _group(found: re.Match[str], prefix: str) -> str | None:
     return None
 
 
-def _fits(rule: Rule, line: str) -> bool:
-    return rule.max_chars is None or len(line) <= rule.max_chars
-
-
 def match_line(line: str, rules: tuple[Rule, ...]) -> Removal | None:
     """The removal of a whole (trimmed) line by the first whole-line rule matching it, or None."""
     stripped = line.strip()
+    size = len(stripped)
     for rule in rules:
-        if rule.kind == "suffix" or not _fits(rule, stripped):
+        if rule.kind == "suffix" or (rule.max_chars is not None and size > rule.max_chars):
             continue
         found = rule.pattern.fullmatch(stripped)
         if found:
@@ -176,12 +173,13 @@ SUFFIX_REACH = 400
 def cut_suffix(line: str, rules: tuple[Rule, ...]) -> tuple[str, Removal] | None:
     """(text left, removal) when a suffix rule finds a credit at the end of ``line``."""
     stripped = line.strip()
-    start = max(0, len(stripped) - SUFFIX_REACH)
+    size = len(stripped)
+    start = max(0, size - SUFFIX_REACH)
     for rule in rules:
-        if rule.kind != "suffix" or not _fits(rule, stripped):
+        if rule.kind != "suffix" or (rule.max_chars is not None and size > rule.max_chars):
             continue
         found = rule.pattern.search(stripped, start)
-        if found and found.end() == len(stripped) and found.start() > 0:
+        if found and found.end() == size and found.start() > 0:
             left = stripped[: found.start()].rstrip()
             if left:
                 return left, Removal(
@@ -202,24 +200,33 @@ def repeats_title(line: str, title: str) -> bool:
 def _repeats_norm_title(line: str, title_n: str) -> bool:
     if not title_n or len(title_n) < 8:
         return False  # a one-word title ("Sport") is too likely to be a real line's text
+    # Case folding goes character by character, so the normalised line starts with the folded
+    # first character of the line: when the title does not, the line cannot repeat it, and
+    # normalising the whole line (most of them are paragraphs) is not needed.
+    first = line.lstrip()[:1]
+    if not first or not title_n.startswith(first.casefold()):
+        return False
     line_n = _norm(line)
     if line_n == title_n:
         return True
     return line_n.startswith(title_n) and bool(_TITLE_TAIL.fullmatch(line_n[len(title_n) :]))
 
 
-def _clean_line(line: str, rules: tuple[Rule, ...], title: str) -> tuple[str | None, list[Removal]]:
+def _clean_line(
+    line: str, line_rules: tuple[Rule, ...], suffix_rules: tuple[Rule, ...], title: str
+) -> tuple[str | None, list[Removal]]:
     """One line → (what stays or None, removals). Repeats until nothing applies: idempotent.
-    ``title`` comes normalised (:func:`_norm`), once per text rather than once per line."""
+    ``title`` comes normalised (:func:`_norm`) and the rules split by kind, once per text rather
+    than once per line."""
     removed: list[Removal] = []
     current = line
     while True:
-        whole = match_line(current, rules)
+        whole = match_line(current, line_rules)
         if whole is not None:
             return None, [*removed, whole]
         if title and _repeats_norm_title(current, title):
             return None, [*removed, Removal(TITLE_RULE, "drop", current.strip(), None)]
-        cut = cut_suffix(current, rules)
+        cut = cut_suffix(current, suffix_rules)
         if cut is None:
             return current, removed
         current, removal = cut
@@ -235,11 +242,13 @@ def clean_text(text: str, rules: tuple[Rule, ...], title: str = "") -> CleanResu
     kept: list[str] = []
     removed: list[Removal] = []
     title = _norm(title)
+    line_rules = tuple(rule for rule in rules if rule.kind != "suffix")
+    suffix_rules = tuple(rule for rule in rules if rule.kind == "suffix")
     for line in text.splitlines():
         if not line.strip():
             kept.append(line)
             continue
-        left, removals = _clean_line(line, rules, title)
+        left, removals = _clean_line(line, line_rules, suffix_rules, title)
         removed += removals
         if left is not None:
             kept.append(line if not removals else left)

@@ -27,8 +27,10 @@ from __future__ import annotations
 import contextvars
 import dataclasses
 import email.utils
+import functools
 import ipaddress
 import socket
+import ssl
 import time
 import urllib.parse
 import zlib
@@ -316,14 +318,21 @@ class _PinnedBackend(httpcore.SyncBackend):
         raise failure
 
 
+@functools.cache
+def _ssl_context() -> ssl.SSLContext:
+    # Loading the CA bundle costs tens of ms; every client of a process shares one context (an
+    # SSLContext is safe to share between threads), so a run's start-up pays it once.
+    return httpx.create_ssl_context(trust_env=False)
+
+
 class _PinnedTransport(httpx.HTTPTransport):
     def __init__(self, policy: HostPolicy, limits: httpx.Limits) -> None:
-        super().__init__(limits=limits, trust_env=False)
+        super().__init__(verify=_ssl_context(), limits=limits, trust_env=False)
         # httpx has no public hook for the network backend; its pool takes one. Replacing the
         # pool keeps everything else (request mapping, exception mapping) httpx's own.
         # tests/test_ssrf.py fails loudly if a future httpx stops using ``_pool``.
         self._pool = httpcore.ConnectionPool(
-            ssl_context=httpx.create_ssl_context(trust_env=False),
+            ssl_context=_ssl_context(),
             max_connections=limits.max_connections,
             max_keepalive_connections=limits.max_keepalive_connections,
             keepalive_expiry=limits.keepalive_expiry,
