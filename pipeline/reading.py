@@ -14,12 +14,14 @@ import csv
 import io
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import duckdb
 import pyarrow as pa
 
 from transforms.records import ARTICLE_SCHEMA, DEAD_LETTER_SCHEMA
+
+if TYPE_CHECKING:
+    import duckdb
 
 # Manifest fields exposed by the ``runs`` view; nested objects stay JSON for ->> access.
 RUN_COLUMNS = (
@@ -48,6 +50,10 @@ def connect(output: str | Path) -> duckdb.DuckDBPyConnection:
     out = Path(output)
     if not out.is_dir():
         raise OutputError(f"no output directory at {out}")
+    # Imported here: the CLI imports this module for every command, and duckdb costs a quarter
+    # of a second that ``newsbeam run`` would pay for nothing.
+    import duckdb
+
     con = duckdb.connect()
     con.execute("set TimeZone = 'UTC'")  # timestamps print as stored, whatever the host's zone
     for name, schema in (("articles", ARTICLE_SCHEMA), ("dead_letter", DEAD_LETTER_SCHEMA)):
@@ -71,6 +77,8 @@ def connect(output: str | Path) -> duckdb.DuckDBPyConnection:
 
 def query(output: str | Path, sql: str) -> tuple[list[str], list[tuple[Any, ...]]]:
     """Run ``sql`` against the views; return (column names, rows)."""
+    import duckdb
+
     con = connect(output)
     try:
         result = con.execute(sql)

@@ -68,3 +68,12 @@ def test_bad_worker_counts_are_refused(value: str, tmp_path, capsys) -> None:
         main(["run", "--feed", "http://example.test/feed.xml", "--output", str(tmp_path), "--workers", value])
     assert stop.value.code == 2
     assert f"got {value!r}" in capsys.readouterr().err
+
+
+def test_heap_threshold_is_set_where_glibc_is() -> None:
+    import platform
+
+    from pipeline.run import limit_heap_growth
+
+    expected = platform.system() == "Linux" and platform.libc_ver()[0] == "glibc"
+    assert limit_heap_growth() is expected
