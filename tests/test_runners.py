@@ -75,5 +75,9 @@ def test_heap_threshold_is_set_where_glibc_is() -> None:
 
     from pipeline.run import limit_heap_growth
 
+    import pyarrow as pa
+
     expected = platform.system() == "Linux" and platform.libc_ver()[0] == "glibc"
     assert limit_heap_growth() is expected
+    if expected:  # pyarrow then allocates through the same malloc
+        assert pa.default_memory_pool().backend_name == "system"
