@@ -28,7 +28,13 @@ from apache_beam.transforms.periodicsequence import PeriodicImpulse
 from pipeline import output, state
 from pipeline.config import RunConfig
 from pipeline.graph import enrich
-from pipeline.run import config_hash, counters_of, newsbeam_version, pipeline_options
+from pipeline.run import (
+    config_hash,
+    counters_of,
+    limit_heap_growth,
+    newsbeam_version,
+    pipeline_options,
+)
 from transforms.canonicalize import CanonicalizeLinks
 from transforms.feeds import FetchFeeds
 from transforms.memory import HashContent, ReadMemory
@@ -161,6 +167,8 @@ def stream(cfg: RunConfig, out: str, poll_seconds: float, window_seconds: float,
             tmp_dir=output.staging_dir(out, stream_id),
             spread=not _direct(beam_args),
         )
+        # A stream runs for days: the heap must not keep the holes of every page it fetched.
+        limit_heap_growth()
         options = pipeline_options(beam_args)
         options.view_as(StandardOptions).streaming = True
         p = beam.Pipeline(options=options)
