@@ -368,8 +368,8 @@ def pipeline_run(site: Site, concurrency: int, per_host: int, beam_args: list[st
             raise SystemExit(f"newsbeam run failed ({proc.returncode}): {err[-2000:]}")
         manifest = json.loads(out.strip().splitlines()[-1])
         first, last = site.page_clock()
-        return {"wall": wall, "peak_rss": watch.peak, "peak_main": watch.peak_main, "written": manifest["counters"]["written"],
-                "manifest": manifest, "cpu": sum(watch.cpu.values()),
+        return {"wall": wall, "peak_rss": watch.peak, "peak_main": watch.peak_main,
+                "written": manifest["counters"]["written"], "manifest": manifest, "cpu": sum(watch.cpu.values()),
                 "cpu_main": watch.cpu.get(proc.pid, 0.0),
                 "first_page": first - started, "last_page": last - started}
 
@@ -474,7 +474,6 @@ def main() -> int:
             run = pipeline_run(site, args.concurrency, args.per_host, run_args)
             loop = None if args.skip_loop else plain_loop(site, args.concurrency)
         rate = run["written"] / run["wall"]
-        rows.append((n, run["wall"], run["peak_rss"]))
         print(f"\nN = {n}")
         print(f"(b) latency bound: {n} x {args.latency * 1000:.0f} ms / {effective} = {bound:.1f} s")
         print(f"(e) fetch stage: first page request to last page answer {fetch_span:.2f} s -> "
@@ -490,8 +489,9 @@ def main() -> int:
         print(f"    end-to-end / extraction limit = {rate / limit:.2f}  (target >= 0.8); "
               f"/ measured {cores}-process limit = {rate / together:.2f}; "
               f"/ our own work limit = {rate * work / limit:.2f}")
-        rows[-1] += (rate, run["cpu"] / max(run["written"], 1),
-                     (run["last_page"] - run["first_page"]) / max(run["written"], 1))
+        per_article = 1 / max(run["written"], 1)
+        rows.append((n, run["wall"], run["peak_rss"], rate, run["cpu"] * per_article,
+                     (run["last_page"] - run["first_page"]) * per_article))
         if loop:
             print(f"(c) plain loop: {loop[0]:.1f} s for {loop[1]} articles; "
                   f"newsbeam / loop wall time = {run['wall'] / loop[0]:.2f}  (target <= 1.25)")

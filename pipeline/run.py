@@ -300,9 +300,9 @@ def run(cfg: RunConfig, out: str, date: str, beam_args: list[str]) -> RunSummary
             duplicates_prefix=output.join(staged, "duplicates"),
             feed_cache_dir=output.join(staged, FEED_CACHE),
         )
+        limit_heap_growth()
         # The language model loads, and the extraction processes' forkserver imports its
         # modules, while the graph is built and the feeds are read.
-        limit_heap_growth()
         language.preload()
         if cfg.extract.processes:
             start_forkserver(EXTRACT_MODULES)
