@@ -296,12 +296,16 @@ class TopicModel:
         meta = config.get("training", {})
         return cls(spec, classes, labels, packed.view(np.int64), scales, bias, idf, meta)
 
-    def predict_proba(self, title: str, text: str) -> np.ndarray:
-        """Probability of each class (order of ``classes``) for one document."""
+    def logits(self, title: str, text: str) -> np.ndarray:
+        """The linear model's decision values (divided by its temperature), one per class."""
         idx, val = vectorize(title, text, self.spec, self.idf)
         # All 8 int8 columns of a row go through the product (slicing first is 2x slower).
         rows = np.take(self.weight_rows, idx, axis=0).view(np.int8).astype(np.float32)
-        logits = (val @ rows)[: len(self.classes)] * self.scales + self.bias
+        return (val @ rows)[: len(self.classes)] * self.scales + self.bias
+
+    def predict_proba(self, title: str, text: str) -> np.ndarray:
+        """Probability of each class (order of ``classes``) for one document."""
+        logits = self.logits(title, text)
         logits -= logits.max()
         exp = np.exp(logits)
         return exp / exp.sum()

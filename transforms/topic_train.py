@@ -107,12 +107,12 @@ def _label_map(root: Path) -> dict[str, dict[str, str | None]]:
 def _example(
     dataset: str, language: str, key: str, code: str | None, title: str, text: str
 ) -> Example | None:
-    if code is None:
-        return None
-    return Example(title, text, code, dataset, language, key, is_held_out(dataset, key))
+    """The row as an Example; a desk without an IPTC equivalent gets the label "" (dropped
+    unless the caller asks for such rows, see :func:`load_shared_topics`)."""
+    return Example(title, text, code or "", dataset, language, key, is_held_out(dataset, key))
 
 
-def _read_10kgnad(root: Path, labels: Mapping[str, str | None]) -> Iterator[Example | None]:
+def _read_10kgnad(root: Path, labels: Mapping[str, str | None]) -> Iterator[Example]:
     with open(root / "10kgnad" / "test.csv", encoding="utf-8", newline="") as f:
         for label, text in csv.reader(f, delimiter=";", quotechar="'"):
             yield _example("10kgnad", "de", _text_key(text), labels[label], "", text)
@@ -123,7 +123,7 @@ def _agnews_text(s: str) -> str:
     return html.unescape(_NUMERIC_ENTITY.sub(r"&#\1;", s.replace("\\", " ")))
 
 
-def _read_agnews(root: Path, labels: Mapping[str, str | None]) -> Iterator[Example | None]:
+def _read_agnews(root: Path, labels: Mapping[str, str | None]) -> Iterator[Example]:
     for split, name in (("train", "train_first581.csv"), ("test", "test.csv")):
         with open(root / "agnews" / name, encoding="utf-8", newline="") as f:
             for label, title, text in csv.reader(f):
@@ -133,14 +133,14 @@ def _read_agnews(root: Path, labels: Mapping[str, str | None]) -> Iterator[Examp
                 )
 
 
-def _read_bbc(root: Path, labels: Mapping[str, str | None]) -> Iterator[Example | None]:
+def _read_bbc(root: Path, labels: Mapping[str, str | None]) -> Iterator[Example]:
     with open(root / "bbc" / "bbc.jsonl", encoding="utf-8") as f:
         for line in f:
             row = json.loads(line)
             yield _example("bbc", "en", row["id"], labels[row["label"]], row["title"], row["text"])
 
 
-def _read_masakhanews(root: Path, labels: Mapping[str, str | None]) -> Iterator[Example | None]:
+def _read_masakhanews(root: Path, labels: Mapping[str, str | None]) -> Iterator[Example]:
     for split in ("dev", "test"):
         with open(root / "masakhanews" / "eng" / f"{split}.tsv", encoding="utf-8", newline="") as f:
             for row in csv.DictReader(f, delimiter="\t"):
@@ -150,7 +150,7 @@ def _read_masakhanews(root: Path, labels: Mapping[str, str | None]) -> Iterator[
                 )
 
 
-def _read_sib200(root: Path, labels: Mapping[str, str | None]) -> Iterator[Example | None]:
+def _read_sib200(root: Path, labels: Mapping[str, str | None]) -> Iterator[Example]:
     for folder, language in SIB_LANGUAGES.items():
         for split in ("train", "dev", "test"):
             path = root / "sib200" / folder / f"{split}.tsv"
@@ -171,17 +171,19 @@ _READERS = {
 }
 
 
-def load_shared_topics(root: Path | str) -> list[Example]:
+def load_shared_topics(root: Path | str, keep_unmapped: bool = False) -> list[Example]:
     """All labelled rows of ``shared/data/topics`` mapped to IPTC codes, with held-out flags.
 
-    Rows whose label maps to no IPTC code are left out (see :func:`_label_map`).
+    Rows whose label maps to no IPTC code are left out (see :func:`_label_map`), unless
+    ``keep_unmapped``: then they come with the label "" (10kGNAD Panorama, SIB-200 geography),
+    for weak labelling.
     """
     root = Path(root)
     label_maps = _label_map(root)
     csv.field_size_limit(2**31 - 1)  # MasakhaNEWS has multi-line fields longer than the default
     examples = []
     for dataset, read in _READERS.items():
-        examples.extend(e for e in read(root, label_maps[dataset]) if e is not None)
+        examples.extend(e for e in read(root, label_maps[dataset]) if keep_unmapped or e.label)
     return examples
 
 
@@ -283,6 +285,10 @@ class TrainSettings:
     chunk_weight: float = 0.4
     calibration_folds: int = 3
     seed: int = 0
+    # Each class's rows together weigh as much as the average class's: without it the classes
+    # that most data sets share (science and technology, sport, economy) soak up what the
+    # smaller ones would have taken.
+    balance_classes: bool = False
 
 
 def chunk_example(example: Example, size: int) -> list[Example]:
@@ -341,6 +347,8 @@ def _softmax_nll(logits: np.ndarray, gold: np.ndarray) -> float:
 def _temperature(rows, labels, weights, keys, classes, s: TrainSettings) -> float | None:
     """Softmax temperature that makes out-of-fold scores honest probabilities, or None when
     the data are too few to split into folds that all hold every class."""
+    if s.calibration_folds < 2:
+        return None
     folds = np.array([_fold(k, s.calibration_folds) for k in keys])
     logits = np.zeros((rows.shape[0], len(classes)))
     for fold in range(s.calibration_folds):
@@ -380,6 +388,10 @@ def train(
     rows = [*examples, *chunks]
     labels = np.array([e.label for e in rows])
     weights = np.array([1.0] * len(examples) + [settings.chunk_weight] * len(chunks))
+    if settings.balance_classes:
+        totals = {c: float(weights[labels == c].sum()) for c in classes}
+        mean = sum(totals.values()) / len(totals)
+        weights = weights * np.array([mean / totals[c] for c in labels])
     spec = settings.spec
     counts = _matrix(rows, spec, None)
     df = np.bincount(counts.indices, minlength=counts.shape[1])
@@ -401,6 +413,7 @@ def train(
             "c": settings.c,
             "chunk_chars": settings.chunk_chars,
             "chunk_weight": settings.chunk_weight,
+            "balance_classes": settings.balance_classes,
             "temperature": temperature,
             "rows": dict(
                 sorted(collections.Counter(f"{e.dataset}:{e.label}" for e in examples).items())

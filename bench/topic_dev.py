@@ -1,0 +1,149 @@
+"""The topic development set: real news of many outlets, labelled by hand, split by outlet.
+
+``bench/topic_dev_labels.tsv`` holds the labels (written for this project; the texts stay in
+``../shared/data``): every article page of the fundus and AEB collections and the entries of the
+real news feeds there, each with the IPTC top-level topics a desk editor could file it under
+(first = best; several for mixed stories, e.g. a court case about a politician). Nothing here is
+trained on: the development set only scores models and fits the score calibration.
+
+Items carry their outlet. ``fold`` splits the outlets (never the rows) into a ``tune`` half,
+on which modelling choices are compared and the calibration is fitted, and a ``report`` half,
+which only reports. Outlets that the training data came from (BBC: the BBC News and MasakhaNEWS
+sets; DER STANDARD: 10kGNAD) are marked ``in_sample`` and kept out of both halves' held-out
+figures.
+
+Feed items read their title and summary; articles their headline and the publisher's body text
+(fundus truth, AEB ``articleBody``), so the figure measures the classifier, not the extractor.
+URLs are kept for the evidence benchmark but never reach the text model.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import gzip
+import hashlib
+import html
+import json
+import re
+import urllib.parse
+from collections.abc import Iterator
+from pathlib import Path
+
+LABELS_FILE = Path(__file__).with_name("topic_dev_labels.tsv")
+# Outlets whose articles trained the model: BBC News + MasakhaNEWS (BBC), 10kGNAD (DER STANDARD).
+IN_SAMPLE_OUTLETS = {"bbc", "derstandard"}
+# A feed contributes at most this many entries, so that one prolific feed (heise lists 150)
+# does not outweigh the rest.
+MAX_PER_FEED = 40
+_TAG = re.compile(r"<[^>]+>")
+_SPACE = re.compile(r"\s+")
+_TITLE = re.compile(r"<title[^>]*>(.*?)</title>", re.S | re.I)
+# Feed files whose outlet is not their file name.
+_FEED_OUTLETS = {
+    "wapowellness": "washingtonpost",
+    "content-encoded": "medium",
+    "feedburner": "googleads",
+    "rss2sample": "nasa",
+    "uolNoticias": "uol",
+    "japantimes": "japantimes",
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class DevItem:
+    kind: str  # "article" or "feed"
+    outlet: str
+    url: str
+    title: str
+    text: str
+    tags: tuple[str, ...]
+    gold: tuple[str, ...]  # acceptable IPTC codes, best first
+
+    @property
+    def in_sample(self) -> bool:
+        return self.outlet in IN_SAMPLE_OUTLETS
+
+    @property
+    def fold(self) -> str:
+        digest = hashlib.sha256(f"outlet\0{self.outlet}".encode()).digest()
+        return "tune" if digest[0] % 2 == 0 else "report"
+
+
+def _plain(s: str) -> str:
+    return _SPACE.sub(" ", html.unescape(_TAG.sub(" ", s or ""))).strip()
+
+
+def _outlet_of_host(url: str) -> str:
+    host = (urllib.parse.urlsplit(url).hostname or "").lower()
+    parts = [p for p in host.split(".") if p not in ("www", "www1", "feeds", "hosted")]
+    # The registrable name: the label before a (possibly two-part) public suffix.
+    if len(parts) >= 3 and parts[-2] in ("co", "com", "org", "net", "ac"):
+        return parts[-3]
+    return parts[-2] if len(parts) >= 2 else host
+
+
+def _labels() -> dict[tuple[str, str], tuple[str, ...]]:
+    out = {}
+    for line in LABELS_FILE.read_text(encoding="utf-8").splitlines():
+        if not line.strip() or line.startswith("#"):
+            continue
+        kind, source, key, codes, _title = line.split("\t")
+        out[(source, key)] = tuple(codes.split())
+    return out
+
+
+def _fundus(root: Path, labels) -> Iterator[DevItem]:
+    for row in json.loads((root / "extraction/fundus/index.json").read_text(encoding="utf-8")):
+        gold = labels.get(("fundus", row["url"]))
+        if not gold:
+            continue
+        expected = json.loads((root / "extraction/fundus" / row["expected_json"]).read_text())
+        expected = expected.get(row["version_key"], expected)
+        body = expected.get("body") or {}
+        parts = list(body.get("summary") or [])
+        for section in body.get("sections") or []:
+            parts += list(section.get("headline") or []) + list(section.get("paragraphs") or [])
+        outlet = row["publisher"].lower()
+        yield DevItem("article", outlet, row["url"], expected.get("title") or "", "\n".join(parts), (), gold)
+
+
+def _aeb(root: Path, labels) -> Iterator[DevItem]:
+    truth = json.loads((root / "extraction/aeb/ground-truth.json").read_text(encoding="utf-8"))
+    for page_id, row in truth.items():
+        gold = labels.get(("aeb", row["url"]))
+        if not gold:
+            continue
+        raw = gzip.decompress((root / "extraction/aeb/html" / f"{page_id}.html.gz").read_bytes())
+        match = _TITLE.search(raw.decode("utf-8", "replace"))
+        title = _plain(match.group(1)) if match else ""
+        outlet = _outlet_of_host(row["url"])
+        yield DevItem("article", outlet, row["url"], title, row["articleBody"], (), gold)
+
+
+def _feeds(root: Path, labels) -> Iterator[DevItem]:
+    import feedparser
+
+    sources = sorted({source for source, _ in labels if source.startswith("feeds/")})
+    for source in sources:
+        parsed = feedparser.parse((root / source).read_bytes())
+        stem = Path(source).stem
+        kept = 0
+        for n, entry in enumerate(parsed.entries):
+            gold = labels.get((source, str(n)))
+            if not gold or kept >= MAX_PER_FEED:
+                continue
+            kept += 1
+            link = entry.get("link") or ""
+            outlet = _FEED_OUTLETS.get(stem) or _outlet_of_host(link) or stem
+            tags = tuple(t.get("term") for t in entry.get("tags") or () if t.get("term"))
+            yield DevItem(
+                "feed", outlet, link, _plain(entry.get("title") or ""),
+                _plain(entry.get("summary") or ""), tags, gold,
+            )
+
+
+def load_dev(shared_data: Path | str) -> list[DevItem]:
+    """Every labelled item of the development set, in file order."""
+    root = Path(shared_data)
+    labels = _labels()
+    return [*_fundus(root, labels), *_aeb(root, labels), *_feeds(root, labels)]
