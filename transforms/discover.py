@@ -162,6 +162,7 @@ class SiteReport:
     requests: int = 0
     tried: dict[str, int] = dataclasses.field(default_factory=dict)  # source → candidates fetched
     robots: str = ""  # what robots.txt said, for the summary
+    homepage: str = ""  # what the homepage gave: "3 feed links", "HTTP 404", "timeout" …
     stopped: str = ""  # why discovery ended before all candidates were tried
 
     @property
@@ -323,15 +324,18 @@ def evaluate(
 def describe_attempts(report: SiteReport) -> str:
     """One line naming what was tried on a site that gave nothing."""
     parts = [f"{report.requests} requests"]
+    if report.homepage:
+        parts.append(f"homepage: {report.homepage}")
     if report.robots:
         parts.append(f"robots.txt: {report.robots}")
-    names = {"link": "<link> tags", "a": "<a> feed links", "robots": "robots.txt sitemaps",
+    names = {"link": "<link> feeds", "a": "<a> feed links", "robots": "robots.txt sitemaps",
              "sitemap-index": "sitemap index children", "common": "common locations"}
     for source, label in names.items():
         if report.tried.get(source):
-            parts.append(f"{label} {report.tried[source]}")
-    if not report.tried.get("link") and not report.tried.get("a"):
-        parts.append("no feed links on the homepage")
+            urls = [urllib.parse.urlsplit(r.url) for r in report.rejected if r.source == source]
+            shown = [u.path + ("?" + u.query if u.query else "") for u in urls[:4]]
+            more = ", …" if len(urls) > 4 else ""
+            parts.append(f"{label} {report.tried[source]} ({', '.join(shown)}{more})")
     reasons: dict[str, int] = {}
     for rejected in report.rejected:
         reason = rejected.reason.split(":")[0]
@@ -370,6 +374,8 @@ class _Site:
         self.robots_text: dict[str, str] = {}
         self.failures: dict[str, int] = {}
         self.seen: set[str] = set()
+        self.host = urllib.parse.urlsplit(url).netloc.lower()
+        self.errors: list[str] = []  # transport failures of the site's own host
 
     def _spend(self) -> None:
         if self.report.requests >= self.cfg.max_requests:
@@ -379,6 +385,10 @@ class _Site:
     def _get(self, url: str, http: HttpConfig, delay: float, truncate: bool = False) -> Response:
         host = urllib.parse.urlsplit(url).netloc.lower()
         if self.failures.get(host, 0) >= MAX_HOST_FAILURES:
+            if host == self.host:
+                raise _Stop(f"{host} is not answering ({', '.join(self.errors)})"
+                            if self.errors[-1] in ("timeout", "connection_error")
+                            else self.errors[-1])
             raise FetchError("host_failing", f"{host} failed {MAX_HOST_FAILURES} times")
         self._spend()
         self.throttle.wait(host, delay)
@@ -387,6 +397,8 @@ class _Site:
         except FetchError as exc:
             fatal = exc.error_type in _FATAL_ERRORS
             self.failures[host] = MAX_HOST_FAILURES if fatal else self.failures.get(host, 0) + 1
+            if host == self.host:
+                self.errors.append(str(exc) if fatal else exc.error_type)
             raise
 
     def robots_for(self, url: str) -> Robots:
@@ -437,12 +449,13 @@ def _same_origin(a: str, b: str) -> bool:
 def _try(site: _Site, candidate: Candidate, queue: list[Candidate]) -> Found | None:
     """Fetch and judge one candidate; a sitemap index puts its news sitemaps at the queue's front."""
     report = site.report
-    report.tried[candidate.source] = report.tried.get(candidate.source, 0) + 1
     try:
         response = site.get(candidate.url)
     except FetchError as exc:
+        report.tried[candidate.source] = report.tried.get(candidate.source, 0) + 1
         report.rejected.append(Rejected(candidate.url, candidate.source, exc.error_type))
         return None
+    report.tried[candidate.source] = report.tried.get(candidate.source, 0) + 1
     if not 200 <= response.status < 300:
         report.rejected.append(Rejected(candidate.url, candidate.source, f"HTTP {response.status}"))
         return None
@@ -450,7 +463,9 @@ def _try(site: _Site, candidate: Candidate, queue: list[Candidate]) -> Found | N
     url = final if final != candidate.url and _same_origin(final, candidate.url) else candidate.url
     if _key(final) != _key(candidate.url):
         if _key(final) in site.seen:
-            report.rejected.append(Rejected(candidate.url, candidate.source, f"redirects to {final}"))
+            report.rejected.append(
+                Rejected(candidate.url, candidate.source, f"redirects to {final}")
+            )
             return None
         site.seen.add(_key(final))
     candidate = dataclasses.replace(candidate, url=url)
@@ -540,10 +555,14 @@ def _discover(site: _Site, url: str) -> None:
     try:
         home = site.get(url)
     except FetchError as exc:
-        report.rejected.append(Rejected(url, "homepage", exc.error_type))
+        report.homepage = exc.error_type
         home = None
-    if site.robots:
-        report.robots = next(iter(site.robots.values())).note or "rules read"
+    except _Stop:
+        report.homepage = "not fetched"
+        raise
+    finally:
+        if site.robots:
+            report.robots = next(iter(site.robots.values())).note or "rules read"
     if home is not None and 200 <= home.status < 300:
         page_url = home.final_url
         site.seen.add(_key(page_url))
@@ -554,8 +573,9 @@ def _discover(site: _Site, url: str) -> None:
             site.seen.discard(_key(url))
         else:
             tags, anchors = feed_links(home.body, page_url)
+            report.homepage = f"{len(tags)} <link> feeds, {len(anchors)} <a> feed links"
     elif home is not None:
-        report.rejected.append(Rejected(url, "homepage", f"HTTP {home.status}"))
+        report.homepage = f"HTTP {home.status}"
     origin = origin_of(url)
     sitemaps = robots_sitemaps(site.robots_text.get(origin, ""), robots_url(url))[
         :MAX_ROBOTS_SITEMAPS
