@@ -110,6 +110,7 @@ _NEWSISH = re.compile(r"news", re.IGNORECASE)
 _FEED_ROOT = re.compile(rb"<(?:[A-Za-z_][\w.-]*:)?(rss|feed|RDF|urlset|sitemapindex)\b")
 _HTML_START = re.compile(rb"<(?:!doctype\s+html|html)[\s>]", re.IGNORECASE)
 _NEWS_NS = b"http://www.google.com/schemas/sitemap-news/0.9"
+_NEWS_ELEMENT = re.compile(rb"<(?:[A-Za-z_][\w.-]*:)?news[\s>]")
 _LANG = re.compile(r"^[a-z]{2}$")
 
 
@@ -266,7 +267,9 @@ def feed_kind(body: bytes) -> str:
     if kind == "json":
         return "json"
     if kind == "sitemap":
-        return "news-sitemap" if _NEWS_NS in body else "sitemap"
+        # Declaring the namespace is not enough (SEO plugins declare every namespace they know).
+        news = _NEWS_NS in body and _NEWS_ELEMENT.search(body)
+        return "news-sitemap" if news else "sitemap"
     if kind == "sitemapindex":
         return "sitemap-index"
     match = _FEED_ROOT.search(body[:4096])
@@ -515,7 +518,7 @@ def _index(site: _Site, candidate: Candidate, body: bytes, queue: list[Candidate
     except FetchError as exc:
         site.report.rejected.append(Rejected(candidate.url, candidate.source, exc.error_type))
         return None
-    if not 200 <= response.status < 300 or feed_kind(response.body) != "sitemap":
+    if not 200 <= response.status < 300 or feed_kind(response.body) not in ("sitemap", "news-sitemap"):
         site.report.rejected.append(Rejected(candidate.url, candidate.source, "no readable child sitemap"))
         return None
     verdict = evaluate(Candidate(children[0], candidate.source), response.body,
