@@ -345,3 +345,14 @@ def test_discover_command_writes_opml(capsys, tmp_path) -> None:
 def test_discover_command_rejects_a_non_http_url(capsys) -> None:
     assert main(["discover", "example.org"]) == 2
     assert "must start with http://" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("command", ["discover", "export-feeds"])
+def test_help_has_an_example(command: str, capsys) -> None:
+    from pipeline.cli import build_parser
+
+    with pytest.raises(SystemExit) as done:
+        build_parser().parse_args([command, "--help"])
+    assert done.value.code == 0
+    help_text = capsys.readouterr().out
+    assert "example" in help_text.lower() and f"newsbeam {command}" in help_text
