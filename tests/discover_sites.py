@@ -1,7 +1,7 @@
 """Loopback sites of different shapes for feed discovery, one server (one origin) per site.
 
 A site is a dict ``path (with query) -> (status, content type, body)``; ``{base}`` in a body
-becomes the server's base URL. ``/article/<slug>`` always answers with a real article page, so
+becomes the server's base URL (a callable body gets the base URL and returns bytes). ``/article/<slug>`` always answers with a real article page, so
 that a run over discovered feeds fetches and extracts every entry. Paths in ``hold`` keep the
 request waiting until the server closes (the "slow site"): the test itself never sleeps.
 """
@@ -14,7 +14,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from tests.faultserver import article_html
 
-Route = tuple[int, str, str]
+Route = tuple[int, str, object]
 RSS = "application/rss+xml"
 ATOM = "application/atom+xml"
 HTML = "text/html; charset=utf-8"
@@ -204,7 +204,8 @@ class SiteServer:
                 if route is None:
                     route = (404, HTML, "<html><body>not found</body></html>")
                 status, ctype, body = route
-                data = body.replace("{base}", site.base).encode("utf-8")
+                # A body is text with {base} in it, or a function of the base URL giving bytes.
+                data = body(site.base) if callable(body) else body.replace("{base}", site.base).encode()
                 headers = {"Location": body} if status in (301, 302) else {}
                 try:
                     self.send_response_only(status)

@@ -159,9 +159,11 @@ def test_comments_reason(url, hint, title, links, reason) -> None:
 
 def test_evaluate_uses_the_feed_stage_parser() -> None:
     c = Candidate("https://e.org/feed", "common")
-    found = evaluate(c, sites.rss("Daily", ["a", "b"]).encode(), {}, NOW)
+    body = sites.rss("Daily", ["a", "b?utm_medium=rss"]).replace("{base}", "https://www.e.org")
+    found = evaluate(c, body.encode(), {}, NOW)
     assert (found.kind, found.title, found.language, found.entries) == ("rss", "Daily", "en", 2)
-    assert found.links == {"{base}/article/a", "{base}/article/b"}
+    # Entries are compared as the run identifies articles: no scheme, www. or tracking tags.
+    assert found.links == {"e.org/article/a", "e.org/article/b"}
     assert evaluate(c, b"<html><body>x</body></html>", {}, NOW).reason == "an HTML page, not a feed"
     no_links = b'<rss version="2.0"><channel><title>T</title><item><title>x</title></item></channel></rss>'
     assert evaluate(c, no_links, {}, NOW).reason == "no entries with links"
@@ -356,3 +358,54 @@ def test_help_has_an_example(command: str, capsys) -> None:
     assert done.value.code == 0
     help_text = capsys.readouterr().out
     assert "example" in help_text.lower() and f"newsbeam {command}" in help_text
+
+
+def test_gzipped_news_sitemap_is_found_and_read_by_the_feed_stage() -> None:
+    import gzip
+
+    from transforms.feeds import parse_feed
+    from transforms.records import FeedSpec
+
+    packed = lambda base: gzip.compress(sites.news_sitemap("Packed", ["a", "b"]).replace(  # noqa: E731
+        "{base}", base).encode())
+    routes = {
+        "/": (200, sites.HTML, sites.page()),
+        "/robots.txt": (200, sites.TEXT, "Sitemap: {base}/news.xml.gz\n"),
+        "/news.xml.gz": (200, "application/x-gzip", packed),
+    }
+    _report, found, _, _ = run_site(routes)
+    assert found == [("/news.xml.gz", "news-sitemap", "Packed", "en", 2)]
+    entries, _, _ = parse_feed(packed("http://x"), {}, FeedSpec("http://x/news.xml.gz"), NOW)
+    assert [e.link for e in entries] == ["http://x/article/a", "http://x/article/b"]
+
+
+def test_gzip_bomb_is_not_a_feed() -> None:
+    import gzip
+
+    from transforms.feeds import NotAFeedError, parse_feed
+    from transforms.records import FeedSpec
+
+    bomb = gzip.compress(b"<urlset>" + b" " * (60 * 1024 * 1024))
+    assert len(bomb) < 100_000
+    with pytest.raises(NotAFeedError, match="inflates beyond"):
+        parse_feed(bomb, {}, FeedSpec("http://x/s.xml.gz"), NOW)
+
+
+def test_homepage_redirecting_to_another_origin() -> None:
+    with SiteServer(sites.LINK_TAGS) as target:
+        routes = {"/": (301, sites.TEXT, target.url("/"))}
+        with SiteServer(routes) as start:
+            (report,) = discover([start.url("/")], cfg())
+            asked_start, asked_target = list(start.requests), list(target.requests)
+    assert [f.url for f in report.feeds] == [target.url("/news.rss"), target.url("/sport.atom")]
+    assert asked_start == ["/robots.txt", "/"]
+    assert asked_target == ["/", "/robots.txt", "/news.rss", "/sport.atom"]
+
+
+def test_atom_copy_with_tracking_parameters_is_the_same_feed() -> None:
+    routes = dict(sites.SAME_FEED)
+    routes["/feed.atom"] = (200, sites.ATOM, sites.atom("Daily", ["story-a", "story-b", "story-c"])
+                            .replace('"/>', '?utm_source=atom"/>'))
+    _report, found, rejected, _ = run_site(routes)
+    assert [f[0] for f in found] == ["/feed.rss"]
+    assert rejected["/feed.atom"] == "same entries as /feed.rss"

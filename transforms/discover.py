@@ -37,7 +37,8 @@ import lxml.html
 from lxml import etree
 from pydantic import BaseModel, ConfigDict, Field
 
-from transforms.feed_formats import FormatError, sitemap_index_locations, sniff_format
+from transforms.canonicalize import BadLinkError, canonical_url, identity_key
+from transforms.feed_formats import FormatError, gunzipped, sitemap_index_locations, sniff_format
 from transforms.feed_safety import UnsafeFeedError
 from transforms.feeds import NotAFeedError, parse_feed
 from transforms.http import FetchError, HttpConfig, Response, fetch, make_client
@@ -308,7 +309,7 @@ def evaluate(
         return Rejected(candidate.url, candidate.source, " ".join(str(exc).split())[:120])
     if not entries:
         return Rejected(candidate.url, candidate.source, "no entries with links")
-    links = frozenset(e.link for e in entries)
+    links = [e.link for e in entries]
     title = entries[0].feed_name
     language = (entries[0].feed_language or "").lower() or None
     comments = comments_reason(candidate.url, candidate.hint, title, links)
@@ -320,8 +321,17 @@ def evaluate(
         entries=len(entries),
         source=candidate.source,
         comments=bool(comments),
-        links=links,
+        links=frozenset(_identity(link, candidate.url) for link in links),
     )
+
+
+def _identity(link: str, feed_url: str) -> str:
+    """What makes two entries the same article for the run (tracking parameters, scheme and
+    ``www.`` ignored), so an Atom copy with other tracking tags is still a copy."""
+    try:
+        return identity_key(canonical_url(link, feed_url))
+    except BadLinkError:
+        return link
 
 
 def describe_attempts(report: SiteReport) -> str:
@@ -472,9 +482,14 @@ def _try(site: _Site, candidate: Candidate, queue: list[Candidate]) -> Found | N
             return None
         site.seen.add(_key(final))
     candidate = dataclasses.replace(candidate, url=url)
-    if feed_kind(response.body) == "sitemap-index":
-        return _index(site, candidate, response.body, queue)
-    verdict = evaluate(candidate, response.body, dict(response.headers), site.now())
+    try:
+        body = gunzipped(response.body)  # sitemap.xml.gz, which the feed stage unpacks too
+    except FormatError as exc:
+        report.rejected.append(Rejected(candidate.url, candidate.source, str(exc)))
+        return None
+    if feed_kind(body) == "sitemap-index":
+        return _index(site, candidate, body, queue)
+    verdict = evaluate(candidate, body, dict(response.headers), site.now())
     return _keep(site, verdict)
 
 
@@ -518,11 +533,18 @@ def _index(site: _Site, candidate: Candidate, body: bytes, queue: list[Candidate
     except FetchError as exc:
         site.report.rejected.append(Rejected(candidate.url, candidate.source, exc.error_type))
         return None
-    if not 200 <= response.status < 300 or feed_kind(response.body) not in ("sitemap", "news-sitemap"):
-        site.report.rejected.append(Rejected(candidate.url, candidate.source, "no readable child sitemap"))
+    try:
+        body = gunzipped(response.body) if 200 <= response.status < 300 else b""
+    except FormatError:
+        body = b""
+    if feed_kind(body) not in ("sitemap", "news-sitemap"):
+        site.report.rejected.append(
+            Rejected(candidate.url, candidate.source, "no readable child sitemap")
+        )
         return None
-    verdict = evaluate(Candidate(children[0], candidate.source), response.body,
-                       dict(response.headers), site.now())
+    verdict = evaluate(
+        Candidate(children[0], candidate.source), body, dict(response.headers), site.now()
+    )
     if isinstance(verdict, Found):
         verdict = dataclasses.replace(verdict, url=candidate.url)
     return _keep(site, verdict)
@@ -579,10 +601,15 @@ def _discover(site: _Site, url: str) -> None:
             report.homepage = f"{len(tags)} <link> feeds, {len(anchors)} <a> feed links"
     elif home is not None:
         report.homepage = f"HTTP {home.status}"
-    origin = origin_of(url)
-    sitemaps = robots_sitemaps(site.robots_text.get(origin, ""), robots_url(url))[
-        :MAX_ROBOTS_SITEMAPS
-    ]
+    sitemaps: list[str] = []
+    for address in dict.fromkeys((url, page_url)):  # the homepage may redirect to www. or https
+        try:
+            site.robots_for(address)
+        except FetchError:
+            continue
+        text = site.robots_text.get(origin_of(address), "")
+        sitemaps += [u for u in robots_sitemaps(text, robots_url(address)) if u not in sitemaps]
+    sitemaps = sorted(sitemaps, key=lambda u: not _NEWSISH.search(u))[:MAX_ROBOTS_SITEMAPS]
     news_maps = [Candidate(u, "robots") for u in sitemaps if _NEWSISH.search(u)]
     other_maps = [Candidate(u, "robots") for u in sitemaps if not _NEWSISH.search(u)]
     queue = tags + news_maps + anchors + other_maps
