@@ -131,9 +131,14 @@ def discovered_yaml(reports: list[Any], now: dt.datetime) -> str:
     """A ``feeds:`` block for the config: name, url and language as keys, the rest as comments."""
     lines = [f"# newsbeam discover, {now:%Y-%m-%d %H:%M} UTC: paste under feeds: in your config"]
     lines.append("feeds:" if any(r.feeds for r in reports) else "feeds: []")
+    seen: set[str] = set()
     for report in reports:
         lines.append(f"  # {report.site}: {len(report.feeds)} found in {report.requests} requests")
         for found in report.feeds:
+            if found.url in seen:  # two sites pointing at one feed (a feed proxy, a group feed)
+                lines.append(f"  # {found.url} is listed above")
+                continue
+            seen.add(found.url)
             what = "comments feed, " if found.comments else ""
             lines.append(
                 f"  - name: {_q(_name(found, report.site))}  # {what}{found.kind}, "
@@ -146,10 +151,11 @@ def discovered_yaml(reports: list[Any], now: dt.datetime) -> str:
 
 
 def discovered_opml(reports: list[Any], now: dt.datetime) -> bytes:
-    feeds = [
-        OpmlFeed(f.url, _name(f, r.site), (), r.site, f.language) for r in reports for f in r.feeds
-    ]
-    return write_opml(feeds, "newsbeam discover", now)
+    feeds: dict[str, OpmlFeed] = {}
+    for r in reports:
+        for f in r.feeds:
+            feeds.setdefault(f.url, OpmlFeed(f.url, _name(f, r.site), (), r.site, f.language))
+    return write_opml(feeds.values(), "newsbeam discover", now)
 
 
 def config_opml(feeds: list[FeedConfig], title: str, now: dt.datetime) -> bytes:
@@ -223,7 +229,7 @@ def cmd_discover(args: argparse.Namespace) -> int:
         err = exc.errors()[0]
         raise ConfigError(f"discover: {'.'.join(map(str, err['loc']))}: {err['msg']}") from None
     now = dt.datetime.now(dt.timezone.utc)
-    reports = discover(args.urls, cfg)
+    reports = discover(list(dict.fromkeys(args.urls)), cfg)
     for report in reports:
         if report.feeds:
             if not args.quiet:

@@ -409,3 +409,37 @@ def test_atom_copy_with_tracking_parameters_is_the_same_feed() -> None:
     _report, found, rejected, _ = run_site(routes)
     assert [f[0] for f in found] == ["/feed.rss"]
     assert rejected["/feed.atom"] == "same entries as /feed.rss"
+
+
+def test_index_of_daily_news_sitemaps_is_listed_as_the_index() -> None:
+    days = ["/news/2026-11-24.xml", "/news/2026-11-23.xml", "/news/2026-11-22.xml",
+            "/news/2026-11-21.xml"]
+    routes = {
+        "/": (200, sites.HTML, sites.page()),
+        "/robots.txt": (200, sites.TEXT, "Sitemap: {base}/sitemap-news.xml\n"),
+        "/sitemap-news.xml": (200, sites.XML, sites.sitemap_index(days)),
+        days[0]: (200, sites.XML, sites.news_sitemap("Daily Post", ["today"])),
+    }
+    _report, found, _, requests = run_site(routes)
+    # Not the file of one day, which goes stale tomorrow: the run follows the index.
+    assert found == [("/sitemap-news.xml", "news-sitemap", "Daily Post", "en", 1)]
+    assert requests == ["/robots.txt", "/", "/sitemap-news.xml", days[0]]
+
+
+def test_a_feed_url_given_as_the_site_is_checked_in_one_request() -> None:
+    with SiteServer(sites.LINK_TAGS) as server:
+        (report,) = discover([server.url("/news.rss")], cfg())
+        requests = list(server.requests)
+    assert [(f.url, f.source) for f in report.feeds] == [(server.url("/news.rss"), "given")]
+    assert requests == ["/robots.txt", "/news.rss"]
+
+
+def test_same_site_twice_and_a_feed_shared_by_two_sites_are_listed_once(capsys) -> None:
+    with SiteServer(sites.LINK_TAGS) as a:
+        shared = {"/": (200, sites.HTML, sites.page(
+            f'<link rel="alternate" type="application/rss+xml" href="{a.url("/news.rss")}">'))}
+        with SiteServer(shared) as b:
+            assert main(["discover", a.url(), b.url(), a.url(), "--allow-private-hosts",
+                         "--delay", "0"]) == EXIT_OK
+    config = parse_config(yaml.safe_load(capsys.readouterr().out))
+    assert [f.url for f in config.feeds] == [a.url("/news.rss"), a.url("/sport.atom")]

@@ -341,7 +341,7 @@ def describe_attempts(report: SiteReport) -> str:
         parts.append(f"homepage: {report.homepage}")
     if report.robots:
         parts.append(f"robots.txt: {report.robots}")
-    names = {"link": "<link> feeds", "a": "<a> feed links", "robots": "robots.txt sitemaps",
+    names = {"given": "the address itself", "link": "<link> feeds", "a": "<a> feed links", "robots": "robots.txt sitemaps",
              "sitemap-index": "sitemap index children", "common": "common locations"}
     for source, label in names.items():
         if report.tried.get(source):
@@ -351,7 +351,8 @@ def describe_attempts(report: SiteReport) -> str:
             parts.append(f"{label} {report.tried[source]} ({', '.join(shown)}{more})")
     reasons: dict[str, int] = {}
     for rejected in report.rejected:
-        reason = rejected.reason.split(":")[0]
+        reason = rejected.reason
+        reason = "a copy of a feed" if reason.startswith("same entries") else reason.split(":")[0]
         reasons[reason] = reasons.get(reason, 0) + 1
     if reasons:
         parts.append("left out: " + ", ".join(f"{n}× {r}" for r, n in reasons.items()))
@@ -459,21 +460,24 @@ def _same_origin(a: str, b: str) -> bool:
     return origin_of(a) == origin_of(b)
 
 
+def _count(report: SiteReport, source: str) -> None:
+    report.tried[source] = report.tried.get(source, 0) + 1
+
+
 def _try(site: _Site, candidate: Candidate, queue: list[Candidate]) -> Found | None:
-    """Fetch and judge one candidate; a sitemap index puts its news sitemaps at the queue's front."""
+    """Fetch and judge one candidate."""
     report = site.report
     try:
         response = site.get(candidate.url)
     except FetchError as exc:
-        report.tried[candidate.source] = report.tried.get(candidate.source, 0) + 1
+        _count(report, candidate.source)
         report.rejected.append(Rejected(candidate.url, candidate.source, exc.error_type))
         return None
-    report.tried[candidate.source] = report.tried.get(candidate.source, 0) + 1
+    _count(report, candidate.source)
     if not 200 <= response.status < 300:
         report.rejected.append(Rejected(candidate.url, candidate.source, f"HTTP {response.status}"))
         return None
     final = response.final_url
-    url = final if final != candidate.url and _same_origin(final, candidate.url) else candidate.url
     if _key(final) != _key(candidate.url):
         if _key(final) in site.seen:
             report.rejected.append(
@@ -481,16 +485,23 @@ def _try(site: _Site, candidate: Candidate, queue: list[Candidate]) -> Found | N
             )
             return None
         site.seen.add(_key(final))
-    candidate = dataclasses.replace(candidate, url=url)
+        if _same_origin(final, candidate.url):
+            # /feed → /feed/, http → https: list where the feed is. Off-site redirects (click
+            # trackers, feed proxies) may change; the address the site gave is kept.
+            candidate = dataclasses.replace(candidate, url=final)
+    return _judge(site, candidate, response, queue)
+
+
+def _judge(site: _Site, candidate: Candidate, response: Response, queue: list[Candidate]) -> Found | None:
+    """A fetched candidate: a sitemap index is opened, anything else evaluated and kept or not."""
     try:
         body = gunzipped(response.body)  # sitemap.xml.gz, which the feed stage unpacks too
     except FormatError as exc:
-        report.rejected.append(Rejected(candidate.url, candidate.source, str(exc)))
+        site.report.rejected.append(Rejected(candidate.url, candidate.source, str(exc)))
         return None
     if feed_kind(body) == "sitemap-index":
         return _index(site, candidate, body, queue)
-    verdict = evaluate(candidate, body, dict(response.headers), site.now())
-    return _keep(site, verdict)
+    return _keep(site, evaluate(candidate, body, dict(response.headers), site.now()))
 
 
 def _keep(site: _Site, verdict: Found | Rejected) -> Found | None:
@@ -519,15 +530,21 @@ def _index(site: _Site, candidate: Candidate, body: bytes, queue: list[Candidate
     except FormatError as exc:
         site.report.rejected.append(Rejected(candidate.url, candidate.source, str(exc)[:120]))
         return None
-    news = [c for c in children if _NEWSISH.search(c)][:MAX_INDEX_CHILDREN]
-    if news:
-        queue[:0] = [Candidate(c, "sitemap-index") for c in news]
+    news = [c for c in children if _NEWSISH.search(c)]
+    if news and len(news) < len(children) and not _NEWSISH.search(candidate.url):
+        # A site-wide index: its news sitemaps are what to subscribe to.
+        queue[:0] = [Candidate(c, "sitemap-index") for c in news[:MAX_INDEX_CHILDREN]]
         return None
-    if not children or any(f.kind == "sitemap" for f in site.report.found):
-        site.report.rejected.append(Rejected(candidate.url, candidate.source, "an empty sitemap index"
-                                             if not children else "another plain sitemap"))
+    # An index of news sitemaps only (often one per day) or of plain ones: the index itself is
+    # the stable address, and the run reads an index's first sitemaps. It counts when its first
+    # sitemap is readable.
+    if not children:
+        site.report.rejected.append(Rejected(candidate.url, candidate.source, "an empty sitemap index"))
         return None
-    site.report.tried["sitemap-index"] = site.report.tried.get("sitemap-index", 0) + 1
+    if not news and any(f.kind == "sitemap" for f in site.report.found):
+        site.report.rejected.append(Rejected(candidate.url, candidate.source, "another plain sitemap"))
+        return None
+    _count(site.report, "sitemap-index")
     try:
         response = site.get(children[0])
     except FetchError as exc:
@@ -539,7 +556,7 @@ def _index(site: _Site, candidate: Candidate, body: bytes, queue: list[Candidate
         body = b""
     if feed_kind(body) not in ("sitemap", "news-sitemap"):
         site.report.rejected.append(
-            Rejected(candidate.url, candidate.source, "no readable child sitemap")
+            Rejected(candidate.url, candidate.source, "no readable sitemap in the index")
         )
         return None
     verdict = evaluate(
@@ -548,6 +565,13 @@ def _index(site: _Site, candidate: Candidate, body: bytes, queue: list[Candidate
     if isinstance(verdict, Found):
         verdict = dataclasses.replace(verdict, url=candidate.url)
     return _keep(site, verdict)
+
+
+def gunzipped_or_empty(body: bytes) -> bytes:
+    try:
+        return gunzipped(body)
+    except FormatError:
+        return b""
 
 
 def _has_feed(report: SiteReport) -> bool:
@@ -591,11 +615,13 @@ def _discover(site: _Site, url: str) -> None:
     if home is not None and 200 <= home.status < 300:
         page_url = home.final_url
         site.seen.add(_key(page_url))
-        kind = feed_kind(home.body)
-        if kind and not looks_like_html(home.body):
-            # The address given is a feed (or sitemap) itself.
-            tags = [Candidate(url, "link")]
-            site.seen.discard(_key(url))
+        if feed_kind(gunzipped_or_empty(home.body)) and not looks_like_html(home.body):
+            # The address given is a feed (or a sitemap) itself.
+            report.homepage = "a feed itself"
+            _count(report, "given")
+            _judge(site, Candidate(url, "given"), home, [])
+            if _has_feed(report):
+                return
         else:
             tags, anchors = feed_links(home.body, page_url)
             report.homepage = f"{len(tags)} <link> feeds, {len(anchors)} <a> feed links"
