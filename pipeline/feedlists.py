@@ -200,7 +200,9 @@ def _summary(report: Any) -> str:
             continue
         left[key] = left.get(key, 0) + 1
     skipped = "; left out " + ", ".join(f"{n} {k}" for k, n in left.items()) if left else ""
-    return f"{report.site}: {len(report.feeds)} found in {report.requests} requests ({kinds}){skipped}"
+    return (
+        f"{report.site}: {len(report.feeds)} found in {report.requests} requests ({kinds}){skipped}"
+    )
 
 
 def cmd_discover(args: argparse.Namespace) -> int:
@@ -209,7 +211,9 @@ def cmd_discover(args: argparse.Namespace) -> int:
 
     for url in args.urls:
         if not url.startswith(("http://", "https://")):
-            raise ConfigError(f"discover: site URLs must start with http:// or https://, got {url!r}")
+            raise ConfigError(
+                f"discover: site URLs must start with http:// or https://, got {url!r}"
+            )
     if args.timeout <= 0 or args.delay < 0:
         raise ConfigError("discover: --timeout must be > 0 and --delay >= 0")
     try:
@@ -235,8 +239,10 @@ def cmd_discover(args: argparse.Namespace) -> int:
             if not args.quiet:
                 print(_summary(report), file=sys.stderr)
         else:
-            print(f"newsbeam: nothing found at {report.site}: {describe_attempts(report)}",
-                  file=sys.stderr)
+            print(
+                f"newsbeam: nothing found at {report.site}: {describe_attempts(report)}",
+                file=sys.stderr,
+            )
     if args.format == "opml":
         _write(args.out, discovered_opml(reports, now))
     else:
@@ -270,19 +276,41 @@ def register(subparsers: Any) -> None:
     )
     disc.add_argument("urls", nargs="+", metavar="URL", help="a site's homepage (or a section)")
     disc.add_argument("--out", metavar="FILE", help="write here instead of stdout")
-    disc.add_argument("--format", choices=("yaml", "opml"), default="yaml",
-                      help="yaml: a feeds: block for the config (default); opml: OPML 2.0")
-    disc.add_argument("--max-requests", type=int, default=20, metavar="N",
-                      help="requests per site at most, robots.txt included (default 20)")
-    disc.add_argument("--timeout", type=float, default=10.0, metavar="SECONDS",
-                      help="longest wait for one answer, body included (default 10)")
-    disc.add_argument("--delay", type=float, default=0.5, metavar="SECONDS",
-                      help="seconds between requests to one host, or its Crawl-delay if longer "
-                      "(default 0.5)")
-    disc.add_argument("--include-comments", action="store_true",
-                      help="list comments feeds too (marked as such)")
-    disc.add_argument("--allow-private-hosts", action="store_true",
-                      help="allow private/loopback addresses (tests, intranets)")
+    disc.add_argument(
+        "--format",
+        choices=("yaml", "opml"),
+        default="yaml",
+        help="yaml: a feeds: block for the config (default); opml: OPML 2.0",
+    )
+    disc.add_argument(
+        "--max-requests",
+        type=int,
+        default=20,
+        metavar="N",
+        help="requests per site at most, robots.txt included (default 20)",
+    )
+    disc.add_argument(
+        "--timeout",
+        type=float,
+        default=10.0,
+        metavar="SECONDS",
+        help="longest wait for one answer, body included (default 10)",
+    )
+    disc.add_argument(
+        "--delay",
+        type=float,
+        default=0.5,
+        metavar="SECONDS",
+        help="seconds between requests to one host, or its Crawl-delay if longer (default 0.5)",
+    )
+    disc.add_argument(
+        "--include-comments", action="store_true", help="list comments feeds too (marked as such)"
+    )
+    disc.add_argument(
+        "--allow-private-hosts",
+        action="store_true",
+        help="allow private/loopback addresses (tests, intranets)",
+    )
     disc.add_argument("-q", "--quiet", action="store_true", help="no per-site summary on stderr")
     disc.set_defaults(func=cmd_discover)
 
@@ -295,11 +323,23 @@ def register(subparsers: Any) -> None:
         allow_abbrev=False,
     )
     export.add_argument("--config", metavar="FILE", help="YAML config whose feeds to export")
-    export.add_argument("--opml", action="append", default=[], metavar="FILE_OR_URL",
-                        help="an OPML file or URL whose feeds to add (repeatable)")
-    export.add_argument("--format", choices=("opml", "yaml"), default="opml",
-                        help="opml (default) or yaml (a feeds: list)")
+    export.add_argument(
+        "--opml",
+        action="append",
+        default=[],
+        metavar="FILE_OR_URL",
+        help="an OPML file or URL whose feeds to add (repeatable)",
+    )
+    export.add_argument(
+        "--format",
+        choices=("opml", "yaml"),
+        default="opml",
+        help="opml (default) or yaml (a feeds: list)",
+    )
     export.add_argument("--out", metavar="FILE", help="write here instead of stdout")
-    export.add_argument("--allow-private-hosts", action="store_true",
-                        help="allow fetching an --opml URL from private/loopback addresses")
+    export.add_argument(
+        "--allow-private-hosts",
+        action="store_true",
+        help="allow fetching an --opml URL from private/loopback addresses",
+    )
     export.set_defaults(func=cmd_export_feeds)

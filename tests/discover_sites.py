@@ -83,11 +83,15 @@ def page(head: str = "", body: str = "") -> str:
 # --- the sites -------------------------------------------------------------------------------
 
 LINK_TAGS: dict[str, Route] = {
-    "/": (200, HTML, page(
-        '<link rel="alternate" type="application/rss+xml" title="Harbour News" href="/news.rss">'
-        '<link rel="alternate" type="application/atom+xml" title="Harbour Sport" href="{base}/sport.atom">'
-        '<link rel="stylesheet" href="/style.css">'
-    )),
+    "/": (
+        200,
+        HTML,
+        page(
+            '<link rel="alternate" type="application/rss+xml" title="Harbour News" href="/news.rss">'
+            '<link rel="alternate" type="application/atom+xml" title="Harbour Sport" href="{base}/sport.atom">'
+            '<link rel="stylesheet" href="/style.css">'
+        ),
+    ),
     "/news.rss": (200, RSS, rss("Harbour News", ["bridge-vote", "ferry-plans"])),
     "/sport.atom": (200, ATOM, atom("Harbour Sport", ["regatta", "derby"], "de")),
     "/robots.txt": (200, TEXT, "User-agent: *\nDisallow: /private/\n"),
@@ -98,8 +102,11 @@ WORDPRESS: dict[str, Route] = {
     "/": (200, HTML, page(body="<main><h1>Just another blog</h1></main>")),
     "/feed": (301, TEXT, "/feed/"),
     "/feed/": (200, RSS, rss("Just Another Blog", ["hello-world", "second-post"])),
-    "/comments/feed/": (200, RSS, rss("Comments for Just Another Blog", ["hello-world"],
-                                      link_suffix="#comment-1")),
+    "/comments/feed/": (
+        200,
+        RSS,
+        rss("Comments for Just Another Blog", ["hello-world"], link_suffix="#comment-1"),
+    ),
 }
 
 NEWS_SITEMAP_ONLY: dict[str, Route] = {
@@ -111,10 +118,14 @@ NEWS_SITEMAP_ONLY: dict[str, Route] = {
 }
 
 FAKE_FEED: dict[str, Route] = {
-    "/": (200, HTML, page(
-        '<link rel="alternate" type="application/rss+xml" title="RSS" href="/rss-page">',
-        '<p><a href="/real.xml">RSS</a> <a href="/rss-info.html">About our RSS</a></p>',
-    )),
+    "/": (
+        200,
+        HTML,
+        page(
+            '<link rel="alternate" type="application/rss+xml" title="RSS" href="/rss-page">',
+            '<p><a href="/real.xml">RSS</a> <a href="/rss-info.html">About our RSS</a></p>',
+        ),
+    ),
     # A CMS that answers every "feed" URL with its HTML start page, labelled as RSS.
     "/rss-page": (200, RSS, page(body="<p>Welcome</p>")),
     "/rss-info.html": (200, HTML, page(body="<p>Copy the feed address into your reader.</p>")),
@@ -122,21 +133,29 @@ FAKE_FEED: dict[str, Route] = {
 }
 
 COMMENTS: dict[str, Route] = {
-    "/": (200, HTML, page(
-        '<link rel="alternate" type="application/rss+xml" title="Blog &raquo; Feed" href="/feed/">'
-        '<link rel="alternate" type="application/rss+xml" title="Blog &raquo; Comments Feed" '
-        'href="/comments/feed/">'
-    )),
+    "/": (
+        200,
+        HTML,
+        page(
+            '<link rel="alternate" type="application/rss+xml" title="Blog &raquo; Feed" href="/feed/">'
+            '<link rel="alternate" type="application/rss+xml" title="Blog &raquo; Comments Feed" '
+            'href="/comments/feed/">'
+        ),
+    ),
     "/feed/": (200, RSS, rss("Blog", ["post-one", "post-two"])),
     "/comments/feed/": (200, RSS, rss("Comments for Blog", ["post-one"], link_suffix="#comment-7")),
 }
 
 SAME_FEED: dict[str, Route] = {
-    "/": (200, HTML, page(
-        '<link rel="alternate" type="application/rss+xml" title="All news" href="/feed.rss">'
-        '<link rel="alternate" type="application/atom+xml" title="All news (Atom)" href="/feed.atom">'
-        '<link rel="alternate" type="application/rss+xml" title="Legacy" href="/legacy/rss.xml">'
-    )),
+    "/": (
+        200,
+        HTML,
+        page(
+            '<link rel="alternate" type="application/rss+xml" title="All news" href="/feed.rss">'
+            '<link rel="alternate" type="application/atom+xml" title="All news (Atom)" href="/feed.atom">'
+            '<link rel="alternate" type="application/rss+xml" title="Legacy" href="/legacy/rss.xml">'
+        ),
+    ),
     "/feed.rss": (200, RSS, rss("Daily", ["story-a", "story-b", "story-c"])),
     "/feed.atom": (200, ATOM, atom("Daily", ["story-a", "story-b", "story-c"])),
     "/legacy/rss.xml": (200, RSS, rss("Daily (old address)", ["story-a", "story-b", "story-c"])),
@@ -193,7 +212,7 @@ class SiteServer:
             def log_message(self, *args: object) -> None:
                 pass
 
-            def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+            def do_GET(self) -> None:
                 site.requests.append(self.path)
                 path = urllib.parse.urlsplit(self.path).path
                 if path in site.hold or self.path in site.hold:
@@ -205,7 +224,11 @@ class SiteServer:
                     route = (404, HTML, "<html><body>not found</body></html>")
                 status, ctype, body = route
                 # A body is text with {base} in it, or a function of the base URL giving bytes.
-                data = body(site.base) if callable(body) else body.replace("{base}", site.base).encode()
+                data = (
+                    body(site.base)
+                    if callable(body)
+                    else body.replace("{base}", site.base).encode()
+                )
                 headers = {"Location": body} if status in (301, 302) else {}
                 try:
                     self.send_response_only(status)

@@ -52,7 +52,9 @@ def run_site(routes, hold=frozenset(), **kw):
         (report,) = discover([server.url("/")], cfg(**kw))
         requests = list(server.requests)
         base = server.base
-    found = [(f.url.removeprefix(base), f.kind, f.title, f.language, f.entries) for f in report.feeds]
+    found = [
+        (f.url.removeprefix(base), f.kind, f.title, f.language, f.entries) for f in report.feeds
+    ]
     rejected = {r.url.removeprefix(base): r.reason.replace(base, "") for r in report.rejected}
     return report, found, rejected, requests
 
@@ -147,8 +149,13 @@ def test_looks_like_html() -> None:
         ("https://b.org/feeds/comments/default", "", "", [], "its URL names comments"),
         ("https://b.org/x.xml", "Blog » Comments Feed", "", [], "its title names comments"),
         ("https://b.org/x.xml", "", "Kommentare zu: Artikel", [], "its title names comments"),
-        ("https://b.org/x.xml", "", "", ["https://b.org/p#comment-3", "https://b.org/q#comment-4"],
-         "its entries link to comments"),
+        (
+            "https://b.org/x.xml",
+            "",
+            "",
+            ["https://b.org/p#comment-3", "https://b.org/q#comment-4"],
+            "its entries link to comments",
+        ),
         ("https://b.org/feed/", "Blog » Feed", "Blog", ["https://b.org/p"], ""),
         ("https://b.org/commentary/feed/", "Commentary", "Commentary", ["https://b.org/p"], ""),
     ],
@@ -165,7 +172,9 @@ def test_evaluate_uses_the_feed_stage_parser() -> None:
     # Entries are compared as the run identifies articles: no scheme, www. or tracking tags.
     assert found.links == {"e.org/article/a", "e.org/article/b"}
     assert evaluate(c, b"<html><body>x</body></html>", {}, NOW).reason == "an HTML page, not a feed"
-    no_links = b'<rss version="2.0"><channel><title>T</title><item><title>x</title></item></channel></rss>'
+    no_links = (
+        b'<rss version="2.0"><channel><title>T</title><item><title>x</title></item></channel></rss>'
+    )
     assert evaluate(c, no_links, {}, NOW).reason == "no entries with links"
     assert evaluate(c, b"garbage", {}, NOW).reason.startswith("not a feed")
 
@@ -312,7 +321,7 @@ def test_discover_command_prints_config_entries_run_can_read(capsys) -> None:
         (f"{base}/news.rss", "Harbour News", "en"),
         (f"{base}/sport.atom", "Harbour Sport", "de"),
     ]
-    assert "# rss, 2 entries, from <link rel=\"alternate\">" in out
+    assert '# rss, 2 entries, from <link rel="alternate">' in out
     lines = err.strip().splitlines()
     assert lines[0].startswith(f"{base}/: 2 found in 4 requests")
     assert lines[1].startswith("newsbeam: nothing found at http://127.0.0.1:")
@@ -322,8 +331,19 @@ def test_discover_command_prints_config_entries_run_can_read(capsys) -> None:
 def test_discover_command_exit_3_when_no_site_gave_a_feed(capsys, tmp_path) -> None:
     out_file = tmp_path / "feeds.yaml"
     with SiteServer(sites.NOTHING) as a:
-        code = main(["discover", a.url(), "--allow-private-hosts", "--delay", "0",
-                     "--max-requests", "3", "--out", str(out_file)])
+        code = main(
+            [
+                "discover",
+                a.url(),
+                "--allow-private-hosts",
+                "--delay",
+                "0",
+                "--max-requests",
+                "3",
+                "--out",
+                str(out_file),
+            ]
+        )
     assert code == EXIT_NO_FEEDS
     err = capsys.readouterr().err.strip()
     assert "\n" not in err and "stopped: --max-requests 3 reached" in err
@@ -333,8 +353,20 @@ def test_discover_command_exit_3_when_no_site_gave_a_feed(capsys, tmp_path) -> N
 def test_discover_command_writes_opml(capsys, tmp_path) -> None:
     out_file = tmp_path / "feeds.opml"
     with SiteServer(sites.COMMENTS) as a:
-        code = main(["discover", a.url(), "--allow-private-hosts", "--delay", "0",
-                     "--format", "opml", "--out", str(out_file), "--include-comments"])
+        code = main(
+            [
+                "discover",
+                a.url(),
+                "--allow-private-hosts",
+                "--delay",
+                "0",
+                "--format",
+                "opml",
+                "--out",
+                str(out_file),
+                "--include-comments",
+            ]
+        )
         base = a.base
     assert code == EXIT_OK
     feeds = parse_opml(out_file.read_bytes())
@@ -366,8 +398,11 @@ def test_gzipped_news_sitemap_is_found_and_read_by_the_feed_stage() -> None:
     from transforms.feeds import parse_feed
     from transforms.records import FeedSpec
 
-    packed = lambda base: gzip.compress(sites.news_sitemap("Packed", ["a", "b"]).replace(  # noqa: E731
-        "{base}", base).encode())
+    def packed(base: str) -> bytes:
+        return gzip.compress(
+            sites.news_sitemap("Packed", ["a", "b"]).replace("{base}", base).encode()
+        )
+
     routes = {
         "/": (200, sites.HTML, sites.page()),
         "/robots.txt": (200, sites.TEXT, "Sitemap: {base}/news.xml.gz\n"),
@@ -404,16 +439,25 @@ def test_homepage_redirecting_to_another_origin() -> None:
 
 def test_atom_copy_with_tracking_parameters_is_the_same_feed() -> None:
     routes = dict(sites.SAME_FEED)
-    routes["/feed.atom"] = (200, sites.ATOM, sites.atom("Daily", ["story-a", "story-b", "story-c"])
-                            .replace('"/>', '?utm_source=atom"/>'))
+    routes["/feed.atom"] = (
+        200,
+        sites.ATOM,
+        sites.atom("Daily", ["story-a", "story-b", "story-c"]).replace(
+            '"/>', '?utm_source=atom"/>'
+        ),
+    )
     _report, found, rejected, _ = run_site(routes)
     assert [f[0] for f in found] == ["/feed.rss"]
     assert rejected["/feed.atom"] == "same entries as /feed.rss"
 
 
 def test_index_of_daily_news_sitemaps_is_listed_as_the_index() -> None:
-    days = ["/news/2026-11-24.xml", "/news/2026-11-23.xml", "/news/2026-11-22.xml",
-            "/news/2026-11-21.xml"]
+    days = [
+        "/news/2026-11-24.xml",
+        "/news/2026-11-23.xml",
+        "/news/2026-11-22.xml",
+        "/news/2026-11-21.xml",
+    ]
     routes = {
         "/": (200, sites.HTML, sites.page()),
         "/robots.txt": (200, sites.TEXT, "Sitemap: {base}/sitemap-news.xml\n"),
@@ -436,10 +480,21 @@ def test_a_feed_url_given_as_the_site_is_checked_in_one_request() -> None:
 
 def test_same_site_twice_and_a_feed_shared_by_two_sites_are_listed_once(capsys) -> None:
     with SiteServer(sites.LINK_TAGS) as a:
-        shared = {"/": (200, sites.HTML, sites.page(
-            f'<link rel="alternate" type="application/rss+xml" href="{a.url("/news.rss")}">'))}
+        shared = {
+            "/": (
+                200,
+                sites.HTML,
+                sites.page(
+                    f'<link rel="alternate" type="application/rss+xml" href="{a.url("/news.rss")}">'
+                ),
+            )
+        }
         with SiteServer(shared) as b:
-            assert main(["discover", a.url(), b.url(), a.url(), "--allow-private-hosts",
-                         "--delay", "0"]) == EXIT_OK
+            assert (
+                main(
+                    ["discover", a.url(), b.url(), a.url(), "--allow-private-hosts", "--delay", "0"]
+                )
+                == EXIT_OK
+            )
     config = parse_config(yaml.safe_load(capsys.readouterr().out))
     assert [f.url for f in config.feeds] == [a.url("/news.rss"), a.url("/sport.atom")]

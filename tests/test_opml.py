@@ -41,10 +41,18 @@ READER_EXPORT = b"""<?xml version="1.0" encoding="UTF-8"?>
 
 def test_parse_nested_outlines_titles_and_categories() -> None:
     assert parse_opml(READER_EXPORT) == [
-        OpmlFeed("https://www.tagesschau.de/xml/rss2/", "Tagesschau", ("News",),
-                 "https://www.tagesschau.de/", "de"),
-        OpmlFeed("https://newsfeed.kicker.de/news/aktuell", "kicker",
-                 ("News", "Sport", "Fussball", "Bundesliga", "weekend")),
+        OpmlFeed(
+            "https://www.tagesschau.de/xml/rss2/",
+            "Tagesschau",
+            ("News",),
+            "https://www.tagesschau.de/",
+            "de",
+        ),
+        OpmlFeed(
+            "https://newsfeed.kicker.de/news/aktuell",
+            "kicker",
+            ("News", "Sport", "Fussball", "Bundesliga", "weekend"),
+        ),
         OpmlFeed("https://feeds.bbci.co.uk/news/rss.xml", "BBC"),
     ]
 
@@ -57,8 +65,13 @@ def test_parse_nested_outlines_titles_and_categories() -> None:
         (b"<rss version='2.0'><channel/></rss>", "root element is <rss>, not <opml>"),
         (b"<opml version='2.0'><head/></opml>", "no <body> element"),
         (b"<opml><body><outline xmlUrl='file:///etc/passwd'/></body></opml>", "http(s) URL"),
-        (b'<?xml version="1.0"?><!DOCTYPE opml [<!ENTITY x SYSTEM "file:///etc/passwd">]>'
-         b"<opml><body><outline text='&x;'/></body></opml>", "external_entity"),
+        (
+            (
+                b'<?xml version="1.0"?><!DOCTYPE opml [<!ENTITY x SYSTEM "file:///etc/passwd">]>'
+                b"<opml><body><outline text='&x;'/></body></opml>"
+            ),
+            "external_entity",
+        ),
     ],
 )
 def test_broken_opml_says_what_is_wrong(body: bytes, message: str) -> None:
@@ -69,7 +82,13 @@ def test_broken_opml_says_what_is_wrong(body: bytes, message: str) -> None:
 
 def test_write_then_parse_keeps_everything() -> None:
     feeds = [
-        OpmlFeed("https://a.example/feed/", "A & B <news>", ("Politik", "de-desk"), "https://a.example/", "de"),
+        OpmlFeed(
+            "https://a.example/feed/",
+            "A & B <news>",
+            ("Politik", "de-desk"),
+            "https://a.example/",
+            "de",
+        ),
         OpmlFeed("https://b.example/rss", "B", ("Politik",)),
         OpmlFeed("https://c.example/atom.xml", "", ()),
     ]
@@ -90,8 +109,12 @@ def test_opml_in_the_config_is_read_beside_it(tmp_path: Path) -> None:
     assert [(f.url, f.name, f.language, f.tags) for f in cfg.feeds] == [
         ("https://feeds.bbci.co.uk/news/rss.xml", "BBC first", None, ()),
         ("https://www.tagesschau.de/xml/rss2/", "Tagesschau", "de", ("News",)),
-        ("https://newsfeed.kicker.de/news/aktuell", "kicker", None,
-         ("News", "Sport", "Fussball", "Bundesliga", "weekend")),
+        (
+            "https://newsfeed.kicker.de/news/aktuell",
+            "kicker",
+            None,
+            ("News", "Sport", "Fussball", "Bundesliga", "weekend"),
+        ),
     ]
 
 
@@ -110,13 +133,18 @@ def test_run_with_broken_opml_exits_2_with_one_line(tmp_path: Path, capsys) -> N
     code = main(["run", "--opml", str(bad), "--output", str(tmp_path / "out")])
     assert code == EXIT_CONFIG
     err = capsys.readouterr().err.strip()
-    assert err == f"newsbeam: error: {bad}: not a usable OPML file: root element is <html>, not <opml>"
+    assert (
+        err == f"newsbeam: error: {bad}: not a usable OPML file: root element is <html>, not <opml>"
+    )
     assert not (tmp_path / "out").exists()
 
 
 def test_export_feeds_of_the_shipped_config(tmp_path: Path, capsys) -> None:
     out = tmp_path / "feeds.opml"
-    assert main(["export-feeds", "--config", str(REPO / "configs" / "feeds.yaml"), "--out", str(out)]) == EXIT_OK
+    assert (
+        main(["export-feeds", "--config", str(REPO / "configs" / "feeds.yaml"), "--out", str(out)])
+        == EXIT_OK
+    )
     shipped = load_config(REPO / "configs" / "feeds.yaml")
     exported = parse_opml(out.read_bytes())
     assert [(f.url, f.title, f.language) for f in exported] == [
@@ -150,21 +178,54 @@ def test_round_trip_discover_opml_run_reads_every_feed(tmp_path: Path, capsys) -
     location, a news sitemap) is read by the run and its articles are written."""
     opml = tmp_path / "found.opml"
     out = tmp_path / "out"
-    with SiteServer(sites.LINK_TAGS) as a, SiteServer(sites.WORDPRESS) as b, SiteServer(
-        sites.NEWS_SITEMAP_ONLY
-    ) as c:
-        code = main(["discover", a.url(), b.url(), c.url(), "--allow-private-hosts",
-                     "--delay", "0", "--format", "opml", "--out", str(opml)])
+    with (
+        SiteServer(sites.LINK_TAGS) as a,
+        SiteServer(sites.WORDPRESS) as b,
+        SiteServer(sites.NEWS_SITEMAP_ONLY) as c,
+    ):
+        code = main(
+            [
+                "discover",
+                a.url(),
+                b.url(),
+                c.url(),
+                "--allow-private-hosts",
+                "--delay",
+                "0",
+                "--format",
+                "opml",
+                "--out",
+                str(opml),
+            ]
+        )
         assert code == EXIT_OK
         discovered = [f.url for f in parse_opml(opml.read_bytes())]
         assert discovered == [
-            a.url("/news.rss"), a.url("/sport.atom"), b.url("/feed/"), c.url("/sitemaps/news.xml"),
+            a.url("/news.rss"),
+            a.url("/sport.atom"),
+            b.url("/feed/"),
+            c.url("/sitemaps/news.xml"),
         ]
-        code = main(["run", "--opml", str(opml), "--output", str(out), "--date", "2026-11-24",
-                     "--allow-private-hosts", "--quiet"])
+        code = main(
+            [
+                "run",
+                "--opml",
+                str(opml),
+                "--output",
+                str(out),
+                "--date",
+                "2026-11-24",
+                "--allow-private-hosts",
+                "--quiet",
+            ]
+        )
     assert code == EXIT_OK
-    (manifest,) = [json.loads(p.read_text()) for p in (out / "_runs" / "date=2026-11-24").glob("*.json")]
+    (manifest,) = [
+        json.loads(p.read_text()) for p in (out / "_runs" / "date=2026-11-24").glob("*.json")
+    ]
     assert manifest["feeds"]["ok"] == 4 and manifest["feeds"]["failed"] == []
-    rows = pads.dataset(out / "articles", format="parquet", partitioning="hive").to_table().to_pylist()
+    rows = (
+        pads.dataset(out / "articles", format="parquet", partitioning="hive").to_table().to_pylist()
+    )
     assert sorted({r["feed_url"] for r in rows}) == sorted(discovered)
     assert len(rows) == 8  # two articles per feed

@@ -99,9 +99,12 @@ _FEEDISH_HREF = re.compile(
     r"(?:^|[/._-])(?:rss\d*|atom|feeds?|rdf)(?:$|[/._?#-])|\.(?:rss|atom|rdf)$|[?&](?:type=100|feed=|format=(?:rss|atom|feed))",
     re.IGNORECASE,
 )
-_FEEDISH_TEXT = re.compile(r"^\W*(?:rss|atom|feed|rss[ -]?feed|news ?feed|json ?feed)\W*$", re.I)
+_FEEDISH_TEXT = re.compile(
+    r"^\W*(?:rss|atom|feed|rss[ -]?feed|news ?feed|json ?feed)\W*$", re.IGNORECASE
+)
 _COMMENTS_URL = re.compile(
-    r"(?:^|/)(?:comments?|kommentare|commentaires|comentarios)(?:/|\.|$)|[?&]feed=comments", re.I
+    r"(?:^|/)(?:comments?|kommentare|commentaires|comentarios)(?:/|\.|$)|[?&]feed=comments",
+    re.IGNORECASE,
 )
 _COMMENTS_TITLE = re.compile(
     r"\b(?:comments?|kommentare|commentaires|comentarios|reacties)\b", re.IGNORECASE
@@ -208,10 +211,10 @@ def feed_links(html: bytes, page_url: str) -> tuple[list[Candidate], list[Candid
         media = (el.get("type") or "").split(";")[0].strip().lower()
         if not ("alternate" in rel or "feed" in rel) or media not in FEED_TYPES:
             continue
-        if media in ("text/xml", "application/xml", "application/json") and "feed" not in rel:
-            # Generic types: only when the href itself looks like a feed (not an oEmbed/API link).
-            if not _FEEDISH_HREF.search(el.get("href") or ""):
-                continue
+        generic = media in ("text/xml", "application/xml", "application/json")
+        # Generic types count only when the href itself looks like a feed (not an API link).
+        if generic and "feed" not in rel and not _FEEDISH_HREF.search(el.get("href") or ""):
+            continue
         url = _clean_url(el.get("href"), base)
         if url and url not in seen:
             seen.add(url)
@@ -288,7 +291,9 @@ def comments_reason(url: str, hint: str, title: str, links: Iterable[str]) -> st
     if _COMMENTS_TITLE.search(hint) or _COMMENTS_TITLE.search(title):
         return "its title names comments"
     links = list(links)
-    to_comments = sum(1 for link in links if re.search(r"#comment|[?&]comment", link, re.I))
+    to_comments = sum(
+        1 for link in links if re.search(r"#comment|[?&]comment", link, re.IGNORECASE)
+    )
     if links and to_comments * 2 > len(links):
         return "its entries link to comments"
     return ""
@@ -341,8 +346,14 @@ def describe_attempts(report: SiteReport) -> str:
         parts.append(f"homepage: {report.homepage}")
     if report.robots:
         parts.append(f"robots.txt: {report.robots}")
-    names = {"given": "the address itself", "link": "<link> feeds", "a": "<a> feed links", "robots": "robots.txt sitemaps",
-             "sitemap-index": "sitemap index children", "common": "common locations"}
+    names = {
+        "given": "the address itself",
+        "link": "<link> feeds",
+        "a": "<a> feed links",
+        "robots": "robots.txt sitemaps",
+        "sitemap-index": "sitemap index children",
+        "common": "common locations",
+    }
     for source, label in names.items():
         if report.tried.get(source):
             urls = [urllib.parse.urlsplit(r.url) for r in report.rejected if r.source == source]
@@ -400,9 +411,11 @@ class _Site:
         host = urllib.parse.urlsplit(url).netloc.lower()
         if self.failures.get(host, 0) >= MAX_HOST_FAILURES:
             if host == self.host:
-                raise _Stop(f"{host} is not answering ({', '.join(self.errors)})"
-                            if self.errors[-1] in ("timeout", "connection_error")
-                            else self.errors[-1])
+                raise _Stop(
+                    f"{host} is not answering ({', '.join(self.errors)})"
+                    if self.errors[-1] in ("timeout", "connection_error")
+                    else self.errors[-1]
+                )
             raise FetchError("host_failing", f"{host} failed {MAX_HOST_FAILURES} times")
         self._spend()
         self.throttle.wait(host, delay)
@@ -430,9 +443,7 @@ class _Site:
                     response.status, response.body, self.cfg.http.user_agent
                 )
                 text = (
-                    response.body.decode("utf-8", "replace")
-                    if 200 <= response.status < 300
-                    else ""
+                    response.body.decode("utf-8", "replace") if 200 <= response.status < 300 else ""
                 )
                 if not robots.note:
                     robots = dataclasses.replace(robots, note=f"HTTP {response.status}")
@@ -447,13 +458,17 @@ class _Site:
             raise FetchError("robots_unavailable", robots.note, robots.status)
         if not robots.allows(url):
             raise FetchError("robots_disallowed", "robots.txt disallows it")
-        delay = max(self.cfg.per_host_delay, min(robots.crawl_delay or 0.0, self.cfg.max_crawl_delay))
+        delay = max(
+            self.cfg.per_host_delay, min(robots.crawl_delay or 0.0, self.cfg.max_crawl_delay)
+        )
         return self._get(url, self.cfg.http, delay)
 
 
 def _key(url: str) -> str:
     parts = urllib.parse.urlsplit(url)
-    return urllib.parse.urlunsplit((parts.scheme.lower(), parts.netloc.lower(), parts.path or "/", parts.query, ""))
+    return urllib.parse.urlunsplit(
+        (parts.scheme.lower(), parts.netloc.lower(), parts.path or "/", parts.query, "")
+    )
 
 
 def _same_origin(a: str, b: str) -> bool:
@@ -492,7 +507,9 @@ def _try(site: _Site, candidate: Candidate, queue: list[Candidate]) -> Found | N
     return _judge(site, candidate, response, queue)
 
 
-def _judge(site: _Site, candidate: Candidate, response: Response, queue: list[Candidate]) -> Found | None:
+def _judge(
+    site: _Site, candidate: Candidate, response: Response, queue: list[Candidate]
+) -> Found | None:
     """A fetched candidate: a sitemap index is opened, anything else evaluated and kept or not."""
     try:
         body = gunzipped(response.body)  # sitemap.xml.gz, which the feed stage unpacks too
@@ -539,10 +556,14 @@ def _index(site: _Site, candidate: Candidate, body: bytes, queue: list[Candidate
     # the stable address, and the run reads an index's first sitemaps. It counts when its first
     # sitemap is readable.
     if not children:
-        site.report.rejected.append(Rejected(candidate.url, candidate.source, "an empty sitemap index"))
+        site.report.rejected.append(
+            Rejected(candidate.url, candidate.source, "an empty sitemap index")
+        )
         return None
     if not news and any(f.kind == "sitemap" for f in site.report.found):
-        site.report.rejected.append(Rejected(candidate.url, candidate.source, "another plain sitemap"))
+        site.report.rejected.append(
+            Rejected(candidate.url, candidate.source, "another plain sitemap")
+        )
         return None
     _count(site.report, "sitemap-index")
     try:
