@@ -164,7 +164,7 @@ def with_overrides(
                 raise ConfigError(f"--feed: {_first_error(exc)}") from None
             known.add(url)
     if not feeds:
-        raise ConfigError("no feeds: give --feed URL or a --config file with a feeds list")
+        raise ConfigError("no feeds: give --feed URL, --opml FILE or a --config file with feeds")
     fetch = cfg.fetch
     feed_fetch = cfg.feed_fetch
     if allow_private_hosts:

@@ -229,3 +229,24 @@ def test_round_trip_discover_opml_run_reads_every_feed(tmp_path: Path, capsys) -
     )
     assert sorted({r["feed_url"] for r in rows}) == sorted(discovered)
     assert len(rows) == 8  # two articles per feed
+
+
+def test_stream_with_broken_opml_exits_2(tmp_path: Path, capsys) -> None:
+    bad = tmp_path / "bad.opml"
+    bad.write_text("<opml version='2.0'><head/></opml>")
+    code = main(
+        ["stream", "--opml", str(bad), "--output", str(tmp_path / "out"), "--duration", "1"]
+    )
+    assert code == EXIT_CONFIG
+    assert capsys.readouterr().err.strip().endswith("not a usable OPML file: no <body> element")
+
+
+def test_validate_config_counts_the_feeds_of_its_opml(tmp_path: Path, capsys) -> None:
+    (tmp_path / "subs.opml").write_bytes(READER_EXPORT)
+    config = tmp_path / "feeds.yaml"
+    config.write_text("opml: [subs.opml]\n")
+    assert main(["validate-config", str(config)]) == EXIT_OK
+    assert "ok — 3 feeds (de;" in capsys.readouterr().out
+    (tmp_path / "subs.opml").write_text("<opml><body><outline xmlUrl='ftp://x/'/></body></opml>")
+    assert main(["validate-config", str(config)]) == EXIT_CONFIG
+    assert "xmlUrl must be an http(s) URL" in capsys.readouterr().err
