@@ -114,6 +114,7 @@ def _source_label(source: str) -> str:
     return {
         "link": '<link rel="alternate">',
         "a": "a feed link on the homepage",
+        "feed-page": "the site's list of feeds",
         "robots": "robots.txt",
         "sitemap-index": "a sitemap index",
         "common": "a common location",

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import gzip
 import time
 
 import pytest
@@ -31,7 +33,8 @@ from transforms.opml import parse_opml
 from transforms.politeness import HostThrottle
 from transforms.records import UTC
 
-NOW = __import__("datetime").datetime(2026, 11, 24, 12, tzinfo=UTC)
+NOW = dt.datetime(2026, 11, 24, 12, tzinfo=UTC)
+RSS_TYPE = sites.RSS
 
 
 # A plain sitemap that declares the news namespace without using it, as SEO plugins do.
@@ -393,8 +396,6 @@ def test_help_has_an_example(command: str, capsys) -> None:
 
 
 def test_gzipped_news_sitemap_is_found_and_read_by_the_feed_stage() -> None:
-    import gzip
-
     from transforms.feeds import parse_feed
     from transforms.records import FeedSpec
 
@@ -415,8 +416,6 @@ def test_gzipped_news_sitemap_is_found_and_read_by_the_feed_stage() -> None:
 
 
 def test_gzip_bomb_is_not_a_feed() -> None:
-    import gzip
-
     from transforms.feeds import NotAFeedError, parse_feed
     from transforms.records import FeedSpec
 
@@ -498,3 +497,40 @@ def test_same_site_twice_and_a_feed_shared_by_two_sites_are_listed_once(capsys) 
             )
     config = parse_config(yaml.safe_load(capsys.readouterr().out))
     assert [f.url for f in config.feeds] == [a.url("/news.rss"), a.url("/sport.atom")]
+
+
+def test_feeds_listed_on_the_sites_rss_page() -> None:
+    """The homepage only links to an overview page ("RSS" in the footer) that lists the feeds."""
+    routes = {
+        "/": (200, sites.HTML, sites.page(body='<footer><a href="/service/rss">RSS</a></footer>')),
+        "/service/rss": (
+            200,
+            sites.HTML,
+            sites.page(
+                body=(
+                    '<ul><li><a href="/inland/index~rss2.xml">Inland</a></li>'
+                    '<li><a href="/sport/index~rss2.xml">Sport</a></li>'
+                    '<li><a href="/impressum">Impressum</a></li></ul>'
+                )
+            ),
+        ),
+        "/inland/index~rss2.xml": (200, RSS_TYPE, sites.rss("Inland", ["i-1", "i-2"], "de")),
+        "/sport/index~rss2.xml": (200, RSS_TYPE, sites.rss("Sport", ["s-1"], "de")),
+    }
+    _report, found, rejected, requests = run_site(routes)
+    assert found == [
+        ("/inland/index~rss2.xml", "rss", "Inland", "de", 2),
+        ("/sport/index~rss2.xml", "rss", "Sport", "de", 1),
+    ]
+    assert rejected == {"/service/rss": "an HTML page, not a feed"}
+    assert "/feed/" not in requests
+
+
+def test_typo3_type_100_from_the_common_locations() -> None:
+    routes = {
+        "/": (200, sites.HTML, sites.page()),
+        "/?type=100": (200, RSS_TYPE, sites.rss("Stadtwerke", ["t-1"], "de")),
+    }
+    _report, found, _, requests = run_site(routes)
+    assert found == [("/?type=100", "rss", "Stadtwerke", "de", 1)]
+    assert requests[-1] == "/?type=100" and len(requests) == 12  # robots, home, 10 tries

@@ -96,7 +96,8 @@ MAX_HOST_FAILURES = 2
 _FATAL_ERRORS = frozenset({"blocked_host", "dns_error", "bad_url", "bad_scheme"})
 
 _FEEDISH_HREF = re.compile(
-    r"(?:^|[/._-])(?:rss\d*|atom|feeds?|rdf)(?:$|[/._?#-])|\.(?:rss|atom|rdf)$|[?&](?:type=100|feed=|format=(?:rss|atom|feed))",
+    r"(?:^|[/._~-])(?:rss\d*|atom|feeds?|rdf)(?:$|[/._?#~-])|\.(?:rss|atom|rdf)$"
+    r"|[?&](?:type=100|feed=|format=(?:rss|atom|feed))",
     re.IGNORECASE,
 )
 _FEEDISH_TEXT = re.compile(
@@ -350,6 +351,7 @@ def describe_attempts(report: SiteReport) -> str:
         "given": "the address itself",
         "link": "<link> feeds",
         "a": "<a> feed links",
+        "feed-page": "links of a feed list page",
         "robots": "robots.txt sitemaps",
         "sitemap-index": "sitemap index children",
         "common": "common locations",
@@ -518,7 +520,14 @@ def _judge(
         return None
     if feed_kind(body) == "sitemap-index":
         return _index(site, candidate, body, queue)
-    return _keep(site, evaluate(candidate, body, dict(response.headers), site.now()))
+    verdict = evaluate(candidate, body, dict(response.headers), site.now())
+    if candidate.source in ("link", "a") and looks_like_html(body):
+        # A page named like a feed is often the site's list of feeds ("RSS" in the footer):
+        # its feed links go first in the queue, one level deep.
+        tags, anchors = feed_links(body, response.final_url)
+        found = [c for c in tags + anchors if _key(c.url) not in site.seen]
+        queue[:0] = [dataclasses.replace(c, source="feed-page") for c in found[:MAX_A_LINKS]]
+    return _keep(site, verdict)
 
 
 def _keep(site: _Site, verdict: Found | Rejected) -> Found | None:
