@@ -49,6 +49,18 @@ def atom(title: str, slugs: list[str], language: str = "en") -> str:
     )
 
 
+def json_feed(title: str, slugs: list[str], language: str = "en") -> str:
+    items = ",".join(
+        f'{{"id": "{s}", "url": "{{base}}/article/{s}", "title": "{s.replace("-", " ")}", '
+        '"date_published": "2026-11-24T09:00:00Z"}'
+        for s in slugs
+    )
+    return (
+        f'{{"version": "https://jsonfeed.org/version/1.1", "title": "{title}", '
+        f'"language": "{language}", "items": [{items}]}}'
+    )
+
+
 def news_sitemap(name: str, slugs: list[str], language: str = "en") -> str:
     urls = "".join(
         f"<url><loc>{{base}}/article/{s}</loc><news:news><news:publication><news:name>{name}"
@@ -89,11 +101,14 @@ LINK_TAGS: dict[str, Route] = {
         page(
             '<link rel="alternate" type="application/rss+xml" title="Harbour News" href="/news.rss">'
             '<link rel="alternate" type="application/atom+xml" title="Harbour Sport" href="{base}/sport.atom">'
+            '<link rel="alternate" type="application/feed+json" title="Harbour JSON" '
+            'href="/feed.json">'
             '<link rel="stylesheet" href="/style.css">'
         ),
     ),
     "/news.rss": (200, RSS, rss("Harbour News", ["bridge-vote", "ferry-plans"])),
     "/sport.atom": (200, ATOM, atom("Harbour Sport", ["regatta", "derby"], "de")),
+    "/feed.json": (200, "application/feed+json", json_feed("Harbour JSON", ["tides", "lights"])),
     "/robots.txt": (200, TEXT, "User-agent: *\nDisallow: /private/\n"),
 }
 

@@ -190,10 +190,11 @@ def test_link_tags_rss_and_atom(loopback_only) -> None:
     assert found == [
         ("/news.rss", "rss", "Harbour News", "en", 2),
         ("/sport.atom", "atom", "Harbour Sport", "de", 2),
+        ("/feed.json", "json", "Harbour JSON", "en", 2),
     ]
     # The cheapest source answered: no common location was tried.
-    assert requests == ["/robots.txt", "/", "/news.rss", "/sport.atom"]
-    assert report.requests == 4 and report.stopped == ""
+    assert requests == ["/robots.txt", "/", "/news.rss", "/sport.atom", "/feed.json"]
+    assert report.requests == 5 and report.stopped == ""
 
 
 def test_wordpress_site_with_only_feed_slash() -> None:
@@ -281,7 +282,7 @@ def test_robots_txt_is_honoured() -> None:
     routes = dict(sites.LINK_TAGS)
     routes["/robots.txt"] = (200, sites.TEXT, "User-agent: newsbeam\nDisallow: /news.rss\n")
     _report, found, rejected, requests = run_site(routes)
-    assert [f[0] for f in found] == ["/sport.atom"]
+    assert [f[0] for f in found] == ["/sport.atom", "/feed.json"]
     assert rejected == {"/news.rss": "robots_disallowed"}
     assert "/news.rss" not in requests
 
@@ -296,9 +297,9 @@ def test_requests_to_a_host_are_spaced() -> None:
             report = discover_site(server.url("/"), config, client, throttle)
         finally:
             client.close()
-    assert report.requests == 4
+    assert report.requests == 5
     # The clock stands still, so every request after the first waits one more delay.
-    assert waits == [0.25, 0.5, 0.75]
+    assert waits == [0.25, 0.5, 0.75, 1.0]
 
 
 def test_private_hosts_refused_without_the_flag() -> None:
@@ -323,10 +324,11 @@ def test_discover_command_prints_config_entries_run_can_read(capsys) -> None:
     assert [(f.url, f.name, f.language) for f in config.feeds] == [
         (f"{base}/news.rss", "Harbour News", "en"),
         (f"{base}/sport.atom", "Harbour Sport", "de"),
+        (f"{base}/feed.json", "Harbour JSON", "en"),
     ]
     assert '# rss, 2 entries, from <link rel="alternate">' in out
     lines = err.strip().splitlines()
-    assert lines[0].startswith(f"{base}/: 2 found in 4 requests")
+    assert lines[0].startswith(f"{base}/: 3 found in 5 requests")
     assert lines[1].startswith("newsbeam: nothing found at http://127.0.0.1:")
     assert len(lines) == 2
 
@@ -431,9 +433,13 @@ def test_homepage_redirecting_to_another_origin() -> None:
         with SiteServer(routes) as start:
             (report,) = discover([start.url("/")], cfg())
             asked_start, asked_target = list(start.requests), list(target.requests)
-    assert [f.url for f in report.feeds] == [target.url("/news.rss"), target.url("/sport.atom")]
+    assert [f.url for f in report.feeds] == [
+        target.url("/news.rss"),
+        target.url("/sport.atom"),
+        target.url("/feed.json"),
+    ]
     assert asked_start == ["/robots.txt", "/"]
-    assert asked_target == ["/", "/robots.txt", "/news.rss", "/sport.atom"]
+    assert asked_target == ["/", "/robots.txt", "/news.rss", "/sport.atom", "/feed.json"]
 
 
 def test_atom_copy_with_tracking_parameters_is_the_same_feed() -> None:
@@ -496,7 +502,11 @@ def test_same_site_twice_and_a_feed_shared_by_two_sites_are_listed_once(capsys) 
                 == EXIT_OK
             )
     config = parse_config(yaml.safe_load(capsys.readouterr().out))
-    assert [f.url for f in config.feeds] == [a.url("/news.rss"), a.url("/sport.atom")]
+    assert [f.url for f in config.feeds] == [
+        a.url("/news.rss"),
+        a.url("/sport.atom"),
+        a.url("/feed.json"),
+    ]
 
 
 def test_feeds_listed_on_the_sites_rss_page() -> None:

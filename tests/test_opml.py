@@ -174,8 +174,8 @@ def test_opml_url_is_fetched_with_the_ssrf_rules(tmp_path: Path) -> None:
 
 
 def test_round_trip_discover_opml_run_reads_every_feed(tmp_path: Path, capsys) -> None:
-    """discover → OPML → run --opml: every discovered feed (RSS, Atom, a /feed/ found at a common
-    location, a news sitemap) is read by the run and its articles are written."""
+    """discover → OPML → run --opml: every discovered feed (RSS, Atom, JSON Feed, a /feed/ found
+    at a common location, a news sitemap) is read by the run and its articles are written."""
     opml = tmp_path / "found.opml"
     out = tmp_path / "out"
     with (
@@ -203,6 +203,7 @@ def test_round_trip_discover_opml_run_reads_every_feed(tmp_path: Path, capsys) -
         assert discovered == [
             a.url("/news.rss"),
             a.url("/sport.atom"),
+            a.url("/feed.json"),
             b.url("/feed/"),
             c.url("/sitemaps/news.xml"),
         ]
@@ -223,12 +224,12 @@ def test_round_trip_discover_opml_run_reads_every_feed(tmp_path: Path, capsys) -
     (manifest,) = [
         json.loads(p.read_text()) for p in (out / "_runs" / "date=2026-11-24").glob("*.json")
     ]
-    assert manifest["feeds"]["ok"] == 4 and manifest["feeds"]["failed"] == []
+    assert manifest["feeds"]["ok"] == 5 and manifest["feeds"]["failed"] == []
     rows = (
         pads.dataset(out / "articles", format="parquet", partitioning="hive").to_table().to_pylist()
     )
     assert sorted({r["feed_url"] for r in rows}) == sorted(discovered)
-    assert len(rows) == 8  # two articles per feed
+    assert len(rows) == 10  # two articles per feed
 
 
 def test_stream_with_broken_opml_exits_2(tmp_path: Path, capsys) -> None:
