@@ -544,3 +544,17 @@ def test_typo3_type_100_from_the_common_locations() -> None:
     _report, found, _, requests = run_site(routes)
     assert found == [("/?type=100", "rss", "Stadtwerke", "de", 1)]
     assert requests[-1] == "/?type=100" and len(requests) == 12  # robots, home, 10 tries
+
+
+@pytest.mark.parametrize(
+    ("status", "robots_note"),
+    [(503, "robots.txt answered HTTP 503"), (403, "robots.txt answered HTTP 403")],
+)
+def test_a_site_whose_robots_txt_says_no_is_left_alone(status: int, robots_note: str) -> None:
+    routes = dict(sites.LINK_TAGS)
+    routes["/robots.txt"] = (status, sites.TEXT, "no")
+    report, found, _, requests = run_site(routes)
+    assert found == [] and requests == ["/robots.txt"]
+    line = describe_attempts(report)
+    assert line.startswith("1 requests; homepage: robots_")
+    assert f"robots.txt: {robots_note}" in line
