@@ -190,6 +190,8 @@ def _write(out: str | None, data: str | bytes) -> None:
 
 
 def _summary(report: Any) -> str:
+    from transforms.discover import plural
+
     kinds = ", ".join(f"{f.kind} {f.url}" for f in report.feeds)
     left: dict[str, int] = {}
     for rejected in report.rejected:
@@ -201,9 +203,7 @@ def _summary(report: Any) -> str:
             continue
         left[key] = left.get(key, 0) + 1
     skipped = "; left out " + ", ".join(f"{n} {k}" for k, n in left.items()) if left else ""
-    return (
-        f"{report.site}: {len(report.feeds)} found in {report.requests} requests ({kinds}){skipped}"
-    )
+    return f"{report.site}: {len(report.feeds)} found in {plural(report.requests, 'request')} ({kinds}){skipped}"
 
 
 def cmd_discover(args: argparse.Namespace) -> int:

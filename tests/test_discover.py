@@ -556,5 +556,21 @@ def test_a_site_whose_robots_txt_says_no_is_left_alone(status: int, robots_note:
     report, found, _, requests = run_site(routes)
     assert found == [] and requests == ["/robots.txt"]
     line = describe_attempts(report)
-    assert line.startswith("1 requests; homepage: robots_")
+    assert line.startswith("1 request; homepage: robots_")
     assert f"robots.txt: {robots_note}" in line
+
+
+def test_a_candidate_that_breaks_the_parser_is_left_out(monkeypatch) -> None:
+    import transforms.discover as discover_module
+
+    real = discover_module.evaluate
+
+    def fragile(candidate, body, headers, now):
+        if candidate.url.endswith("/news.rss"):
+            raise RecursionError("hostile nesting")
+        return real(candidate, body, headers, now)
+
+    monkeypatch.setattr(discover_module, "evaluate", fragile)
+    _report, found, rejected, _ = run_site(sites.LINK_TAGS)
+    assert [f[0] for f in found] == ["/sport.atom", "/feed.json"]
+    assert rejected == {"/news.rss": "unreadable (RecursionError)"}

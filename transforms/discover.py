@@ -340,9 +340,13 @@ def _identity(link: str, feed_url: str) -> str:
         return link
 
 
+def plural(count: int, word: str) -> str:
+    return f"{count} {word}" + ("" if count == 1 else "s")
+
+
 def describe_attempts(report: SiteReport) -> str:
     """One line naming what was tried on a site that gave nothing."""
-    parts = [f"{report.requests} requests"]
+    parts = [plural(report.requests, "request")]
     if report.homepage:
         parts.append(f"homepage: {report.homepage}")
     if report.robots:
@@ -506,7 +510,14 @@ def _try(site: _Site, candidate: Candidate, queue: list[Candidate]) -> Found | N
             # /feed → /feed/, http → https: list where the feed is. Off-site redirects (click
             # trackers, feed proxies) may change; the address the site gave is kept.
             candidate = dataclasses.replace(candidate, url=final)
-    return _judge(site, candidate, response, queue)
+    try:
+        return _judge(site, candidate, response, queue)
+    except _Stop:
+        raise
+    except Exception as exc:  # noqa: BLE001 - hostile bytes may break a parser in odd ways
+        reason = f"unreadable ({type(exc).__name__})"
+        report.rejected.append(Rejected(candidate.url, candidate.source, reason))
+        return None
 
 
 def _judge(
@@ -653,7 +664,10 @@ def _discover(site: _Site, url: str) -> None:
             if _has_feed(report):
                 return
         else:
-            tags, anchors = feed_links(home.body, page_url)
+            try:
+                tags, anchors = feed_links(home.body, page_url)
+            except Exception as exc:  # noqa: BLE001 - a hostile page may break lxml in odd ways
+                report.homepage = f"unreadable ({type(exc).__name__})"
             report.homepage = f"{len(tags)} <link> feeds, {len(anchors)} <a> feed links"
     elif home is not None:
         report.homepage = f"HTTP {home.status}"
