@@ -8,14 +8,16 @@ Candidates are tried in order of cost, every one within the site's request budge
 1. the homepage's ``<link rel="alternate">`` of feed types;
 2. ``Sitemap:`` lines of robots.txt (news-looking ones first; a sitemap index leads to its news
    sitemaps);
-3. ``<a>`` links of the homepage that look like feeds;
+3. ``<a>`` links of the homepage that look like feeds; one of them that is an HTML page (the
+   site's "RSS" overview) has its own feed links tried next;
 4. common locations (``/feed/``, ``/rss``, ``/index.xml``, ``?type=100``, ``/sitemap_news.xml`` …)
    only when 1-3 gave no feed and no news sitemap; they stop at the first hit.
 Every candidate is fetched with :func:`transforms.http.fetch` (the same SSRF rules as the run)
 and parsed with :func:`transforms.feeds.parse_feed` (the run's own parser): it is kept only when
-it yields entries with links. Left out: HTML pages, comments feeds (unless
-``include_comments``), a feed with the same entries as one already found, a plain sitemap when
-the site has a feed or a news sitemap. robots.txt is honoured, requests to one host are spaced by
+it yields entries with links (``.xml.gz`` sitemaps unpacked as the feed stage does; a sitemap
+index counts by its first sitemap). A URL that is a feed itself is checked in one request.
+Left out: HTML pages, comments feeds (unless ``include_comments``), a feed with the same entries
+as one already found, a plain sitemap when the site has a feed or a news sitemap. robots.txt is honoured, requests to one host are spaced by
 ``per_host_delay`` (or the site's Crawl-delay, capped), and a host that failed twice at the
 transport level (timeouts, refused connections) is not asked again.
 
@@ -53,18 +55,21 @@ from transforms.politeness import (
 )
 from transforms.records import UTC, FeedSpec
 
-# Media types of <link rel="alternate"> that announce a feed (RSS, Atom, RDF, JSON Feed).
-FEED_TYPES = {
-    "application/rss+xml": "rss",
-    "application/x-rss+xml": "rss",
-    "application/rdf+xml": "rss",
-    "application/atom+xml": "atom",
-    "application/x-atom+xml": "atom",
-    "application/feed+json": "json",
-    "application/json": "json",
-    "text/xml": "",
-    "application/xml": "",
-}
+# Media types of <link rel="alternate"> that announce a feed (RSS, Atom, RDF, JSON Feed); the
+# generic XML/JSON ones count only with a feed-like href.
+FEED_TYPES = frozenset(
+    {
+        "application/rss+xml",
+        "application/x-rss+xml",
+        "application/rdf+xml",
+        "application/atom+xml",
+        "application/x-atom+xml",
+        "application/feed+json",
+        "application/json",
+        "text/xml",
+        "application/xml",
+    }
+)
 # Where feeds usually live when a site does not announce them: WordPress, Blogger, Hugo/Jekyll,
 # Typo3, Drupal, news sitemaps. Tried in this order, only when cheaper sources gave nothing.
 COMMON_PATHS = (
