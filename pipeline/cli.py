@@ -25,7 +25,8 @@ def _drop_beam_import_noise(record: logging.LogRecord) -> bool:
 
 logging.getLogger().addFilter(_drop_beam_import_noise)
 
-from pipeline import commands, feedlists, topics_cli  # noqa: E402 - after the filter: this import loads Beam
+from pipeline import commands, topics_cli  # noqa: E402 - after the filter: this import loads Beam
+from pipeline import feedlists  # noqa: E402
 from pipeline.config import ConfigError  # noqa: E402
 from pipeline.reading import OutputError  # noqa: E402
 
