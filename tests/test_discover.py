@@ -159,7 +159,18 @@ def test_looks_like_html() -> None:
             ["https://b.org/p#comment-3", "https://b.org/q#comment-4"],
             "its entries link to comments",
         ),
+        (
+            "https://n.org/2024/post/feed/",
+            "n.org » Hilfe! Kommentar-Feed",
+            "",
+            [],
+            "its title names comments",
+        ),
+        ("https://k.id/x/", "Kabar » Umpan Komentar", "", [], "its title names comments"),
+        ("https://r.it/x/", "Remember » Feed dei commenti", "", [], "its title names comments"),
         ("https://b.org/feed/", "Blog » Feed", "Blog", ["https://b.org/p"], ""),
+        ("https://z.de/kommentare/index", "Kommentare", "ZEIT Kommentare", [], ""),
+        ("https://t.co.uk/comment/rss", "Comment", "Telegraph Comment", [], ""),
         ("https://b.org/commentary/feed/", "Commentary", "Commentary", ["https://b.org/p"], ""),
     ],
 )

@@ -108,12 +108,16 @@ _FEEDISH_HREF = re.compile(
 _FEEDISH_TEXT = re.compile(
     r"^\W*(?:rss|atom|feed|rss[ -]?feed|news ?feed|json ?feed)\W*$", re.IGNORECASE
 )
-_COMMENTS_URL = re.compile(
-    r"(?:^|/)(?:comments?|kommentare|commentaires|comentarios)(?:/|\.|$)|[?&]feed=comments",
-    re.IGNORECASE,
-)
+# WordPress /comments/feed/ and ?feed=comments-rss2, Blogger /feeds/comments/default, …; the
+# singular "/comment/" is an opinion section on news sites.
+_COMMENTS_URL = re.compile(r"(?:^|/)comments(?:/|\.|$)|[?&]feed=comments", re.IGNORECASE)
+# How WordPress and other blog engines title comments feeds, in the languages seen on news
+# sites ("Comments Feed", "Kommentar-Feed", "Feed dei commenti", "Umpan Komentar" …). A section
+# named "Comment", "Kommentare" or "Commentary" (opinion pieces) is not a comments feed.
 _COMMENTS_TITLE = re.compile(
-    r"\b(?:comments?|kommentare|commentaires|comentarios|reacties)\b", re.IGNORECASE
+    r"\b(?:comments|kommentar-?feed|kommentare (?:zu|für|fuer)|commentaires|commenti"
+    r"|coment[aá]rios|komentar|reacties|yorumlar|kommentarer)\b",
+    re.IGNORECASE,
 )
 _SITEMAP_LINE = re.compile(r"^\s*sitemap\s*:\s*(\S+)", re.IGNORECASE | re.MULTILINE)
 _NEWSISH = re.compile(r"news", re.IGNORECASE)
