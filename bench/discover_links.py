@@ -23,7 +23,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from transforms.discover import comments_reason, feed_links  # noqa: E402
+from transforms.discover import comments_reason, feed_links
 
 
 def _data_dir() -> Path:
