@@ -207,7 +207,7 @@ def _summary(report: Any) -> str:
 
 
 def cmd_discover(args: argparse.Namespace) -> int:
-    from transforms.discover import DiscoverConfig, describe_attempts, discover
+    from transforms.discover import FEED_MAX_BYTES, DiscoverConfig, describe_attempts, discover
     from transforms.http import HttpConfig
 
     for url in args.urls:
@@ -224,6 +224,7 @@ def cmd_discover(args: argparse.Namespace) -> int:
                 read_timeout=args.timeout,
                 connect_timeout=min(5.0, args.timeout),
                 retries=0,
+                max_bytes=FEED_MAX_BYTES,
                 allow_private_hosts=args.allow_private_hosts,
             ),
             max_requests=args.max_requests,

@@ -90,6 +90,8 @@ COMMON_PATHS = (
 )
 # Below a section URL (https://example.org/blog/) these are tried before the root ones.
 SECTION_PATHS = ("feed/", "rss.xml", "index.xml")
+# The run's cap for a feed body (RunConfig.feed_fetch).
+FEED_MAX_BYTES = 20 * 1024 * 1024
 # Per site: the homepage lists a handful of feeds; more candidates than this are noise.
 MAX_LINK_TAGS = 10
 MAX_A_LINKS = 8
@@ -133,10 +135,16 @@ class DiscoverConfig(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
+    # One quick try per candidate; the size cap is the run's feed cap, so what discovery keeps
+    # the run can read.
     http: HttpConfig = HttpConfig(
-        total_timeout=10.0, read_timeout=10.0, connect_timeout=5.0, retries=0
+        total_timeout=10.0,
+        read_timeout=10.0,
+        connect_timeout=5.0,
+        retries=0,
+        max_bytes=FEED_MAX_BYTES,
     )
-    max_requests: int = Field(default=20, ge=1)  # per site, robots.txt and redirects' ends included
+    max_requests: int = Field(default=20, ge=1)  # per site, robots.txt files included
     per_host_delay: float = Field(default=0.5, ge=0)
     max_crawl_delay: float = Field(default=5.0, ge=0)
     robots_max_bytes: int = Field(default=512 * 1024, gt=0)
