@@ -16,13 +16,16 @@ import json
 import sys
 import urllib.parse
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 from pydantic import ValidationError
 
 from pipeline.config import ConfigError, FeedConfig, RunConfig, load_config
 from transforms.opml import OpmlError, OpmlFeed, parse_opml, write_opml
+
+if TYPE_CHECKING:  # transforms.discover loads Beam; the commands import it when they run
+    from transforms.discover import Found, SiteReport
 
 EXIT_OK = 0
 EXIT_NO_FEEDS = 3
@@ -121,20 +124,23 @@ def _source_label(source: str) -> str:
     }.get(source, source)
 
 
-def _name(found: Any, site: str) -> str:
+def _name(found: Found, site: str) -> str:
     if found.title:
         return found.title
     host = urllib.parse.urlsplit(site).netloc
     return f"{host} {found.kind}"
 
 
-def discovered_yaml(reports: list[Any], now: dt.datetime) -> str:
+def discovered_yaml(reports: list[SiteReport], now: dt.datetime) -> str:
     """A ``feeds:`` block for the config: name, url and language as keys, the rest as comments."""
     lines = [f"# newsbeam discover, {now:%Y-%m-%d %H:%M} UTC: paste under feeds: in your config"]
     lines.append("feeds:" if any(r.feeds for r in reports) else "feeds: []")
+    from transforms.discover import plural
+
     seen: set[str] = set()
     for report in reports:
-        lines.append(f"  # {report.site}: {len(report.feeds)} found in {report.requests} requests")
+        spent = plural(report.requests, "request")
+        lines.append(f"  # {report.site}: {len(report.feeds)} found in {spent}")
         for found in report.feeds:
             if found.url in seen:  # two sites pointing at one feed (a feed proxy, a group feed)
                 lines.append(f"  # {found.url} is listed above")
@@ -151,7 +157,7 @@ def discovered_yaml(reports: list[Any], now: dt.datetime) -> str:
     return "\n".join(lines) + "\n"
 
 
-def discovered_opml(reports: list[Any], now: dt.datetime) -> bytes:
+def discovered_opml(reports: list[SiteReport], now: dt.datetime) -> bytes:
     feeds: dict[str, OpmlFeed] = {}
     for r in reports:
         for f in r.feeds:
@@ -189,7 +195,7 @@ def _write(out: str | None, data: str | bytes) -> None:
 # --- commands -----------------------------------------------------------------------------------
 
 
-def _summary(report: Any) -> str:
+def _summary(report: SiteReport) -> str:
     from transforms.discover import plural
 
     kinds = ", ".join(f"{f.kind} {f.url}" for f in report.feeds)
@@ -203,7 +209,8 @@ def _summary(report: Any) -> str:
             continue
         left[key] = left.get(key, 0) + 1
     skipped = "; left out " + ", ".join(f"{n} {k}" for k, n in left.items()) if left else ""
-    return f"{report.site}: {len(report.feeds)} found in {plural(report.requests, 'request')} ({kinds}){skipped}"
+    spent = plural(report.requests, "request")
+    return f"{report.site}: {len(report.feeds)} found in {spent} ({kinds}){skipped}"
 
 
 def cmd_discover(args: argparse.Namespace) -> int:
