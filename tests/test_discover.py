@@ -585,3 +585,19 @@ def test_a_candidate_that_breaks_the_parser_is_left_out(monkeypatch) -> None:
     _report, found, rejected, _ = run_site(sites.LINK_TAGS)
     assert [f[0] for f in found] == ["/sport.atom", "/feed.json"]
     assert rejected == {"/news.rss": "unreadable (RecursionError)"}
+
+
+def test_discover_command_on_a_slow_site_gives_up_with_a_reason(capsys) -> None:
+    with SiteServer(sites.SLOW, sites.SLOW_HOLD) as slow, SiteServer(sites.WORDPRESS) as quick:
+        code = main(
+            ["discover", slow.url(), quick.url(), "--allow-private-hosts", "--delay", "0"]
+            + ["--timeout", "0.2"]
+        )
+        asked = list(slow.requests)
+        base = slow.base
+    assert code == EXIT_OK  # the other site gave a feed
+    assert asked == ["/robots.txt", "/"]
+    err = capsys.readouterr().err
+    (line,) = [x for x in err.splitlines() if x.startswith("newsbeam: nothing found")]
+    assert line.startswith(f"newsbeam: nothing found at {base}/: 2 requests; homepage: ")
+    assert line.endswith("is not answering (timeout, timeout)")
