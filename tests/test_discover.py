@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import gzip
+import json
 import time
 
 import pytest
@@ -601,3 +602,14 @@ def test_discover_command_on_a_slow_site_gives_up_with_a_reason(capsys) -> None:
     (line,) = [x for x in err.splitlines() if x.startswith("newsbeam: nothing found")]
     assert line.startswith(f"newsbeam: nothing found at {base}/: 2 requests; homepage: ")
     assert line.endswith("is not answering (timeout, timeout)")
+
+
+def test_discovered_yaml_is_a_config_that_run_reads(tmp_path, capsys) -> None:
+    config, out = tmp_path / "feeds.yaml", tmp_path / "out"
+    with SiteServer(sites.WORDPRESS) as a, SiteServer(sites.NEWS_SITEMAP_ONLY) as b:
+        argv = ["discover", a.url(), b.url(), "--allow-private-hosts", "--delay", "0"]
+        assert main([*argv, "--out", str(config)]) == EXIT_OK
+        run = ["run", "--config", str(config), "--output", str(out), "--date", "2026-11-24"]
+        assert main([*run, "--allow-private-hosts", "--quiet"]) == EXIT_OK
+    (manifest,) = [json.loads(p.read_text()) for p in (out / "_runs").glob("*/*.json")]
+    assert manifest["feeds"]["ok"] == 2 and manifest["counters"]["written"] == 4
