@@ -26,6 +26,7 @@ def _drop_beam_import_noise(record: logging.LogRecord) -> bool:
 logging.getLogger().addFilter(_drop_beam_import_noise)
 
 from pipeline import commands, topics_cli  # noqa: E402 - after the filter: this import loads Beam
+from pipeline import feedlists  # noqa: E402
 from pipeline.config import ConfigError  # noqa: E402
 from pipeline.reading import OutputError  # noqa: E402
 
@@ -100,6 +101,8 @@ def _feed_options() -> argparse.ArgumentParser:
     feeds.add_argument("--config", help="YAML file with feeds and stage settings")
     feeds.add_argument("--feed", action="append", default=[], metavar="URL",
                        help="a feed URL (repeatable; works without --config)")
+    feeds.add_argument("--opml", action="append", default=[], metavar="FILE_OR_URL",
+                       help="an OPML subscription list whose feeds to read (repeatable)")
     feeds.add_argument("--output", required=True, metavar="DIR", help="output directory")
     feeds.add_argument("--allow-private-hosts", action="store_true",
                        help="allow fetching from private/loopback addresses (tests, intranets); "
@@ -200,6 +203,7 @@ def build_parser() -> argparse.ArgumentParser:
     validate.set_defaults(func=commands.cmd_validate_config)
 
     topics_cli.register(sub)
+    feedlists.register(sub)
     return parser
 
 

@@ -9,6 +9,7 @@ import sys
 
 from pipeline.config import RunConfig, load_config, with_overrides
 from pipeline.console import Progress, configure_logging, summary_lines
+from pipeline.feedlists import with_opml
 
 EXIT_OK = 0
 EXIT_CONFIG = 2
@@ -78,6 +79,7 @@ def execute_run(cfg: RunConfig, out: str, date: str, beam_args: list[str]) -> in
 
 def cmd_run(args: argparse.Namespace, beam_args: list[str]) -> int:
     base = load_config(args.config) if args.config else RunConfig()
+    base = with_opml(base, args.opml, args.allow_private_hosts)
     cfg = with_overrides(base, args.feed, args.allow_private_hosts, args.model, args.max_failure_rate)
     return execute_run(with_workers(cfg, args.workers, beam_args), args.output, args.date or _today(), beam_args)
 
@@ -104,6 +106,7 @@ def cmd_stream(args: argparse.Namespace, beam_args: list[str]) -> int:
     from pipeline.stream import stream
 
     base = load_config(args.config) if args.config else RunConfig()
+    base = with_opml(base, args.opml, args.allow_private_hosts)
     cfg = with_overrides(base, args.feed, args.allow_private_hosts, args.model)
     for name in ("poll_interval", "window"):
         if getattr(args, name) <= 0:
@@ -158,7 +161,7 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def cmd_validate_config(args: argparse.Namespace) -> int:
-    cfg = load_config(args.config)
+    cfg = with_opml(load_config(args.config), [])
     declared = sum(1 for f in cfg.feeds if f.topic)
     languages = sorted({f.language for f in cfg.feeds if f.language})
     print(f"{args.config}: ok — {len(cfg.feeds)} feeds ({', '.join(languages) or 'no language hints'}; "

@@ -34,6 +34,7 @@ class FeedConfig(BaseModel):
     name: str = ""
     language: str | None = None
     topic: str | None = None
+    tags: tuple[str, ...] = ()  # e.g. the folders and categories of an OPML outline
 
     @field_validator("url")
     @classmethod
@@ -96,6 +97,13 @@ class RunConfig(BaseModel):
     state: StateConfig = StateConfig()
     # Exit with status 5 when more than this share of feeds, or of entries, failed.
     max_failure_rate: float = Field(default=0.5, ge=0, le=1)
+    # OPML files or URLs whose feeds are added to ``feeds`` (pipeline.feedlists.with_opml).
+    opml: tuple[str, ...] = ()
+
+    @field_validator("opml", mode="before")
+    @classmethod
+    def _one_or_many(cls, value: Any) -> Any:
+        return (value,) if isinstance(value, str) else value
 
 
 def _first_error(exc: ValidationError) -> str:
@@ -126,7 +134,16 @@ def load_config(path: str | Path) -> RunConfig:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         raise ConfigError(f"{path}: not valid YAML: {str(exc).splitlines()[0]}") from None
-    return parse_config(data, str(path))
+    cfg = parse_config(data, str(path))
+    if cfg.opml:
+        # OPML files named in a config are found beside it, wherever the run starts.
+        here = Path(path).parent
+        opml = tuple(
+            s if s.startswith(("http://", "https://")) or Path(s).is_absolute() else str(here / s)
+            for s in cfg.opml
+        )
+        cfg = cfg.model_copy(update={"opml": opml})
+    return cfg
 
 
 def with_overrides(
@@ -147,7 +164,7 @@ def with_overrides(
                 raise ConfigError(f"--feed: {_first_error(exc)}") from None
             known.add(url)
     if not feeds:
-        raise ConfigError("no feeds: give --feed URL or a --config file with a feeds list")
+        raise ConfigError("no feeds: give --feed URL, --opml FILE or a --config file with feeds")
     fetch = cfg.fetch
     feed_fetch = cfg.feed_fetch
     if allow_private_hosts:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import re
+import zlib
 from typing import Any
 
 from lxml import etree
@@ -19,8 +20,28 @@ _XML_ROOT = re.compile(rb"<(?:[A-Za-z_][\w.-]*:)?(urlset|sitemapindex|rss|feed|R
 MAX_SITEMAP_URLS = 5000
 
 
+# A sitemap may hold 50 MB uncompressed (sitemaps.org); a gzip file inflating beyond is a bomb.
+MAX_GUNZIPPED_BYTES = 50 * 1024 * 1024
+_GZIP_MAGIC = b"\x1f\x8b"
+
+
 class FormatError(ValueError):
     """Bytes that claim a format but do not follow it."""
+
+
+def gunzipped(body: bytes, limit: int = MAX_GUNZIPPED_BYTES) -> bytes:
+    """The content of a gzip file (``sitemap.xml.gz``, served as a file, not as a
+    Content-Encoding), at most ``limit`` bytes; other bodies unchanged."""
+    if not body.startswith(_GZIP_MAGIC):
+        return body
+    inflater = zlib.decompressobj(zlib.MAX_WBITS | 16)
+    try:
+        out = inflater.decompress(body, limit + 1)
+    except zlib.error as exc:
+        raise FormatError(f"broken gzip file: {exc}") from None
+    if len(out) > limit:
+        raise FormatError(f"gzip file inflates beyond {limit} bytes")
+    return out
 
 
 def sniff_format(body: bytes) -> str:

@@ -3,7 +3,7 @@
 Input: ``FeedSpec``. Output: ``FeedEntry`` per feed item, ``DeadLetter`` per failed feed, and one
 ``FeedStatus`` per feed (for the run manifest and the next run's conditional GET).
 Formats: RSS 0.9x/1.0/2.0, Atom, JSON Feed, sitemaps with or without the Google News extension
-(a sitemap index is followed to its first few sitemaps).
+(a sitemap index is followed to its first few sitemaps; ``.xml.gz`` sitemaps are unpacked).
 Counters (namespace ``feeds``): ``in``, ``ok``, ``not_modified``, ``entries``, ``bozo``,
 ``http:<status>``, ``filtered:no_link``.
 Dead letters (stage ``fetch_feed``): transport failures, non-2xx statuses, oversize bodies;
@@ -33,6 +33,7 @@ from transforms import progress
 from transforms.deadletter import DEAD, dead_letter
 from transforms.feed_formats import (
     FormatError,
+    gunzipped,
     merge_sitemaps,
     parse_json_feed,
     parse_sitemap,
@@ -144,6 +145,10 @@ def parse_feed(
     Raises NotAFeedError when nothing feed-like came out of the bytes, UnsafeFeedError for
     external entities or entity bombs.
     """
+    try:
+        body = gunzipped(body)  # sitemap.xml.gz
+    except FormatError as exc:
+        raise NotAFeedError(f"not a feed: {exc}") from None
     check_feed(body)  # entity bombs and external entities never reach a parser
     kind = sniff_format(body)
     if kind in ("json", "sitemap"):
@@ -166,6 +171,14 @@ def parse_feed(
     items = [_feedparser_item(item, now) for item in parsed.entries]
     entries, no_link = _entries_from_items(items, spec, name, language, now)
     return entries, no_link, bool(parsed.bozo)
+
+
+def _gunzipped_or_raw(body: bytes) -> bytes:
+    # A broken gzip file stays as it is: parse_feed dead-letters it with the reason.
+    try:
+        return gunzipped(body)
+    except FormatError:
+        return body
 
 
 def cache_name(feed_url: str) -> str:
@@ -240,8 +253,10 @@ class _FetchFeedFn(beam.DoFn):
         """On a pool thread: (response, body, served from the cache); failures raise from the
         future where ``_parse`` reads it."""
         response, body, cached = self._fetch_body(spec)
-        if 200 <= response.status < 300 and sniff_format(body) == "sitemapindex":
-            body = self._children(body)
+        if 200 <= response.status < 300:
+            inner = _gunzipped_or_raw(body)
+            if sniff_format(inner) == "sitemapindex":
+                body = self._children(inner)
         return response, body, cached
 
     def _finish(self, done: Pending) -> Iterator[Any]:
@@ -281,7 +296,7 @@ class _FetchFeedFn(beam.DoFn):
         for loc in sitemap_index_locations(body, self._max_children):
             child = fetch(self._client, loc, self._http)
             if 200 <= child.status < 300:
-                parts.append(child.body)
+                parts.append(_gunzipped_or_raw(child.body))
         return merge_sitemaps(parts)
 
     def _keep(self, spec: FeedSpec, response: Response, body: bytes) -> str | None:
