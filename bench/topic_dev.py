@@ -147,3 +147,111 @@ def load_dev(shared_data: Path | str) -> list[DevItem]:
     root = Path(shared_data)
     labels = _labels()
     return [*_fundus(root, labels), *_aeb(root, labels), *_feeds(root, labels)]
+
+
+# --- scoring --------------------------------------------------------------------------------
+
+CV_FOLDS = 5
+LANGUAGES = ("de", "en")
+
+
+def outlet_fold(outlet: str, folds: int = CV_FOLDS) -> int:
+    return int(hashlib.sha256(f"cv\0{outlet}".encode()).hexdigest()[:8], 16) % folds
+
+
+def detect_languages(items: list[DevItem]) -> list[str]:
+    """The language the pipeline would detect for each item (py3langid on title + text)."""
+    from transforms.language import detect_language, load_identifier
+
+    identifier = load_identifier()
+    return [detect_language(identifier, i.title, i.text, None)[0] or "" for i in items]
+
+
+def stack_inputs(model, items: list[DevItem]):
+    """Rows of ``TopicModel.stacked_features`` (the model's seeds, else the shipped ones)."""
+    import numpy as np
+
+    if model.seeds is None:
+        import dataclasses as dc
+
+        from transforms.topic_seeds import Seeds
+
+        model = dc.replace(model, seeds=Seeds.load())
+    return np.array([model.stacked_features(i.title, i.text) for i in items])
+
+
+def outlet_cv_logits(features, gold: list[str], outlets: list[str], classes, c: float = 0.3):
+    """Decision values of a stack fitted without each item's outlet (5 folds by outlet)."""
+    import numpy as np
+
+    from transforms.topic_train import fit_stack
+
+    folds = np.array([outlet_fold(o) for o in outlets])
+    logits = np.zeros((len(gold), len(classes)))
+    gold_arr = np.array(gold)
+    for k in range(CV_FOLDS):
+        test = folds == k
+        if not test.any():
+            continue
+        w, b = fit_stack(features[~test], gold_arr[~test], classes, c)
+        logits[test] = features[test] @ w.T + b
+    return logits
+
+
+def softmax(logits, temperature: float = 1.0):
+    import numpy as np
+
+    z = np.asarray(logits, float) / temperature
+    z = z - z.max(axis=1, keepdims=True)
+    e = np.exp(z)
+    return e / e.sum(axis=1, keepdims=True)
+
+
+def fit_temperature(logits, golds: list[tuple[str, ...]], classes) -> float:
+    """The temperature whose top scores best match how often the top topic is acceptable
+    (least squares, i.e. the Brier score of "the topic is right"). The ranking, and so the
+    accuracy, does not depend on it."""
+    import numpy as np
+
+    top = np.asarray(logits).argmax(axis=1)
+    right = np.array([classes[j] in g for j, g in zip(top, golds)], float)
+    grid = np.geomspace(0.1, 5.0, 200)
+    loss = [np.mean((softmax(logits, t).max(axis=1) - right) ** 2) for t in grid]
+    return float(grid[int(np.argmin(loss))])
+
+
+def outlet_cv_proba(features, golds: list[tuple[str, ...]], outlets: list[str], classes, c=0.3):
+    """Outlet-held-out probabilities, with the temperature fitted on the held-out logits."""
+    logits = outlet_cv_logits(features, [g[0] for g in golds], outlets, classes, c)
+    return softmax(logits, fit_temperature(logits, golds, classes))
+
+
+def accuracy_table(items: list[DevItem], languages: list[str], predicted: list[str | None]):
+    """{(kind, language or "all"): (correct, total)} over items the model reads (de, en)."""
+    table: dict[tuple[str, str], list[int]] = {}
+    for item, language, pred in zip(items, languages, predicted):
+        if language not in LANGUAGES:
+            continue
+        ok = int(pred in item.gold)
+        for key in ((item.kind, language), (item.kind, "all")):
+            cell = table.setdefault(key, [0, 0])
+            cell[0] += ok
+            cell[1] += 1
+    return {k: (v[0], v[1]) for k, v in table.items()}
+
+
+def calibration(scores, correct, bins: int = 10):
+    """(expected calibration error, [(low, high, n, mean score, accuracy)]) of top scores."""
+    import numpy as np
+
+    scores, correct = np.asarray(scores, float), np.asarray(correct, float)
+    edges = np.linspace(0.0, 1.0, bins + 1)
+    rows, ece = [], 0.0
+    for low, high in zip(edges[:-1], edges[1:]):
+        inside = (scores > low) & (scores <= high) if low > 0 else (scores <= high)
+        n = int(inside.sum())
+        if n:
+            mean, acc = float(scores[inside].mean()), float(correct[inside].mean())
+            ece += n / len(scores) * abs(mean - acc)
+            rows.append((float(low), float(high), n, mean, acc))
+    return ece, rows

@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 from typing import Any, TextIO
 
+from transforms.language import detect_language, shared_identifier
 from transforms.topic import Lexicon, TopicError, TopicModel, classify_article
 
 CLASSIFY_EXAMPLE = """\
@@ -32,7 +33,7 @@ TRAIN_EXAMPLE = """\
 examples:
   newsbeam train-topics --data labels.csv --text-col body --label-col desk --out my-model
   newsbeam train-topics --from-output out/ --out desk-model
-  newsbeam train-topics --shared-data ../shared/data/topics --out transforms/models/topic
+  newsbeam train-topics --shared-data ../shared/data/topics --out plain-model
   newsbeam classify --model my-model < items.jsonl
 
 Labels that are IPTC top-level codes (medtop:11000000) or their English names (politics) become
@@ -40,18 +41,22 @@ IPTC codes; any other label is kept as it is and becomes a class of its own, rep
 topic and topic_label. URL-desk and category hints still point at IPTC codes and are added as
 extra candidates. --from-output labels articles of a newsbeam output directory by their URL
 desk (/sport/, /politik/ ...; configs/topic_hints.yaml): weak labels, a desk is the publisher's
-filing, not a reading of the text. --shared-data trains the shipped default model; it leaves
+filing, not a reading of the text. --shared-data trains on the shared data sets as they are (the
+shipped models add weak labels, seed words and a second layer: bench/build_topic_model.py); it leaves
 out exactly the rows bench/topic_quality.py evaluates on.
 """
 
 
 def add_model_arg(parser: argparse.ArgumentParser) -> None:
-    """``--model DIR``: a directory written by ``train-topics``; default the shipped model."""
+    """``--model DIR|NAME``: a directory written by ``train-topics``, or a shipped model's
+    name (``default``, ``commercial``); default the shipped default model."""
     parser.add_argument(
         "--model",
-        metavar="DIR",
+        metavar="DIR|NAME",
         default=None,
-        help="topic model directory written by train-topics (default: the shipped model)",
+        help="topic model: a directory written by train-topics, or 'commercial' for the shipped"
+        " model trained only on data that allows commercial use (default: the shipped default"
+        " model; see docs/MODEL_CARD.md)",
     )
 
 
@@ -103,7 +108,9 @@ def register(subparsers: Any) -> None:
     train.set_defaults(func=run_train)
 
 
-def _classify_line(line: str, model: TopicModel, lexicon: Lexicon) -> dict[str, Any]:
+def _classify_line(
+    line: str, model: TopicModel, lexicon: Lexicon, identifier: Any = None
+) -> dict[str, Any]:
     try:
         item = json.loads(line)
     except json.JSONDecodeError as e:
@@ -116,13 +123,18 @@ def _classify_line(line: str, model: TopicModel, lexicon: Lexicon) -> dict[str, 
         item.get(k) is not None and not isinstance(item[k], str) for k in fields
     ):
         return {"error": "title, text, language, url, feed_topic must be strings, tags a list"}
+    title, text, language = item.get("title") or "", item.get("text") or "", item.get("language")
+    if language is None and identifier is not None:
+        # The pipeline detects the language before the topic stage; so does classify, so that
+        # both give the same answer for the same text.
+        language = detect_language(identifier, title, text, None)[0]
     try:
         result = classify_article(
             model,
             lexicon,
-            title=item.get("title") or "",
-            text=item.get("text") or "",
-            language=item.get("language"),
+            title=title,
+            text=text,
+            language=language,
             url=item.get("url"),
             tags=[str(t) for t in tags],
             feed_topic=item.get("feed_topic"),
@@ -141,13 +153,17 @@ def _classify_line(line: str, model: TopicModel, lexicon: Lexicon) -> dict[str, 
     return out
 
 
-def classify_lines(lines: TextIO, out: TextIO, model: TopicModel, lexicon: Lexicon) -> int:
-    """One output line per non-blank input line, in order; the number of failed lines."""
+def classify_lines(
+    lines: TextIO, out: TextIO, model: TopicModel, lexicon: Lexicon, identifier: Any = None
+) -> int:
+    """One output line per non-blank input line, in order; the number of failed lines.
+
+    ``identifier`` (py3langid) detects the language of lines that do not give one."""
     failed = 0
     for line in lines:
         if not line.strip():
             continue
-        answer = _classify_line(line, model, lexicon)
+        answer = _classify_line(line, model, lexicon, identifier)
         failed += "error" in answer
         out.write(json.dumps(answer, ensure_ascii=False) + "\n")
     return failed
@@ -155,7 +171,8 @@ def classify_lines(lines: TextIO, out: TextIO, model: TopicModel, lexicon: Lexic
 
 def run_classify(args: argparse.Namespace) -> int:
     model = TopicModel.load(args.model)
-    failed = classify_lines(sys.stdin, sys.stdout, model, Lexicon.load())
+    identifier = shared_identifier() if model.languages else None
+    failed = classify_lines(sys.stdin, sys.stdout, model, Lexicon.load(), identifier)
     sys.stdout.flush()
     return 1 if failed else 0
 

@@ -203,14 +203,18 @@ def test_probabilities_sum_to_one(model: TopicModel) -> None:
     assert float(proba.sum()) == pytest.approx(1.0, rel=1e-5)
 
 
-def test_shipped_model_is_small_and_pickle_free() -> None:
-    folder = Path(str(default_model_dir()))
+@pytest.mark.parametrize("name", ["default", "commercial"])
+def test_shipped_models_are_small_and_pickle_free(name: str) -> None:
+    folder = Path(str(default_model_dir(name)))
     names = sorted(p.name for p in folder.iterdir())
-    assert names == ["config.json", "weights.npz"]
+    assert names == ["config.json", "seeds.yaml", "weights.npz"]
     assert sum(p.stat().st_size for p in folder.iterdir()) < 25 * 2**20
     with np.load(folder / "weights.npz", allow_pickle=False) as npz:
-        assert sorted(npz.files) == ["bias", "idf", "scales", "weights"]
+        expected = ["bias", "idf", "scales", "stack_bias", "stack_weights", "weights"]
+        assert sorted(npz.files) == expected
         assert all(npz[name].dtype != object for name in npz.files)
+    model = TopicModel.load(name)
+    assert len(model.classes) == 17 and model.languages == ("de", "en")
 
 
 def test_load_refuses_pickled_arrays(tmp_path: Path) -> None:

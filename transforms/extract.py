@@ -47,6 +47,7 @@ from trafilatura.utils import load_html
 from transforms import metadata
 from transforms.deadletter import DEAD, dead_letter
 from transforms.dom_clean import strip_credit_nodes
+from transforms.page_sections import page_keywords, page_sections
 from transforms.inflight import InFlight, Pending, ProcessPool
 from transforms.records import Article, DeadLetter, FetchedPage
 
@@ -190,6 +191,7 @@ def _extract(page: FetchedPage, cfg: ExtractConfig) -> tuple[Article, str | None
     paywalled = metadata.is_paywalled(tree, page.http_status)
     byline = metadata.page_authors(tree, entry.authors, None, names)
     title = metadata.page_title(tree, (entry.title,), names) if tree is not None else ""
+    sections, keywords = page_sections(tree), page_keywords(tree)
     if tree is not None:
         # Metadata first: the DOM pass below removes nodes some of it lives in.
         if cfg.strip_credits:
@@ -226,8 +228,10 @@ def _extract(page: FetchedPage, cfg: ExtractConfig) -> tuple[Article, str | None
         image_credits=credits,
         image_captions=captions,
         tags=entry.tags,
+        sections=sections,
         feed_language=entry.feed_language,
         feed_topic=entry.feed_topic,
+        page_keywords=keywords,
     )
     return article, used
 

@@ -112,11 +112,13 @@ class Article:
     image_captions: tuple[str, ...] = ()
     removed_lines: tuple[str, ...] = ()
     tags: tuple[str, ...] = ()
+    sections: tuple[str, ...] = ()  # the page's own sections (articleSection, breadcrumbs …)
     word_count: int = 0
     content_hash: str | None = None  # 64-bit simhash of the text, hex; near-equal texts are close
     duplicate_of: str | None = None  # id of the first article with (nearly) the same text
     feed_language: str | None = None
     feed_topic: str | None = None
+    page_keywords: tuple[str, ...] = ()  # the page's keyword tags: topic evidence, not written
 
 
 @dataclasses.dataclass(frozen=True)
@@ -163,6 +165,7 @@ ARTICLE_SCHEMA = pa.schema(
         pa.field("image_captions", _STRINGS),
         pa.field("removed_lines", _STRINGS),
         pa.field("tags", _STRINGS),
+        pa.field("sections", _STRINGS),
         pa.field("word_count", pa.int64(), nullable=False),
         pa.field("content_hash", pa.string()),
         pa.field("duplicate_of", pa.string()),

@@ -34,6 +34,7 @@ import yaml
 
 from transforms.deadletter import ToDeadLetter
 from transforms.records import Article
+from transforms.topic_seeds import Seeds, seed_scores
 
 # --- features --------------------------------------------------------------------------------
 
@@ -228,6 +229,8 @@ def vectorize(
 
 WEIGHTS_FILE = "weights.npz"
 CONFIG_FILE = "config.json"
+# The seed words a stacked model reads (a copy of configs/topic_seeds.yaml at training time).
+SEEDS_FILE = "seeds.yaml"
 # Version of the weights.npz + config.json layout; bumped when load() must change.
 FORMAT_VERSION = 1
 
@@ -236,9 +239,13 @@ class TopicError(ValueError):
     """Input the topic stage refuses: it goes to the dead-letter sink for inspection."""
 
 
-def default_model_dir() -> Any:
-    """The model shipped inside the ``transforms`` package."""
-    return importlib.resources.files("transforms").joinpath("models").joinpath("topic")
+# Models shipped inside the ``transforms`` package, by the name ``--model`` accepts.
+SHIPPED_MODELS = {"default": "topic", "commercial": "topic-commercial"}
+
+
+def default_model_dir(name: str = "default") -> Any:
+    """A model shipped inside the ``transforms`` package (``default`` unless named)."""
+    return importlib.resources.files("transforms").joinpath("models").joinpath(SHIPPED_MODELS[name])
 
 
 def _as_dir(path: Any) -> Any:
@@ -261,19 +268,35 @@ class TopicModel:
     bias: np.ndarray  # (classes,) float32
     idf: np.ndarray  # (buckets,) float32
     meta: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+    # Optional second layer (see stacked_features): a multinomial logistic regression over the
+    # linear model's decision values and the seed-word hits per class, fitted on real news of
+    # other outlets than the training data's; it also calibrates the scores.
+    stack_weights: np.ndarray | None = None  # (classes, 2 * classes) float32
+    stack_bias: np.ndarray | None = None  # (classes,) float32
+    seeds: Any = None  # transforms.topic_seeds.Seeds, when the model has a stack
+    # Languages the model was trained and evaluated on; others get no text-based topic.
+    languages: tuple[str, ...] = ()
 
     @classmethod
     def load(cls, path: Any = None) -> TopicModel:
         """Read ``config.json`` and ``weights.npz`` from a directory (a path or an
-        ``importlib.resources`` traversable); None means the shipped default model.
+        ``importlib.resources`` traversable); None means the shipped default model, and a
+        name of :data:`SHIPPED_MODELS` ("commercial") another shipped one.
 
         Only plain arrays are accepted (``allow_pickle=False``): a model file cannot run code.
         """
-        folder = default_model_dir() if path is None else _as_dir(path)
+        if path is None or (isinstance(path, str) and path in SHIPPED_MODELS):
+            folder = default_model_dir(path or "default")
+        else:
+            folder = _as_dir(path)
         config = json.loads(folder.joinpath(CONFIG_FILE).read_text(encoding="utf-8"))
         data = io.BytesIO(folder.joinpath(WEIGHTS_FILE).read_bytes())
         with np.load(data, allow_pickle=False) as npz:
-            return cls.from_arrays(config, {name: npz[name] for name in npz.files})
+            model = cls.from_arrays(config, {name: npz[name] for name in npz.files})
+        if model.stack_weights is not None:
+            seeds_text = folder.joinpath(SEEDS_FILE).read_text(encoding="utf-8")
+            model = dataclasses.replace(model, seeds=Seeds.from_data(yaml.safe_load(seeds_text)))
+        return model
 
     @classmethod
     def from_arrays(cls, config: Mapping[str, Any], arrays: Mapping[str, np.ndarray]) -> TopicModel:
@@ -294,7 +317,20 @@ class TopicModel:
         packed = np.zeros((buckets, -(-len(classes) // 8) * 8), dtype=np.int8)
         packed[:, : len(classes)] = weights
         meta = config.get("training", {})
-        return cls(spec, classes, labels, packed.view(np.int64), scales, bias, idf, meta)
+        stack_w = arrays.get("stack_weights")
+        stack_b = arrays.get("stack_bias")
+        if (stack_w is None) != (stack_b is None):
+            raise ValueError("topic model has only one of stack_weights and stack_bias")
+        if stack_w is not None:
+            n = len(classes)
+            if stack_w.shape != (n, 2 * n) or stack_b.shape != (n,):
+                raise ValueError("topic model stack does not match its classes")
+            stack_w, stack_b = stack_w.astype(np.float32), stack_b.astype(np.float32)
+        languages = tuple(config.get("languages") or ())
+        return cls(
+            spec, classes, labels, packed.view(np.int64), scales, bias, idf, meta,
+            stack_w, stack_b, None, languages,
+        )
 
     def logits(self, title: str, text: str) -> np.ndarray:
         """The linear model's decision values (divided by its temperature), one per class."""
@@ -303,9 +339,18 @@ class TopicModel:
         rows = np.take(self.weight_rows, idx, axis=0).view(np.int8).astype(np.float32)
         return (val @ rows)[: len(self.classes)] * self.scales + self.bias
 
+    def stacked_features(self, title: str, text: str) -> np.ndarray:
+        """[decision values, log(1 + seed hits) per class]: the stack's input."""
+        hits = seed_scores(self.seeds, title, text)
+        seed_part = np.log1p(np.array([hits.get(c, 0.0) for c in self.classes], np.float32))
+        return np.concatenate((self.logits(title, text), seed_part))
+
     def predict_proba(self, title: str, text: str) -> np.ndarray:
         """Probability of each class (order of ``classes``) for one document."""
-        logits = self.logits(title, text)
+        if self.stack_weights is not None:
+            logits = self.stack_weights @ self.stacked_features(title, text) + self.stack_bias
+        else:
+            logits = self.logits(title, text)
         logits -= logits.max()
         exp = np.exp(logits)
         return exp / exp.sum()
@@ -337,12 +382,13 @@ class Lexicon:
     labels: Mapping[str, str]  # IPTC code -> English name
     url_weight: float = 0.6
     tag_weight: float = 0.4
+    section_weight: float = 0.6
 
     @classmethod
     def from_data(cls, hints: Mapping[str, Any], taxonomy: Mapping[str, Any]) -> Lexicon:
         """Validate the parsed ``topic_hints.yaml`` and ``iptc_topics.json``."""
         labels = {t["code"]: t["label"] for t in taxonomy["topics"]}
-        unknown = sorted(set(hints) - {"url_weight", "tag_weight", "topics"})
+        unknown = sorted(set(hints) - {"url_weight", "tag_weight", "section_weight", "topics"})
         if unknown:
             raise ValueError(f"unknown keys in topic hints: {unknown}")
         terms: dict[str, str] = {}
@@ -355,7 +401,9 @@ class Lexicon:
                     raise ValueError(f"empty hint term under {code}")
                 if terms.setdefault(term, code) != code:
                     raise ValueError(f"hint term {word!r} is listed under {terms[term]} and {code}")
-        weights = {k: float(hints.get(k, 0.0)) for k in ("url_weight", "tag_weight")}
+        weights = {
+            k: float(hints.get(k, 0.0)) for k in ("url_weight", "tag_weight", "section_weight")
+        }
         for name, value in weights.items():
             if not 0.0 <= value <= 10.0:
                 raise ValueError(f"{name} must be in [0, 10], got {value}")
@@ -461,6 +509,21 @@ def _result(
     )
 
 
+def section_hint(sections: Iterable[str], lexicon: Lexicon) -> tuple[str, str] | None:
+    """(topic code, section) of the first page section that names a desk of the lexicon,
+    the whole section first ("Wirtschaft"), else its words ("Politik & Gesellschaft")."""
+    for section in sections:
+        folded = fold_term(section)
+        code = lexicon.terms.get(folded)
+        if code is None:
+            words = [lexicon.terms.get(w) for w in _WORD_SPLIT.split(folded) if w]
+            found = [c for c in words if c]
+            code = found[0] if found else None
+        if code:
+            return code, section
+    return None
+
+
 def combine_evidence(
     model_scores: Mapping[str, float],
     url: tuple[str, str] | None,
@@ -468,27 +531,34 @@ def combine_evidence(
     feed_topic: str | None,
     model: TopicModel,
     lexicon: Lexicon,
+    section: tuple[str, str] | None = None,
+    keyword_votes: Mapping[str, int] | None = None,
 ) -> TopicResult:
     """Decide the topic from the model's probabilities and the hints, saying what decided it.
 
-    A topic declared for the feed wins with score 1. Otherwise a URL desk adds ``url_weight``
-    and the categories add ``tag_weight`` (split by their votes) to their topics' model
+    A topic declared for the feed wins with score 1. Otherwise a URL desk adds ``url_weight``,
+    the page's declared section ``section_weight``, and the feed's categories and the page's
+    keywords add ``tag_weight`` each (split by their votes) to their topics' model
     probabilities; the sums are renormalized. ``topic_source`` names every piece of evidence
-    that points at the winner: "url:/politik/+model", "tags", "model" …
+    that points at the winner: "url:/politik/+model", "section:Sport+model", "tags",
+    "keywords", "model" …
     """
     if feed_topic:
         others = [(c, s) for c, s in _ranked(model_scores) if c != feed_topic]
         return _result([(feed_topic, 1.0), *others], "feed", model, lexicon)
     scores = dict(model_scores)
     total = sum(scores.values())
-    if url:
-        scores[url[0]] = scores.get(url[0], 0.0) + lexicon.url_weight
-        total += lexicon.url_weight
-    n_votes = sum(votes.values())
-    for code, count in votes.items():
-        scores[code] = scores.get(code, 0.0) + lexicon.tag_weight * count / n_votes
-    if n_votes:
-        total += lexicon.tag_weight
+    for hint, weight in ((url, lexicon.url_weight), (section, lexicon.section_weight)):
+        if hint:
+            scores[hint[0]] = scores.get(hint[0], 0.0) + weight
+            total += weight
+    keyword_votes = keyword_votes or {}
+    for group in (votes, keyword_votes):
+        n_votes = sum(group.values())
+        for code, count in group.items():
+            scores[code] = scores.get(code, 0.0) + lexicon.tag_weight * count / n_votes
+        if n_votes:
+            total += lexicon.tag_weight
     if not scores or total <= 0:
         return TopicResult()
     ranked = [(c, s / total) for c, s in _ranked(scores)]
@@ -496,8 +566,12 @@ def combine_evidence(
     parts = []
     if url and url[0] == winner:
         parts.append(f"url:{url[1]}")
+    if section and section[0] == winner:
+        parts.append(f"section:{section[1]}")
     if winner in votes:
         parts.append("tags")
+    if winner in keyword_votes:
+        parts.append("keywords")
     if model_scores and winner == _ranked(model_scores)[0][0]:
         parts.append("model")
     return _result(ranked, "+".join(parts) or "model", model, lexicon)
@@ -516,6 +590,14 @@ def _feed_code(feed_topic: str | None, model: TopicModel, lexicon: Lexicon) -> s
     return code
 
 
+def reads_language(model: TopicModel, language: str | None) -> bool:
+    """Whether the model's text reading applies: its language, or one nobody detected.
+
+    A model that names no languages (older files, a user's own) reads every text.
+    """
+    return not model.languages or not language or language in model.languages
+
+
 def classify_article(
     model: TopicModel,
     lexicon: Lexicon,
@@ -526,23 +608,36 @@ def classify_article(
     url: str | None = None,
     tags: Iterable[str] = (),
     feed_topic: str | None = None,
+    sections: Iterable[str] = (),
+    keywords: Iterable[str] = (),
 ) -> TopicResult:
     """Topic of one article from its text and the hints around it.
 
-    ``language`` is accepted for symmetry with the other stages; the shipped model reads
-    German and English from the same features and does not need it. With neither text nor
-    hints the result is empty (all None). Raises :class:`TopicError` for an unknown
-    ``feed_topic``.
+    The text is read only in the model's languages (``TopicModel.languages``); in another
+    language only the hints decide, and with none the result has no topic and
+    ``topic_source`` ``unsupported_language:<code>`` rather than a confident guess from
+    features the model never learnt. With neither text nor hints the result is empty (all
+    None). Raises :class:`TopicError` for an unknown ``feed_topic``.
     """
-    del language  # one bilingual model; kept in the signature so callers pass what they know
     feed = _feed_code(feed_topic, model, lexicon)
     model_scores: dict[str, float] = {}
-    if title.strip() or text.strip():
+    readable = reads_language(model, language)
+    if readable and (title.strip() or text.strip()):
         proba = model.predict_proba(title, text)
         model_scores = {c: float(p) for c, p in zip(model.classes, proba)}
-    return combine_evidence(
-        model_scores, url_hint(url, lexicon), tag_votes(tags, lexicon), feed, model, lexicon
+    result = combine_evidence(
+        model_scores,
+        url_hint(url, lexicon),
+        tag_votes(tags, lexicon),
+        feed,
+        model,
+        lexicon,
+        section_hint(sections, lexicon),
+        tag_votes(keywords, lexicon),
     )
+    if not readable and result.topic is None:
+        return TopicResult(topic_source=f"unsupported_language:{language}")
+    return result
 
 
 # --- Beam ------------------------------------------------------------------------------------
@@ -569,6 +664,8 @@ class _ClassifyFn(beam.DoFn):
             url=article.url or article.final_url,
             tags=article.tags,
             feed_topic=article.feed_topic,
+            sections=article.sections,
+            keywords=article.page_keywords,
         )
         beam.metrics.Metrics.counter("topic", f"source:{result.source_kind}").inc()
         self._out.inc()

@@ -32,6 +32,7 @@ import numpy as np
 from transforms.topic import (
     CONFIG_FILE,
     FORMAT_VERSION,
+    SEEDS_FILE,
     WEIGHTS_FILE,
     FeatureSpec,
     Lexicon,
@@ -441,11 +442,127 @@ def _write_npz(path: Path, arrays: Mapping[str, np.ndarray]) -> None:
             archive.writestr(info, buffer.getvalue(), compresslevel=9)
 
 
-def save_model(config: Mapping[str, Any], arrays: Mapping[str, np.ndarray], out_dir: Path | str):
-    """Write ``weights.npz`` and ``config.json`` into ``out_dir`` (created if needed)."""
+def save_model(
+    config: Mapping[str, Any],
+    arrays: Mapping[str, np.ndarray],
+    out_dir: Path | str,
+    seeds_text: str | None = None,
+):
+    """Write ``weights.npz`` and ``config.json`` into ``out_dir`` (created if needed), and
+    ``seeds.yaml`` for a model with a stack (its second layer reads the seed words)."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
+    if "stack_weights" in arrays:
+        if seeds_text is None:
+            raise TrainError("a stacked model needs its seed words")
+        (out / SEEDS_FILE).write_text(seeds_text, encoding="utf-8")
+    else:
+        (out / SEEDS_FILE).unlink(missing_ok=True)
     _write_npz(out / WEIGHTS_FILE, arrays)
     text = json.dumps(config, indent=2, ensure_ascii=False, sort_keys=True) + "\n"
     (out / CONFIG_FILE).write_text(text, encoding="utf-8")
     return out
+
+
+# --- the default model's data and its second layer ------------------------------------------
+
+# Data sets whose rows the weak labeller reads; SIB-200's rows are single encyclopaedic
+# sentences filed by theme, too short for seed counts to overrule their label.
+WEAK_LABEL_DATASETS = ("10kgnad", "agnews", "bbc", "masakhanews")
+# Data sets whose licences allow commercial use of a model trained on them (MODEL_CARD.md):
+# MasakhaNEWS (AFL-3.0), SIB-200 (CC BY-SA 4.0), the IPTC definitions (CC BY 4.0) and
+# newsbeam's own seed words.
+COMMERCIAL_DATASETS = ("masakhanews", "sib200", "iptc", "seeds")
+
+
+def default_examples(
+    topics_root: Path | str, seeds: Any, datasets: Sequence[str] | None = None
+) -> list[Example]:
+    """Training rows of the default model: the shared data sets' non-held-out rows, broad-desk
+    rows relabelled by :func:`transforms.topic_seeds.weak_label`, plus seed documents and the
+    IPTC definitions, so that all 17 top-level topics have examples.
+
+    ``datasets`` keeps only the named sources (e.g. :data:`COMMERCIAL_DATASETS`).
+    """
+    from transforms.topic_seeds import (
+        iptc_documents,
+        load_iptc_mapping,
+        seed_documents,
+        weak_label,
+    )
+
+    root = Path(topics_root)
+    rows = load_shared_topics(root, keep_unmapped=True)
+    expressible: dict[str, set[str]] = collections.defaultdict(set)
+    for e in rows:
+        if e.label:
+            expressible[e.dataset].add(e.label)
+    examples = []
+    for e in rows:
+        if e.held_out or (datasets is not None and e.dataset not in datasets):
+            continue
+        label: str | None = e.label or None
+        if e.dataset in WEAK_LABEL_DATASETS:
+            label = weak_label(seeds, e.title, e.text, label, expressible[e.dataset])
+        if label:
+            examples.append(dataclasses.replace(e, label=label))
+    if datasets is None or "seeds" in datasets:
+        for n, (code, language, text) in enumerate(seed_documents(seeds)):
+            examples.append(Example("", text, code, "seeds", language, f"seeds/{n}"))
+    if datasets is None or "iptc" in datasets:
+        mapping = load_iptc_mapping(root / "iptc_mediatopic" / "iptc_mapping.json")
+        for n, (code, text) in enumerate(iptc_documents(mapping)):
+            examples.append(Example("", text, code, "iptc", "en", f"iptc/{n}"))
+    return examples
+
+
+def fit_stack(
+    features: np.ndarray,
+    gold: Sequence[str],
+    classes: Sequence[str],
+    c: float = 0.3,
+    class_weight: str | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """(weights, bias) of the second layer: multinomial logistic regression from
+    ``TopicModel.stacked_features`` rows to the gold topic, one row per class of the model.
+
+    A class that no gold row has keeps the first layer's decision for itself: its row copies
+    the mean weight the fitted classes give their own decision value, with the lowest fitted
+    bias, so it can still win when the first layer is sure of it.
+    """
+    from sklearn.linear_model import LogisticRegression
+
+    n = len(classes)
+    fitted = LogisticRegression(C=c, max_iter=5000, class_weight=class_weight)
+    fitted.fit(features, np.asarray(gold))
+    weights = np.zeros((n, 2 * n), dtype=np.float64)
+    bias = np.zeros(n, dtype=np.float64)
+    index = {code: i for i, code in enumerate(classes)}
+    coef, intercept = fitted.coef_, fitted.intercept_
+    if len(fitted.classes_) == 2:  # sklearn keeps one row for the second class
+        coef, intercept = np.vstack([-coef, coef]) / 2, np.concatenate([-intercept, intercept]) / 2
+    for row, code in enumerate(fitted.classes_):
+        weights[index[code]] = coef[row]
+        bias[index[code]] = intercept[row]
+    present = [index[code] for code in fitted.classes_]
+    own = float(np.mean([weights[i, i] for i in present]))
+    for code, i in index.items():
+        if code not in set(fitted.classes_):
+            weights[i, i] = own
+            bias[i] = float(bias[present].min())
+    return weights.astype(np.float32), bias.astype(np.float32)
+
+
+def with_stack(
+    config: Mapping[str, Any],
+    arrays: Mapping[str, np.ndarray],
+    weights: np.ndarray,
+    bias: np.ndarray,
+    languages: Sequence[str],
+    summary: Mapping[str, Any],
+) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+    """The model files of a first layer plus its fitted stack and the languages it serves."""
+    config = dict(config)
+    config["languages"] = list(languages)
+    config["training"] = {**config.get("training", {}), "stack": dict(summary)}
+    return config, {**arrays, "stack_weights": weights, "stack_bias": bias}
