@@ -58,6 +58,7 @@ class DevItem:
     text: str
     tags: tuple[str, ...]
     gold: tuple[str, ...]  # acceptable IPTC codes, best first
+    html: str = ""  # the page's .html.gz under shared/data (articles), for the pipeline path
 
     @property
     def in_sample(self) -> bool:
@@ -104,7 +105,9 @@ def _fundus(root: Path, labels) -> Iterator[DevItem]:
         for section in body.get("sections") or []:
             parts += list(section.get("headline") or []) + list(section.get("paragraphs") or [])
         outlet = row["publisher"].lower()
-        yield DevItem("article", outlet, row["url"], expected.get("title") or "", "\n".join(parts), (), gold)
+        title, text = expected.get("title") or "", "\n".join(parts)
+        html_path = str(root / "extraction/fundus" / row["html"])
+        yield DevItem("article", outlet, row["url"], title, text, (), gold, html_path)
 
 
 def _aeb(root: Path, labels) -> Iterator[DevItem]:
@@ -117,7 +120,8 @@ def _aeb(root: Path, labels) -> Iterator[DevItem]:
         match = _TITLE.search(raw.decode("utf-8", "replace"))
         title = _plain(match.group(1)) if match else ""
         outlet = _outlet_of_host(row["url"])
-        yield DevItem("article", outlet, row["url"], title, row["articleBody"], (), gold)
+        html_path = str(root / "extraction/aeb/html" / f"{page_id}.html.gz")
+        yield DevItem("article", outlet, row["url"], title, row["articleBody"], (), gold, html_path)
 
 
 def _feeds(root: Path, labels) -> Iterator[DevItem]:
@@ -255,3 +259,19 @@ def calibration(scores, correct, bins: int = 10):
             ece += n / len(scores) * abs(mean - acc)
             rows.append((float(low), float(high), n, mean, acc))
     return ece, rows
+
+
+def pipeline_article(item: DevItem, number: int):
+    """The item's page through the pipeline's own extract and clean stages, as an Article,
+    fetched from a neutral URL so that the URL cannot give the topic away."""
+    import datetime as dt
+
+    from transforms.clean import load_rules, clean_text  # noqa: F401  (see below)
+    from transforms.extract import ExtractConfig, extract_article
+    from transforms.records import FeedEntry, FetchedPage
+
+    url = f"https://news{number % 7}.example/a/{number}.html"
+    entry = FeedEntry("https://news.example/feed.xml", "", url, url=url, id=str(number))
+    body = gzip.decompress(Path(item.html).read_bytes())
+    page = FetchedPage(entry, url, 200, "text/html", None, body, dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc))
+    return extract_article(page, ExtractConfig())
