@@ -6,9 +6,13 @@ import argparse
 import datetime as dt
 import json
 import sys
+from pathlib import Path
+from typing import TYPE_CHECKING
 
-from pipeline.config import RunConfig, load_config, with_overrides
 from pipeline.console import Progress, configure_logging, summary_lines
+
+if TYPE_CHECKING:  # pipeline.config loads the stages, and they load Beam: not for --help
+    from pipeline.config import RunConfig
 
 EXIT_OK = 0
 EXIT_CONFIG = 2
@@ -24,7 +28,7 @@ def configure(args: argparse.Namespace) -> None:
     """Logging and output style from the options every command shares."""
     _view["quiet"] = getattr(args, "quiet", False)
     _view["log_format"] = getattr(args, "log_format", "text")
-    configure_logging(getattr(args, "verbose", False), _view["log_format"])
+    configure_logging(getattr(args, "verbose", False), _view["log_format"], _view["quiet"])
 
 
 def _say(line: str = "") -> None:
@@ -76,9 +80,33 @@ def execute_run(cfg: RunConfig, out: str, date: str, beam_args: list[str]) -> in
     return EXIT_OK
 
 
+def check_output(out: str) -> None:
+    """``--output`` of a run: a directory, or a path where one can be made (checked before the
+    run starts, so a typo costs no fetching)."""
+    from pipeline.config import ConfigError
+    from pipeline.output import is_local
+
+    if not is_local(out):
+        return
+    path = Path(out)
+    if path.exists() and not path.is_dir():
+        raise ConfigError(f"--output {out} is a file, not a directory")
+    parent = next((p for p in [path, *path.parents] if p.exists()), None)
+    if parent is not None and not parent.is_dir():
+        raise ConfigError(f"--output {out}: {parent} is a file, not a directory")
+
+
 def cmd_run(args: argparse.Namespace, beam_args: list[str]) -> int:
+    from pipeline.config import RunConfig, load_config, with_overrides
+    from pipeline.topics_cli import load_model
+
     base = load_config(args.config) if args.config else RunConfig()
     cfg = with_overrides(base, args.feed, args.allow_private_hosts, args.model, args.max_failure_rate)
+    check_output(args.output)
+    if cfg.topic.model:
+        load_model(cfg.topic.model)  # a bad --model fails now, not after every page is fetched
+    if args.retry_held_feeds:
+        cfg = cfg.model_copy(update={"state": cfg.state.model_copy(update={"backoff_after_failures": 0})})
     return execute_run(with_workers(cfg, args.workers, beam_args), args.output, args.date or _today(), beam_args)
 
 
@@ -100,6 +128,7 @@ def with_workers(cfg: RunConfig, workers: int, beam_args: list[str]) -> RunConfi
 
 
 def cmd_stream(args: argparse.Namespace, beam_args: list[str]) -> int:
+    from pipeline.config import RunConfig, load_config, with_overrides
     from pipeline.state import LockHeld
     from pipeline.stream import stream
 
@@ -146,19 +175,49 @@ def cmd_show(args: argparse.Namespace) -> int:
 
     names, rows = show(args.output, args.date, args.topic, args.language, args.source, args.limit)
     print(format_rows(names, rows, "table", width=80))
+    if args.topic and not rows:
+        print(f"newsbeam: {topic_hint(args.output, args.topic)}", file=sys.stderr)
     return EXIT_OK
 
 
+def topic_hint(output: str, topic: str) -> str:
+    """Why ``show --topic`` found nothing: a near miss of a label, and the topics there are."""
+    from pipeline.config import topic_code, topic_suggestion
+    from pipeline.reading import connect
+
+    present = [r[0] for r in connect(output).execute(
+        "select distinct topic_label from articles where topic_label is not null order by 1").fetchall()]
+    if topic_code(topic) is None and topic not in present:
+        return (f"no topic {topic!r}{topic_suggestion(topic)}; give an IPTC code or label, "
+                f"e.g. {', '.join(present[:8]) or 'politics, sport'}")
+    return f"no articles with topic {topic!r} here; topics in this output: {', '.join(present) or 'none'}"
+
+
 def cmd_report(args: argparse.Namespace) -> int:
+    from pipeline.config import ConfigError
     from pipeline.report import write_report
 
+    if args.start and args.end and args.start > args.end:
+        raise ConfigError(f"--from {args.start} is after --to {args.end}")
+    target = Path(args.out)
+    if target.is_dir():
+        raise ConfigError(f"--out {args.out} is a directory; give a file name, e.g. {target / 'report.html'}")
+    if not target.parent.is_dir():
+        raise ConfigError(f"--out {args.out}: no directory {target.parent}")
     path = write_report(args.output, args.out, args.start, args.end)
     print(f"report written to {path}")
     return EXIT_OK
 
 
 def cmd_validate_config(args: argparse.Namespace) -> int:
-    cfg = load_config(args.config)
+    from pipeline.config import ConfigError, load_config
+
+    try:
+        cfg = load_config(args.config)
+    except ConfigError as exc:
+        for line in exc.errors:
+            print(f"newsbeam: error: {line}", file=sys.stderr)
+        return EXIT_CONFIG
     declared = sum(1 for f in cfg.feeds if f.topic)
     languages = sorted({f.language for f in cfg.feeds if f.language})
     print(f"{args.config}: ok — {len(cfg.feeds)} feeds ({', '.join(languages) or 'no language hints'}; "

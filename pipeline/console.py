@@ -36,13 +36,16 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(entry, ensure_ascii=False)
 
 
-def configure_logging(verbose: bool, log_format: str) -> None:
+def configure_logging(verbose: bool, log_format: str, quiet: bool = False) -> None:
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonFormatter() if log_format == "json" else
                          logging.Formatter("%(levelname)s %(name)s: %(message)s"))
     root = logging.getLogger()
     root.handlers[:] = [handler]
-    root.setLevel(logging.INFO if verbose else logging.WARNING)
+    # --quiet: errors only; libraries' warnings (trafilatura's "discarding data") are not.
+    root.setLevel(logging.ERROR if quiet else logging.INFO if verbose else logging.WARNING)
+    if quiet:  # also for loggers that set a level of their own
+        handler.setLevel(logging.ERROR)
     if not verbose:
         # Beam logs its runner choice and worker chatter at INFO/WARNING; users want our summary.
         logging.getLogger("apache_beam").setLevel(logging.ERROR)

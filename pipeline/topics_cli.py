@@ -12,9 +12,10 @@ import collections
 import json
 import sys
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
-from transforms.topic import Lexicon, TopicError, TopicModel, classify_article
+if TYPE_CHECKING:  # transforms.topic loads Beam and numpy: imported where used, not for --help
+    from transforms.topic import Lexicon, TopicModel
 
 CLASSIFY_EXAMPLE = """\
 example:
@@ -104,6 +105,8 @@ def register(subparsers: Any) -> None:
 
 
 def _classify_line(line: str, model: TopicModel, lexicon: Lexicon) -> dict[str, Any]:
+    from transforms.topic import TopicError, classify_article
+
     try:
         item = json.loads(line)
     except json.JSONDecodeError as e:
@@ -153,8 +156,25 @@ def classify_lines(lines: TextIO, out: TextIO, model: TopicModel, lexicon: Lexic
     return failed
 
 
+def load_model(path: str | None) -> TopicModel:
+    """The topic model in ``path`` (None: the shipped one); a directory that is not one is a
+    ConfigError naming it, one line."""
+    from pipeline.config import ConfigError
+    from transforms.topic import TopicModel
+
+    if path is not None and not Path(path).is_dir():
+        raise ConfigError(f"--model {path}: no such directory (give a directory written by train-topics)")
+    try:
+        return TopicModel.load(path)
+    except (OSError, ValueError, KeyError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
+        raise ConfigError(f"--model {path}: not a topic model directory ({reason})") from None
+
+
 def run_classify(args: argparse.Namespace) -> int:
-    model = TopicModel.load(args.model)
+    from transforms.topic import Lexicon
+
+    model = load_model(args.model)
     failed = classify_lines(sys.stdin, sys.stdout, model, Lexicon.load())
     sys.stdout.flush()
     return 1 if failed else 0
@@ -163,6 +183,7 @@ def run_classify(args: argparse.Namespace) -> int:
 def run_train(args: argparse.Namespace) -> int:
     # scikit-learn is needed here only; classify and the pipeline run without it.
     from transforms import topic_train
+    from transforms.topic import Lexicon
 
     lexicon = Lexicon.load()
     examples: list[topic_train.Example] = []
