@@ -91,6 +91,13 @@ def _date(value: str) -> str:
         raise argparse.ArgumentTypeError(f"expected YYYY-MM-DD, got {value!r}") from None
 
 
+class _Parser(argparse.ArgumentParser):
+    """Usage errors in one line (what a scheduler's log and a person both read), exit 2."""
+
+    def error(self, message: str):
+        self.exit(EXIT_CONFIG, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
 def _subparser(sub, name: str, help_text: str, description: str, parents=()) -> argparse.ArgumentParser:
     return sub.add_parser(
         name, help=help_text, description=description, epilog=EXAMPLES[name], parents=list(parents),
@@ -135,7 +142,7 @@ def _workers(value: str) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="newsbeam",
         description="News feeds to clean, enriched, topic-tagged Parquet on Apache Beam.",
         epilog="Run `newsbeam COMMAND --help` for a command's options and examples.",
@@ -270,8 +277,7 @@ def _quiet_stdout() -> None:
 
 
 def _os_error(exc: OSError) -> str:
-    where = f" {exc.filename}" if exc.filename else ""
-    return f"cannot write or read{where}: {exc.strerror or exc}"
+    return f"{exc.filename}: {exc.strerror or exc}" if exc.filename else str(exc.strerror or exc)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

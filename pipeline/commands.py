@@ -61,8 +61,9 @@ def execute_run(cfg: RunConfig, out: str, date: str, beam_args: list[str]) -> in
     except LockHeld as exc:
         print(f"newsbeam: error: {exc}", file=sys.stderr)
         return EXIT_LOCKED
-    except Interrupted as exc:
-        print(f"newsbeam: stopped by {exc}; nothing was published, the lock is released",
+    except (Interrupted, KeyboardInterrupt) as exc:  # KeyboardInterrupt: before the run's handlers
+        signame = str(exc) if isinstance(exc, Interrupted) else "SIGINT"
+        print(f"newsbeam: stopped by {signame}; nothing was published, the lock is released",
               file=sys.stderr)
         return EXIT_INTERRUPTED
     _report_summary(summary, newsbeam_version())

@@ -47,8 +47,10 @@ def configure_logging(verbose: bool, log_format: str, quiet: bool = False) -> No
     if quiet:  # also for loggers that set a level of their own
         handler.setLevel(logging.ERROR)
     if not verbose:
-        # Beam logs its runner choice and worker chatter at INFO/WARNING; users want our summary.
-        logging.getLogger("apache_beam").setLevel(logging.ERROR)
+        # Beam logs its runner choice and worker chatter at INFO/WARNING, and every error a step
+        # raises with its traceback, before the run raises it; users want our summary and one
+        # line per error (-v shows Beam's logs).
+        logging.getLogger("apache_beam").setLevel(logging.CRITICAL)
 
 
 def progress_line(counts: dict[str, int], feeds: int, seconds: float) -> str:
