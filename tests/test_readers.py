@@ -131,7 +131,7 @@ def test_report_has_the_figures_and_tables(out: Path) -> None:
     for _, data in images:
         png = base64.b64decode(data)
         assert png.startswith(b"\x89PNG\r\n\x1a\n") and len(png) > 5000
-    assert "10 articles, 3 dead letters, 1 runs." in page
+    assert "10 articles, 3 dead letters, 1 run." in page
     assert "<td>Tagesblick</td><td>5</td>" in page
     assert "<td>fetch_article</td><td>http_error</td><td>1</td>" in page
 
