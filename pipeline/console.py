@@ -13,6 +13,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
+import os
 import sys
 import threading
 import time
@@ -46,6 +47,8 @@ def configure_logging(verbose: bool, log_format: str, quiet: bool = False) -> No
     root.setLevel(logging.ERROR if quiet else logging.INFO if verbose else logging.WARNING)
     if quiet:  # also for loggers that set a level of their own
         handler.setLevel(logging.ERROR)
+    # Extraction worker processes read it when they start (pipeline/worker_logging.py).
+    os.environ["NEWSBEAM_WORKER_LOG_LEVEL"] = "ERROR" if quiet else "WARNING"
     if not verbose:
         # Beam logs its runner choice and worker chatter at INFO/WARNING, and every error a step
         # raises with its traceback, before the run raises it; users want our summary and one

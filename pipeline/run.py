@@ -23,6 +23,7 @@ import datetime as dt
 import errno
 import hashlib
 import logging
+import re
 import signal
 import threading
 import time
@@ -216,6 +217,10 @@ def _mark_duplicates(plan: RunPlan) -> int:
     return len(duplicates)
 
 
+# XML parsers say where as "<unknown>:LINE:COLUMN: what"; people read "what at line LINE".
+_EXPAT_WHERE = re.compile(r"^<unknown>:(\d+):(\d+): (.*)$")
+
+
 def feed_errors(dead_files: list[str]) -> dict[str, str]:
     """Failed feed → its reason (``http_error 404``, ``not_a_feed: …``), from the dead letters of
     the feed stages a run wrote."""
@@ -232,6 +237,8 @@ def feed_errors(dead_files: list[str]) -> dict[str, str]:
                 reasons[row["feed_url"]] = f"http_error {row['http_status']}"
             else:
                 message = " ".join(str(row["error_message"] or "").split())
+                message = message.removeprefix(row["error_type"].replace("_", " ") + ": ")
+                message = _EXPAT_WHERE.sub(r"\3 at line \1", message)
                 reasons[row["feed_url"]] = f"{row['error_type']}: {message}" if message else row["error_type"]
     return reasons
 
@@ -367,7 +374,7 @@ def run(cfg: RunConfig, out: str, date: str, beam_args: list[str]) -> RunSummary
         # modules, while the graph is built and the feeds are read.
         language.preload()
         if cfg.extract.processes:
-            start_forkserver(EXTRACT_MODULES)
+            start_forkserver(("pipeline.worker_logging", *EXTRACT_MODULES))
         p = beam.Pipeline(options=pipeline_options(beam_args))
         build(p, cfg, plan)
         try:

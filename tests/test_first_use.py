@@ -244,7 +244,7 @@ def test_summary_names_failed_feeds_and_counts_duplicate_of_rows(site: Site, tmp
     assert main(argv) == EXIT_OK
     said = capsys.readouterr().out
     assert f"    failed       {site.server.url('/missing.xml')}: http_error 404" in said
-    assert f"    failed       {site.server.url('/bad.xml')}: not_a_feed: mismatched tag" in said
+    assert f"    failed       {site.server.url('/bad.xml')}: not_a_feed: mismatched tag at line " in said
     marked = [r for r in rows(out) if r["duplicate_of"]]
     assert len(marked) == 1
     assert "  duplicates     0 not written again (already in the output), 1 written with duplicate_of" in said
