@@ -51,12 +51,13 @@ def _report_summary(summary, version: str) -> None:
 
 
 def execute_run(cfg: RunConfig, out: str, date: str, beam_args: list[str]) -> int:
-    from pipeline.run import Interrupted, newsbeam_version, run
+    from pipeline.run import Interrupted, newsbeam_version, run, stop_on_sigterm
     from pipeline.state import LockHeld
 
     show_progress = sys.stderr.isatty() and not _view["quiet"] and _view["log_format"] == "text"
     try:
-        with Progress(len(cfg.feeds), sys.stderr, show_progress):
+        # Also around run()'s own handlers: a signal while the run plans or starts is one line too.
+        with Progress(len(cfg.feeds), sys.stderr, show_progress), stop_on_sigterm():
             summary = run(cfg, out, date, beam_args)
     except LockHeld as exc:
         print(f"newsbeam: error: {exc}", file=sys.stderr)
@@ -172,9 +173,11 @@ def cmd_query(args: argparse.Namespace) -> int:
 
 
 def cmd_show(args: argparse.Namespace) -> int:
+    from pipeline.config import topic_code
     from pipeline.reading import format_rows, show
 
-    names, rows = show(args.output, args.date, args.topic, args.language, args.source, args.limit)
+    topic = (topic_code(args.topic) or args.topic) if args.topic else None  # "economy" is medtop:04000000
+    names, rows = show(args.output, args.date, topic, args.language, args.source, args.limit)
     print(format_rows(names, rows, "table", width=80))
     if args.topic and not rows:
         print(f"newsbeam: {topic_hint(args.output, args.topic)}", file=sys.stderr)

@@ -371,3 +371,13 @@ def test_readme_states_the_test_time_and_the_model_licences() -> None:
     assert "minutes" in readme.split("pytest -q", 1)[1].split("---", 1)[0]
     assert "non-commercial" in readme and "CC BY-NC-SA" in readme
     assert "for every key and its default" not in readme
+
+
+def test_quiet_prints_nothing_not_even_library_warnings(fixture_server, tmp_path: Path, capsys) -> None:
+    # short.html is too short for trafilatura, which warns "discarding data" (the feed's text is used)
+    argv = ["run", "--feed", fixture_server.url("/feeds/mixed.xml"), "--output", str(tmp_path / "out"),
+            "--date", "2026-11-24", "--allow-private-hosts"]
+    assert main([*argv, "--quiet"]) == EXIT_OK
+    assert capsys.readouterr() == ("", "")
+    assert main(argv) == EXIT_OK
+    assert "discarding data" in capsys.readouterr().err  # what --quiet kept back

@@ -194,6 +194,6 @@ def test_validate_config(tmp_path: Path, capsys) -> None:
     assert main(["validate-config", str(good)]) == EXIT_OK
     assert "11 feeds" in capsys.readouterr().out
     bad = tmp_path / "bad.yaml"
-    bad.write_text("feeds:\n  - url: https://x.example/rss\n    topic: sport\n")
+    bad.write_text("feeds:\n  - url: https://x.example/rss\n    topic: sprot\n")  # sport is a label
     assert main(["validate-config", str(bad)]) == EXIT_CONFIG
     assert "topic must be an IPTC code" in capsys.readouterr().err
