@@ -134,8 +134,12 @@ def cmd_stream(args: argparse.Namespace, beam_args: list[str]) -> int:
     from pipeline.state import LockHeld
     from pipeline.stream import stream
 
+    from pipeline.topics_cli import load_model
+
     base = load_config(args.config) if args.config else RunConfig()
     cfg = with_overrides(base, args.feed, args.allow_private_hosts, args.model)
+    if cfg.topic.model:
+        load_model(cfg.topic.model)  # a bad --model fails now, not in the first window
     for name in ("poll_interval", "window"):
         if getattr(args, name) <= 0:
             print(f"newsbeam: error: --{name.replace('_', '-')} must be > 0", file=sys.stderr)

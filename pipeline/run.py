@@ -341,6 +341,21 @@ def stop_on_sigterm():
             signal.signal(sig, handler)
 
 
+@contextlib.contextmanager
+def signals_deferred():
+    """SIGINT and SIGTERM wait while a finished run publishes (a few renames): stopped half-way,
+    some partitions would be new and others old. The run then completes, and the signal with it."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = {sig: signal.signal(sig, signal.SIG_IGN) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
 def run(cfg: RunConfig, out: str, date: str, beam_args: list[str]) -> RunSummary:
     """Execute one batch run for ``date`` and publish its files under ``out``.
 
@@ -389,17 +404,18 @@ def run(cfg: RunConfig, out: str, date: str, beam_args: list[str]) -> RunSummary
             raise
         statuses = _read_statuses(plan.status_prefix)
         marked = _mark_duplicates(plan)
-        files = output.commit(out, run_id, date)
-        _publish_feed_cache(out, run_id)
-        state.save_feed_state(out, state.update_feed_state(feed_state, statuses, started))
-        output.discard(out, run_id)
-        summary = summarize(
-            counters_of(result), run_id, date, out, started, time.monotonic() - clock, files,
-            len(cfg.feeds), statuses, plan_feeds.skipped, config_hash(cfg),
-            feed_errors(files.get("dead_letter", [])) if any(s.outcome == "failed" for s in statuses) else {},
-            marked,
-        )
-        state.write_manifest(out, date, run_id, summary.manifest(newsbeam_version()))
+        with signals_deferred():  # publishing is not interrupted half-way
+            files = output.commit(out, run_id, date)
+            _publish_feed_cache(out, run_id)
+            state.save_feed_state(out, state.update_feed_state(feed_state, statuses, started))
+            output.discard(out, run_id)
+            summary = summarize(
+                counters_of(result), run_id, date, out, started, time.monotonic() - clock, files,
+                len(cfg.feeds), statuses, plan_feeds.skipped, config_hash(cfg),
+                feed_errors(files.get("dead_letter", [])) if any(s.outcome == "failed" for s in statuses) else {},
+                marked,
+            )
+            state.write_manifest(out, date, run_id, summary.manifest(newsbeam_version()))
     finally:
         state.release_lock(out, run_id)
     if not summary.balanced:
