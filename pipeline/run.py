@@ -344,7 +344,7 @@ def stop_on_sigterm():
 @contextlib.contextmanager
 def signals_deferred():
     """SIGINT and SIGTERM wait while a finished run publishes (a few renames): stopped half-way,
-    some partitions would be new and others old. The run then completes, and the signal with it."""
+    some partitions would be new and others old. A signal then is ignored: the run completes."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
