@@ -133,7 +133,6 @@ def cmd_stream(args: argparse.Namespace, beam_args: list[str]) -> int:
     from pipeline.config import RunConfig, load_config, with_overrides
     from pipeline.state import LockHeld
     from pipeline.stream import stream
-
     from pipeline.topics_cli import load_model
 
     base = load_config(args.config) if args.config else RunConfig()
