@@ -276,6 +276,16 @@ def _quiet_stdout() -> None:
     os.dup2(devnull, sys.stdout.fileno())
 
 
+def _exit_at_once(code: int) -> None:
+    """End the process now, as the command after a signal (staging discarded, lock released):
+    fetch threads still waiting on a slow server would hold it for up to their read timeout, and
+    a second Ctrl-C meanwhile would end in a traceback from the interpreter's shutdown."""
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
 def _os_error(exc: OSError) -> str:
     return f"{exc.filename}: {exc.strerror or exc}" if exc.filename else str(exc.strerror or exc)
 
@@ -295,7 +305,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     try:
         if args.command in BEAM_COMMANDS:
-            return args.func(args, rest)
+            code = args.func(args, rest)
+            if code == EXIT_INTERRUPTED and argv is None:
+                _exit_at_once(code)
+            return code
         return args.func(args)
     except (ConfigError, OutputError) as exc:
         print(f"newsbeam: error: {exc}", file=sys.stderr)

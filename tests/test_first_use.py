@@ -313,7 +313,8 @@ def test_a_signal_mid_run_exits_130_in_one_line(signum: int, site: Site, tmp_pat
     try:
         assert (out / "_lock.json").exists()
         proc.send_signal(signum)
-        stdout, stderr = proc.communicate(timeout=120)
+        # At once, not when the hung fetch gives up (read timeout 20 s): the bound is that, not speed.
+        stdout, stderr = proc.communicate(timeout=15)
     finally:
         if proc.poll() is None:
             proc.kill()
