@@ -316,6 +316,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BrokenPipeError:
         _quiet_stdout()
         return EXIT_OK
+    except KeyboardInterrupt:  # Ctrl-C in a query, a report, classify (runs say more themselves)
+        print(f"newsbeam {args.command}: stopped by SIGINT", file=sys.stderr)
+        return EXIT_INTERRUPTED
     except OSError as exc:  # the file system said no: read-only, full, not a directory …
         print(f"newsbeam: error: {_os_error(exc)}", file=sys.stderr)
         return EXIT_CONFIG

@@ -88,7 +88,15 @@ def check_output(out: str) -> None:
     from pipeline.config import ConfigError
     from pipeline.output import is_local
 
+    if not out.strip():
+        raise ConfigError("--output is empty: give a directory")
     if not is_local(out):
+        from apache_beam.io.filesystems import FileSystems
+
+        try:
+            FileSystems.get_filesystem(out)
+        except ValueError as exc:  # gs:// without apache-beam[gcp], an unknown scheme
+            raise ConfigError(f"--output {out}: {str(exc).split('. Path specified', 1)[0]}") from None
         return
     path = Path(out)
     if path.exists() and not path.is_dir():

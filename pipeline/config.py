@@ -209,7 +209,8 @@ def _errors(exc: ValidationError, origin: str | None = None, lines: dict | None 
                 meant.add((*loc[:-1], close[0]))
             found.append((loc, f"unknown key {loc[-1]!r}{hint}"))
         else:
-            found.append((loc, err["msg"].removeprefix("Value error, ")))
+            # Lists are tuples in the models (they are frozen); YAML writes them as lists.
+            found.append((loc, err["msg"].removeprefix("Value error, ").replace("a valid tuple", "a list")))
     out = []
     for loc, message in found:
         if loc in meant and any(e["type"] == "missing" and tuple(e["loc"]) == loc for e in errors):

@@ -55,12 +55,14 @@ def newsbeam_command() -> str:
 
 def run_demo(out: str, beam_args: list[str], date: str | None = None,
              say: Callable[[str], None] = print) -> int:
-    from pipeline.commands import execute_run
+    from pipeline.commands import EXIT_INTERRUPTED, execute_run
 
     date = date or dt.datetime.now(dt.timezone.utc).date().isoformat()
     with _server() as server:
         say(f"demo site serving on {server.base}")
         code = execute_run(demo_config(server), out, date, beam_args)
+    if code == EXIT_INTERRUPTED:
+        return code
     say("")
     exe, where = newsbeam_command(), shlex.quote(out)
     say(f"look at it:  {exe} show --output {where}")

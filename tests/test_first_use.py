@@ -138,6 +138,29 @@ def test_full_disk_during_a_run_keeps_the_previous_rows(site: Site, tmp_path: Pa
     assert not any((out / "_staging").iterdir())
 
 
+@pytest.mark.parametrize(
+    ("output", "message"),
+    [
+        ("", "--output is empty: give a directory"),
+        ("nosuchscheme://bucket/news", "--output nosuchscheme://bucket/news: Unable to get filesystem"),
+    ],
+)
+def test_output_that_cannot_be_written(output: str, message: str, capsys) -> None:
+    assert main(["run", "--feed", "https://x.example/rss", "--output", output]) == EXIT_CONFIG
+    assert message in one_line_error(capsys.readouterr().err)
+
+
+def test_ctrl_c_in_a_query_is_one_line(tmp_path: Path, capsys, monkeypatch) -> None:
+    from pipeline import reading
+
+    def interrupted(*_args):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(reading, "query", interrupted)
+    assert main(["query", "select 1", "--output", str(tmp_path)]) == EXIT_INTERRUPTED
+    assert one_line_error(capsys.readouterr().err) == "newsbeam query: stopped by SIGINT"
+
+
 def test_missing_model_fails_before_the_run(site: Site, tmp_path: Path, capsys) -> None:
     site.feed([1])
     code = main(["run", "--feed", site.feed_url, "--output", str(tmp_path / "out"), "--allow-private-hosts",
