@@ -106,15 +106,33 @@ def check_output(out: str) -> None:
         raise ConfigError(f"--output {out}: {parent} is a file, not a directory")
 
 
+def check_files(cfg: RunConfig) -> None:
+    """The files a run's stages will load (topic model, cleaning rules), loaded once now: a bad
+    one fails before anything is fetched, in one line, not as a stage's traceback later."""
+    from pipeline.config import ConfigError
+    from pipeline.topics_cli import load_model
+    import yaml
+
+    from transforms.clean import RuleError, load_rules
+
+    if cfg.topic.model:
+        load_model(cfg.topic.model)
+    if cfg.clean.rules:
+        try:
+            load_rules(cfg.clean.rules)
+        except OSError as exc:
+            raise ConfigError(f"clean.rules: cannot read {cfg.clean.rules}: {exc.strerror}") from None
+        except (RuleError, ValueError, yaml.YAMLError) as exc:
+            raise ConfigError(f"clean.rules {cfg.clean.rules}: {str(exc).splitlines()[0]}") from None
+
+
 def cmd_run(args: argparse.Namespace, beam_args: list[str]) -> int:
     from pipeline.config import RunConfig, load_config, with_overrides
-    from pipeline.topics_cli import load_model
 
     base = load_config(args.config) if args.config else RunConfig()
     cfg = with_overrides(base, args.feed, args.allow_private_hosts, args.model, args.max_failure_rate)
     check_output(args.output)
-    if cfg.topic.model:
-        load_model(cfg.topic.model)  # a bad --model fails now, not after every page is fetched
+    check_files(cfg)
     if args.retry_held_feeds:
         cfg = cfg.model_copy(update={"state": cfg.state.model_copy(update={"backoff_after_failures": 0})})
     return execute_run(with_workers(cfg, args.workers, beam_args), args.output, args.date or _today(), beam_args)
@@ -141,12 +159,10 @@ def cmd_stream(args: argparse.Namespace, beam_args: list[str]) -> int:
     from pipeline.config import RunConfig, load_config, with_overrides
     from pipeline.state import LockHeld
     from pipeline.stream import stream
-    from pipeline.topics_cli import load_model
 
     base = load_config(args.config) if args.config else RunConfig()
     cfg = with_overrides(base, args.feed, args.allow_private_hosts, args.model)
-    if cfg.topic.model:
-        load_model(cfg.topic.model)  # a bad --model fails now, not in the first window
+    check_files(cfg)
     for name in ("poll_interval", "window"):
         if getattr(args, name) <= 0:
             print(f"newsbeam: error: --{name.replace('_', '-')} must be > 0", file=sys.stderr)

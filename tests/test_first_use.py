@@ -174,6 +174,18 @@ def test_missing_model_fails_before_the_run(site: Site, tmp_path: Path, capsys) 
     assert "not a topic model directory" in one_line_error(capsys.readouterr().err)
 
 
+def test_missing_clean_rules_fail_before_the_run(tmp_path: Path, capsys) -> None:
+    config = tmp_path / "feeds.yaml"
+    config.write_text(f"feeds:\n  - url: https://x.example/rss\nclean:\n  rules: {tmp_path / 'rules.yaml'}\n")
+    assert main(["run", "--config", str(config), "--output", str(tmp_path / "out")]) == EXIT_CONFIG
+    assert one_line_error(capsys.readouterr().err) == (
+        f"newsbeam: error: clean.rules: cannot read {tmp_path / 'rules.yaml'}: No such file or directory")
+    (tmp_path / "rules.yaml").write_text("rules: [\n")
+    assert main(["run", "--config", str(config), "--output", str(tmp_path / "out")]) == EXIT_CONFIG
+    assert f"clean.rules {tmp_path / 'rules.yaml'}: " in one_line_error(capsys.readouterr().err)
+    assert not (tmp_path / "out").exists()
+
+
 def test_missing_model_for_classify(tmp_path: Path) -> None:
     done = subprocess.run([str(NEWSBEAM), "classify", "--model", str(tmp_path / "nope")], input='{"title": "x"}\n',
                           capture_output=True, text=True, timeout=120)
