@@ -421,3 +421,24 @@ def test_quiet_prints_nothing_not_even_library_warnings(fixture_server, tmp_path
     logging.getLogger("pipeline.run").error("an error still shows")
     assert capsys.readouterr().err == "ERROR pipeline.run: an error still shows\n"
     assert os.environ["NEWSBEAM_WORKER_LOG_LEVEL"] == "ERROR"  # and in --workers processes
+
+
+def test_report_plots_by_publication_day() -> None:
+    import duckdb
+
+    from pipeline import report
+
+    con = duckdb.connect()
+    con.execute("set TimeZone = 'UTC'")
+    con.execute(
+        "create view articles as select * from (values "
+        "('2026-11-24'::DATE, '2026-11-20 08:00:00+00'::TIMESTAMPTZ, '2026-11-24 05:00:00+00'::TIMESTAMPTZ, 'de'), "
+        "('2026-11-24'::DATE, null, '2026-11-24 05:00:00+00'::TIMESTAMPTZ, 'en'), "
+        "('2026-11-25'::DATE, '2026-11-20 23:59:00+00'::TIMESTAMPTZ, '2026-11-25 05:00:00+00'::TIMESTAMPTZ, 'de')"
+        ") t(date, published_at, fetched_at, language)"
+    )
+    days, series = report._per_day(con, "language", "", [])
+    assert days == ["2026-11-20", "2026-11-24"]  # not the partitions 24 and 25
+    assert series == {"de": [2, 0], "en": [0, 1]}
+    where, params = report._range_clause("2026-11-21", None, report.PUBLICATION_DAY)
+    assert report._per_day(con, "language", where, params) == (["2026-11-24"], {"en": [1]})
