@@ -406,7 +406,31 @@ def test_readme_states_the_test_time_and_the_model_licences() -> None:
     readme = (REPO / "README.md").read_text()
     assert "minutes" in readme.split("pytest -q", 1)[1].split("---", 1)[0]
     assert "non-commercial" in readme and "CC BY-NC-SA" in readme
-    assert "for every key and its default" not in readme
+    assert "configs/feeds.yaml) for every key and its default" in readme
+
+
+def test_feeds_yaml_documents_every_key() -> None:
+    import re
+    import typing
+
+    from pydantic import BaseModel
+
+    from pipeline.config import RunConfig
+
+    text = (REPO / "configs" / "feeds.yaml").read_text()
+    written = set(re.findall(r"^[ #]*([a-z_]+):", text, re.MULTILINE))
+
+    def keys(model: type[BaseModel]) -> set[str]:
+        found = set()
+        for name, field in model.model_fields.items():
+            found.add(name)
+            kinds = [field.annotation, *typing.get_args(field.annotation)]
+            sub = next((k for k in kinds if isinstance(k, type) and issubclass(k, BaseModel)), None)
+            if sub is not None:
+                found |= keys(sub)
+        return found
+
+    assert keys(RunConfig) - written == set()
 
 
 def test_quiet_prints_nothing_not_even_library_warnings(fixture_server, tmp_path: Path, capsys) -> None:
