@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import difflib
 import logging
+import os
 import sys
 from collections.abc import Sequence
 
@@ -25,10 +27,10 @@ def _drop_beam_import_noise(record: logging.LogRecord) -> bool:
 
 logging.getLogger().addFilter(_drop_beam_import_noise)
 
-from pipeline import commands, topics_cli  # noqa: E402 - after the filter: this import loads Beam
+# Light imports only: `newsbeam --help` must not wait for Beam. What loads Beam is imported
+# by the commands that need it, after the arguments are parsed.
+from pipeline import commands, topics_cli  # noqa: E402
 from pipeline import feedlists  # noqa: E402
-from pipeline.config import ConfigError  # noqa: E402
-from pipeline.reading import OutputError  # noqa: E402
 
 EXIT_OK = commands.EXIT_OK
 EXIT_CONFIG = commands.EXIT_CONFIG
@@ -45,7 +47,8 @@ EXAMPLES = {
   newsbeam run --feed https://www.tagesschau.de/xml/rss2/ --output ./news
   newsbeam run --config configs/feeds.yaml --output ./news --date 2026-11-24 --workers auto
 
-Any option newsbeam does not know is passed to Beam (runner, workers, project …).""",
+Options that Beam's PipelineOptions know are passed to Beam (--runner, --project …); any
+other unknown option is an error.""",
     "demo": """examples:
   newsbeam demo                     # writes ./newsbeam-demo
   newsbeam demo --output /tmp/demo""",
@@ -72,11 +75,28 @@ Views: articles, dead_letter, runs (one row per run manifest).""",
 }
 
 
+def _positive(value: str) -> int:
+    try:
+        number = int(value)
+    except ValueError:
+        number = -1
+    if number < 0:
+        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {value!r}")
+    return number
+
+
 def _date(value: str) -> str:
     try:
         return dt.date.fromisoformat(value).isoformat()
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected YYYY-MM-DD, got {value!r}") from None
+
+
+class _Parser(argparse.ArgumentParser):
+    """Usage errors in one line (what a scheduler's log and a person both read), exit 2."""
+
+    def error(self, message: str):
+        self.exit(EXIT_CONFIG, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
 def _subparser(sub, name: str, help_text: str, description: str, parents=()) -> argparse.ArgumentParser:
@@ -125,7 +145,7 @@ def _workers(value: str) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="newsbeam",
         description="News feeds to clean, enriched, topic-tagged Parquet on Apache Beam.",
         epilog="Run `newsbeam COMMAND --help` for a command's options and examples.",
@@ -147,6 +167,8 @@ def build_parser() -> argparse.ArgumentParser:
                      "process; N > 1 or 'auto' (one per core) extracts pages in N worker "
                      "processes while this one fetches and writes (1.7x the articles/s on 2 "
                      "cores, BENCHMARKS.md). Other runners size themselves")
+    run.add_argument("--retry-held-feeds", action="store_true",
+                     help="fetch feeds that are held back after repeated failures, this run too")
     topics_cli.add_model_arg(run)
     run.set_defaults(func=commands.cmd_run)
 
@@ -184,7 +206,7 @@ def build_parser() -> argparse.ArgumentParser:
     show.add_argument("--topic", help="IPTC code or label, e.g. politics or medtop:11000000")
     show.add_argument("--language", help="ISO 639-1 code, e.g. de")
     show.add_argument("--source", help="part of the source name")
-    show.add_argument("--limit", type=int, default=20, help="rows to show (default 20)")
+    show.add_argument("--limit", type=_positive, default=20, help="rows to show (default 20)")
     show.set_defaults(func=commands.cmd_show)
 
     report = _subparser(sub, "report", "write a static HTML report with plots",
@@ -207,18 +229,102 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def beam_option_names() -> set[str]:
+    """Every ``--option`` that one of Beam's PipelineOptions subclasses declares."""
+    from apache_beam.options.pipeline_options import PipelineOptions
+
+    parser = argparse.ArgumentParser(add_help=False, conflict_handler="resolve")
+    todo, seen = [PipelineOptions], set()
+    while todo:
+        cls = todo.pop()
+        if cls in seen:
+            continue
+        seen.add(cls)
+        todo += cls.__subclasses__()
+        try:
+            cls._add_argparse_args(parser)
+        except (argparse.ArgumentError, TypeError, ValueError):  # an odd subclass: skip it
+            continue
+    return {s for action in parser._actions for s in action.option_strings if s.startswith("--")}
+
+
+def unknown_option(known: list[str], rest: list[str], beam: bool) -> str | None:
+    """The complaint about the first argument neither newsbeam nor (for Beam commands) Beam
+    knows, with the option it probably means; None when all of ``rest`` may go to Beam."""
+    beam_names = beam_option_names() if beam else set()
+    after_option = False
+    for arg in rest:
+        if not arg.startswith("-") or arg == "-":
+            if not after_option:
+                return f"unexpected argument {arg!r}"
+            after_option = False
+            continue
+        name = arg.split("=", 1)[0]
+        if name in beam_names:
+            after_option = "=" not in arg
+            continue
+        close = (difflib.get_close_matches(name, known, n=1, cutoff=0.6)
+                 or difflib.get_close_matches(name, sorted(beam_names), n=1, cutoff=0.75))
+        return f"unknown option {name}" + (f" (did you mean {close[0]}?)" if close else "")
+    return None
+
+
+def _subcommand(parser: argparse.ArgumentParser, name: str) -> argparse.ArgumentParser:
+    (sub,) = (a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    return sub.choices[name]
+
+
+def _quiet_stdout() -> None:
+    """The reader of our stdout went away (``| head``): drop what is still buffered."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+
+
+def _exit_at_once(code: int) -> None:
+    """End the process now, as the command after a signal (staging discarded, lock released):
+    fetch threads still waiting on a slow server would hold it for up to their read timeout, and
+    a second Ctrl-C meanwhile would end in a traceback from the interpreter's shutdown."""
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
+def _os_error(exc: OSError) -> str:
+    return f"{exc.filename}: {exc.strerror or exc}" if exc.filename else str(exc.strerror or exc)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args, rest = parser.parse_known_args(argv)
-    if args.command not in BEAM_COMMANDS and rest:
-        parser.error(f"unrecognized arguments: {' '.join(rest)}")
+    if rest:
+        known = [s for a in _subcommand(parser, args.command)._actions for s in a.option_strings]
+        problem = unknown_option(known, rest, beam=args.command in BEAM_COMMANDS)
+        if problem:
+            print(f"newsbeam {args.command}: error: {problem}", file=sys.stderr)
+            return EXIT_CONFIG
     commands.configure(args)
+    from pipeline.config import ConfigError
+    from pipeline.reading import OutputError
+
     try:
         if args.command in BEAM_COMMANDS:
-            return args.func(args, rest)
+            code = args.func(args, rest)
+            if code == EXIT_INTERRUPTED and argv is None:
+                _exit_at_once(code)
+            return code
         return args.func(args)
     except (ConfigError, OutputError) as exc:
         print(f"newsbeam: error: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    except BrokenPipeError:
+        _quiet_stdout()
+        return EXIT_OK
+    except KeyboardInterrupt:  # Ctrl-C in a query, a report, classify (runs say more themselves)
+        print(f"newsbeam {args.command}: stopped by SIGINT", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except OSError as exc:  # the file system said no: read-only, full, not a directory …
+        print(f"newsbeam: error: {_os_error(exc)}", file=sys.stderr)
         return EXIT_CONFIG
 
 

@@ -6,10 +6,14 @@ import argparse
 import datetime as dt
 import json
 import sys
+from pathlib import Path
+from typing import TYPE_CHECKING
 
-from pipeline.config import RunConfig, load_config, with_overrides
 from pipeline.console import Progress, configure_logging, summary_lines
 from pipeline.feedlists import with_opml
+
+if TYPE_CHECKING:  # pipeline.config loads the stages, and they load Beam: not for --help
+    from pipeline.config import RunConfig
 
 EXIT_OK = 0
 EXIT_CONFIG = 2
@@ -25,7 +29,7 @@ def configure(args: argparse.Namespace) -> None:
     """Logging and output style from the options every command shares."""
     _view["quiet"] = getattr(args, "quiet", False)
     _view["log_format"] = getattr(args, "log_format", "text")
-    configure_logging(getattr(args, "verbose", False), _view["log_format"])
+    configure_logging(getattr(args, "verbose", False), _view["log_format"], _view["quiet"])
 
 
 def _say(line: str = "") -> None:
@@ -48,18 +52,20 @@ def _report_summary(summary, version: str) -> None:
 
 
 def execute_run(cfg: RunConfig, out: str, date: str, beam_args: list[str]) -> int:
-    from pipeline.run import Interrupted, newsbeam_version, run
+    from pipeline.run import Interrupted, newsbeam_version, run, stop_on_sigterm
     from pipeline.state import LockHeld
 
     show_progress = sys.stderr.isatty() and not _view["quiet"] and _view["log_format"] == "text"
     try:
-        with Progress(len(cfg.feeds), sys.stderr, show_progress):
+        # Also around run()'s own handlers: a signal while the run plans or starts is one line too.
+        with Progress(len(cfg.feeds), sys.stderr, show_progress), stop_on_sigterm():
             summary = run(cfg, out, date, beam_args)
     except LockHeld as exc:
         print(f"newsbeam: error: {exc}", file=sys.stderr)
         return EXIT_LOCKED
-    except Interrupted as exc:
-        print(f"newsbeam: stopped by {exc}; nothing was published, the lock is released",
+    except (Interrupted, KeyboardInterrupt) as exc:  # KeyboardInterrupt: before the run's handlers
+        signame = str(exc) if isinstance(exc, Interrupted) else "SIGINT"
+        print(f"newsbeam: stopped by {signame}; nothing was published, the lock is released",
               file=sys.stderr)
         return EXIT_INTERRUPTED
     _report_summary(summary, newsbeam_version())
@@ -77,10 +83,60 @@ def execute_run(cfg: RunConfig, out: str, date: str, beam_args: list[str]) -> in
     return EXIT_OK
 
 
+def check_output(out: str) -> None:
+    """``--output`` of a run: a directory, or a path where one can be made (checked before the
+    run starts, so a typo costs no fetching)."""
+    from pipeline.config import ConfigError
+    from pipeline.output import is_local
+
+    if not out.strip():
+        raise ConfigError("--output is empty: give a directory")
+    if not is_local(out):
+        from apache_beam.io.filesystems import FileSystems
+
+        try:
+            FileSystems.get_filesystem(out)
+        except ValueError as exc:  # gs:// without apache-beam[gcp], an unknown scheme
+            raise ConfigError(f"--output {out}: {str(exc).split('. Path specified', 1)[0]}") from None
+        return
+    path = Path(out)
+    if path.exists() and not path.is_dir():
+        raise ConfigError(f"--output {out} is a file, not a directory")
+    parent = next((p for p in [path, *path.parents] if p.exists()), None)
+    if parent is not None and not parent.is_dir():
+        raise ConfigError(f"--output {out}: {parent} is a file, not a directory")
+
+
+def check_files(cfg: RunConfig) -> None:
+    """The files a run's stages will load (topic model, cleaning rules), loaded once now: a bad
+    one fails before anything is fetched, in one line, not as a stage's traceback later."""
+    from pipeline.config import ConfigError
+    from pipeline.topics_cli import load_model
+    import yaml
+
+    from transforms.clean import RuleError, load_rules
+
+    if cfg.topic.model:
+        load_model(cfg.topic.model)
+    if cfg.clean.rules:
+        try:
+            load_rules(cfg.clean.rules)
+        except OSError as exc:
+            raise ConfigError(f"clean.rules: cannot read {cfg.clean.rules}: {exc.strerror}") from None
+        except (RuleError, ValueError, yaml.YAMLError) as exc:
+            raise ConfigError(f"clean.rules {cfg.clean.rules}: {str(exc).splitlines()[0]}") from None
+
+
 def cmd_run(args: argparse.Namespace, beam_args: list[str]) -> int:
+    from pipeline.config import RunConfig, load_config, with_overrides
+
     base = load_config(args.config) if args.config else RunConfig()
     base = with_opml(base, args.opml, args.allow_private_hosts)
     cfg = with_overrides(base, args.feed, args.allow_private_hosts, args.model, args.max_failure_rate)
+    check_output(args.output)
+    check_files(cfg)
+    if args.retry_held_feeds:
+        cfg = cfg.model_copy(update={"state": cfg.state.model_copy(update={"backoff_after_failures": 0})})
     return execute_run(with_workers(cfg, args.workers, beam_args), args.output, args.date or _today(), beam_args)
 
 
@@ -102,12 +158,14 @@ def with_workers(cfg: RunConfig, workers: int, beam_args: list[str]) -> RunConfi
 
 
 def cmd_stream(args: argparse.Namespace, beam_args: list[str]) -> int:
+    from pipeline.config import RunConfig, load_config, with_overrides
     from pipeline.state import LockHeld
     from pipeline.stream import stream
 
     base = load_config(args.config) if args.config else RunConfig()
     base = with_opml(base, args.opml, args.allow_private_hosts)
     cfg = with_overrides(base, args.feed, args.allow_private_hosts, args.model)
+    check_files(cfg)
     for name in ("poll_interval", "window"):
         if getattr(args, name) <= 0:
             print(f"newsbeam: error: --{name.replace('_', '-')} must be > 0", file=sys.stderr)
@@ -145,23 +203,55 @@ def cmd_query(args: argparse.Namespace) -> int:
 
 
 def cmd_show(args: argparse.Namespace) -> int:
+    from pipeline.config import topic_code
     from pipeline.reading import format_rows, show
 
-    names, rows = show(args.output, args.date, args.topic, args.language, args.source, args.limit)
+    topic = (topic_code(args.topic) or args.topic) if args.topic else None  # "economy" is medtop:04000000
+    names, rows = show(args.output, args.date, topic, args.language, args.source, args.limit)
     print(format_rows(names, rows, "table", width=80))
+    if args.topic and not rows:
+        print(f"newsbeam: {topic_hint(args.output, args.topic)}", file=sys.stderr)
     return EXIT_OK
 
 
+def topic_hint(output: str, topic: str) -> str:
+    """Why ``show --topic`` found nothing: a near miss of a label, and the topics there are."""
+    from pipeline.config import topic_code, topic_suggestion
+    from pipeline.reading import connect
+
+    present = [r[0] for r in connect(output).execute(
+        "select distinct topic_label from articles where topic_label is not null order by 1").fetchall()]
+    if topic_code(topic) is None and topic not in present:
+        return (f"no topic {topic!r}{topic_suggestion(topic)}; give an IPTC code or label, "
+                f"e.g. {', '.join(present[:8]) or 'politics, sport'}")
+    return f"no articles with topic {topic!r} here; topics in this output: {', '.join(present) or 'none'}"
+
+
 def cmd_report(args: argparse.Namespace) -> int:
+    from pipeline.config import ConfigError
     from pipeline.report import write_report
 
+    if args.start and args.end and args.start > args.end:
+        raise ConfigError(f"--from {args.start} is after --to {args.end}")
+    target = Path(args.out)
+    if target.is_dir():
+        raise ConfigError(f"--out {args.out} is a directory; give a file name, e.g. {target / 'report.html'}")
+    if not target.parent.is_dir():
+        raise ConfigError(f"--out {args.out}: no directory {target.parent}")
     path = write_report(args.output, args.out, args.start, args.end)
     print(f"report written to {path}")
     return EXIT_OK
 
 
 def cmd_validate_config(args: argparse.Namespace) -> int:
-    cfg = with_opml(load_config(args.config), [])
+    from pipeline.config import ConfigError, load_config
+
+    try:
+        cfg = with_opml(load_config(args.config), [])
+    except ConfigError as exc:
+        for line in exc.errors:
+            print(f"newsbeam: error: {line}", file=sys.stderr)
+        return EXIT_CONFIG
     declared = sum(1 for f in cfg.feeds if f.topic)
     languages = sorted({f.language for f in cfg.feeds if f.language})
     print(f"{args.config}: ok — {len(cfg.feeds)} feeds ({', '.join(languages) or 'no language hints'}; "

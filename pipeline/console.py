@@ -13,6 +13,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
+import os
 import sys
 import threading
 import time
@@ -36,16 +37,23 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(entry, ensure_ascii=False)
 
 
-def configure_logging(verbose: bool, log_format: str) -> None:
+def configure_logging(verbose: bool, log_format: str, quiet: bool = False) -> None:
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonFormatter() if log_format == "json" else
                          logging.Formatter("%(levelname)s %(name)s: %(message)s"))
     root = logging.getLogger()
     root.handlers[:] = [handler]
-    root.setLevel(logging.INFO if verbose else logging.WARNING)
+    # --quiet: errors only; libraries' warnings (trafilatura's "discarding data") are not.
+    root.setLevel(logging.ERROR if quiet else logging.INFO if verbose else logging.WARNING)
+    if quiet:  # also for loggers that set a level of their own
+        handler.setLevel(logging.ERROR)
+    # Extraction worker processes read it when they start (pipeline/worker_logging.py).
+    os.environ["NEWSBEAM_WORKER_LOG_LEVEL"] = "ERROR" if quiet else "WARNING"
     if not verbose:
-        # Beam logs its runner choice and worker chatter at INFO/WARNING; users want our summary.
-        logging.getLogger("apache_beam").setLevel(logging.ERROR)
+        # Beam logs its runner choice and worker chatter at INFO/WARNING, and every error a step
+        # raises with its traceback, before the run raises it; users want our summary and one
+        # line per error (-v shows Beam's logs).
+        logging.getLogger("apache_beam").setLevel(logging.CRITICAL)
 
 
 def progress_line(counts: dict[str, int], feeds: int, seconds: float) -> str:

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import datetime as dt
 import importlib.resources
+import shlex
+import shutil
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -37,16 +40,32 @@ def _server() -> SiteServer:
         return SiteServer(demo_site())
 
 
+def newsbeam_command() -> str:
+    """How to call newsbeam from any shell, venv activated or not: the absolute path of the
+    console script beside this Python, else this Python running the CLI module."""
+    script = Path(sys.executable).with_name("newsbeam")
+    if not script.is_file():
+        return f"{shlex.quote(sys.executable)} -m pipeline.cli"
+    on_path = shutil.which("newsbeam")
+    in_venv = sys.prefix != sys.base_prefix  # on PATH only while the venv is activated
+    if on_path and not in_venv and Path(on_path).resolve() == script.resolve():
+        return "newsbeam"
+    return shlex.quote(str(script))
+
+
 def run_demo(out: str, beam_args: list[str], date: str | None = None,
              say: Callable[[str], None] = print) -> int:
-    from pipeline.commands import execute_run
+    from pipeline.commands import EXIT_INTERRUPTED, execute_run
 
     date = date or dt.datetime.now(dt.timezone.utc).date().isoformat()
     with _server() as server:
         say(f"demo site serving on {server.base}")
         code = execute_run(demo_config(server), out, date, beam_args)
+    if code == EXIT_INTERRUPTED:
+        return code
     say("")
-    say(f"look at it:  newsbeam show --output {out}")
-    say(f"query it:    newsbeam query \"select language, topic_label, count(*) from articles group by all\" --output {out}")
-    say(f"report:      newsbeam report --output {out} --out {out}/report.html")
+    exe, where = newsbeam_command(), shlex.quote(out)
+    say(f"look at it:  {exe} show --output {where}")
+    say(f"query it:    {exe} query \"select language, topic_label, count(*) from articles group by all\" --output {where}")
+    say(f"report:      {exe} report --output {where} --out {shlex.quote(out + '/report.html')}")
     return code

@@ -37,7 +37,7 @@ class RunPlan(NamedTuple):
 
     date: str
     feeds: list[FeedSpec]  # with validators from the feed state
-    memory: list[str]  # file patterns of article partitions of earlier dates
+    memory: list[str]  # file patterns of the article partitions of the other dates
     articles_prefix: str
     dead_prefix: str
     status_prefix: str

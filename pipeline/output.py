@@ -101,8 +101,16 @@ def article_files(output: str, before: str | None = None) -> list[str]:
 
 
 def earlier_article_files(output: str, date: str) -> list[str]:
-    """The memory of a run for ``date``: article partitions of earlier dates only."""
+    """Article partitions of earlier dates only."""
     return article_files(output, before=date)
+
+
+def other_article_files(output: str, date: str) -> list[str]:
+    """The memory of a run for ``date``: the article partitions of every other date, earlier
+    and later, so an id lives under one date only, the first it was written under (a backfill
+    does not copy what a later date already has; re-running a date reproduces it)."""
+    return [join(partition_dir(output, "articles", d), "*.parquet")
+            for d in partition_dates(output) if d != date]
 
 
 def _exchange(a: str, b: str) -> bool:

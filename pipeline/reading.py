@@ -31,6 +31,10 @@ RUN_COLUMNS = (
 )
 
 
+# What a newsbeam output directory holds; an empty directory is a fresh output.
+NEWSBEAM_NAMES = ("articles", "dead_letter", "_runs", "_state", "_lock.json")
+
+
 class OutputError(ValueError):
     """An output directory that cannot be read."""
 
@@ -50,6 +54,8 @@ def connect(output: str | Path) -> duckdb.DuckDBPyConnection:
     out = Path(output)
     if not out.is_dir():
         raise OutputError(f"no output directory at {out}")
+    if any(out.iterdir()) and not any((out / name).exists() for name in NEWSBEAM_NAMES):
+        raise OutputError(f"{out} is not a newsbeam output (it has none of {', '.join(NEWSBEAM_NAMES)})")
     # Imported here: the CLI imports this module for every command, and duckdb costs a quarter
     # of a second that ``newsbeam run`` would pay for nothing.
     import duckdb

@@ -1,7 +1,9 @@
 """``newsbeam report``: one static HTML page about a date range of an output directory.
 
-Plots (PNG, embedded as data URIs so the page is one self-contained file): articles per day by
-topic and by language. Tables: top sources, dead letters by stage and reason, the runs.
+Plots (PNG, embedded as data URIs so the page is one self-contained file): articles per
+publication day (``published_at``, else ``fetched_at``) by topic and by language. Tables: top
+sources, dead letters by stage and reason, the runs (a run whose date was run again later is
+marked "replaced": its rows are no longer in the output).
 """
 
 from __future__ import annotations
@@ -9,6 +11,7 @@ from __future__ import annotations
 import base64
 import html
 import io
+import json
 from pathlib import Path
 from typing import Any
 
@@ -16,22 +19,25 @@ from pipeline.reading import connect
 
 # Topic/language series beyond these many are folded into "other" to keep plots readable.
 MAX_SERIES = 10
+# The day an article belongs to in the plots: when it was published (else fetched), not the
+# partition of the run that happened to fetch it.
+PUBLICATION_DAY = "coalesce(published_at, fetched_at)::DATE"
 
 
-def _range_clause(start: str | None, end: str | None) -> tuple[str, list[str]]:
+def _range_clause(start: str | None, end: str | None, column: str = "date") -> tuple[str, list[str]]:
     where, params = [], []
     if start:
-        where.append("date >= ?::DATE")
+        where.append(f"{column} >= ?::DATE")
         params.append(start)
     if end:
-        where.append("date <= ?::DATE")
+        where.append(f"{column} <= ?::DATE")
         params.append(end)
     return (" where " + " and ".join(where) if where else ""), params
 
 
 def _per_day(con, column: str, where: str, params: list[str]) -> tuple[list[str], dict[str, list[int]]]:
     rows = con.execute(
-        f"select date::VARCHAR, coalesce({column}, 'unknown'), count(*) from articles{where} "
+        f"select {PUBLICATION_DAY}::VARCHAR, coalesce({column}, 'unknown'), count(*) from articles{where} "
         "group by all order by 1", params
     ).fetchall()
     days = sorted({r[0] for r in rows})
@@ -91,8 +97,9 @@ def build_report(output: str | Path, start: str | None = None, end: str | None =
     where, params = _range_clause(start, end)
     total = con.execute(f"select count(*) from articles{where}", params).fetchone()[0]
     span = con.execute(f"select min(date)::VARCHAR, max(date)::VARCHAR from articles{where}", params).fetchone()
-    topic_days, topics = _per_day(con, "topic_label", where, params)
-    lang_days, languages = _per_day(con, "language", where, params)
+    day_where, day_params = _range_clause(start, end, PUBLICATION_DAY)
+    topic_days, topics = _per_day(con, "topic_label", day_where, day_params)
+    lang_days, languages = _per_day(con, "language", day_where, day_params)
     sources = con.execute(
         f"select source, count(*) n from articles{where} group by all order by n desc, source limit 15", params
     ).fetchall()
@@ -100,16 +107,21 @@ def build_report(output: str | Path, start: str | None = None, end: str | None =
         f"select stage, error_type, count(*) n from dead_letter{where} group by all order by n desc, stage",
         params,
     ).fetchall()
-    runs = con.execute(
+    found = con.execute(
         f"select date::VARCHAR, run_id, counters->>'entries', counters->>'written', counters->>'duplicate', "
-        f"counters->>'dead_letter', round(seconds, 1) from runs{where} order by started_at", params
+        f"counters->>'dead_letter_stages', round(seconds, 1) from runs{where} order by started_at", params
     ).fetchall()
+    latest = {row[0]: row[1] for row in found}  # the last run of a date is the one published
+    runs = [(day, run if latest[day] == run else f"{run} (replaced)", entries, written, duplicate,
+             sum(json.loads(stages or "{}").values()), seconds)
+            for day, run, entries, written, duplicate, stages, seconds in found]
     label = f"{span[0]} to {span[1]}" if span[0] else "no articles"
     parts = [
         "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>",
         f"<title>newsbeam report: {html.escape(label)}</title><style>{_STYLE}</style></head><body>",
         f"<h1>newsbeam report: {html.escape(label)}</h1>",
-        f"<p id='total'>{total} articles, {sum(r[2] for r in dead)} dead letters, {len(runs)} runs.</p>",
+        f"<p id='total'>{total} articles, {sum(r[2] for r in dead)} dead letters, "
+        f"{len(runs)} run{'' if len(runs) == 1 else 's'}.</p>",
         "<div class='figures'>",
         f"<figure><img id='topics-per-day' alt='articles per day by topic' "
         f"src='data:image/png;base64,{_plot(topic_days, topics, 'Articles per day by topic')}'></figure>",
@@ -119,7 +131,8 @@ def build_report(output: str | Path, start: str | None = None, end: str | None =
         "<h2>Top sources</h2>", _table(["source", "articles"], sources, "sources"),
         "<h2>Dead letters by stage and reason</h2>", _table(["stage", "reason", "count"], dead, "dead-letters"),
         "<h2>Runs</h2>",
-        _table(["date", "run", "entries", "written", "duplicates", "dead letters", "seconds"], runs, "runs"),
+        _table(["date", "run", "entries", "written", "duplicates", "dead letters (all stages)", "seconds"], runs,
+               "runs"),
         "</body></html>",
     ]
     return "\n".join(parts)

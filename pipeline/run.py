@@ -20,8 +20,10 @@ import ctypes
 import ctypes.util
 import dataclasses
 import datetime as dt
+import errno
 import hashlib
 import logging
+import re
 import signal
 import threading
 import time
@@ -69,6 +71,8 @@ class RunSummary:
     counters: dict[str, int]
     files: dict[str, list[str]]
     config_hash: str
+    feed_errors: dict[str, str] = dataclasses.field(default_factory=dict)  # failed feed → why
+    duplicate_of: int = 0  # rows written with duplicate_of set (the same text at another URL)
 
     @property
     def entry_dead_letters(self) -> int:
@@ -92,12 +96,18 @@ class RunSummary:
         dead = ", ".join(f"{s} {n}" for s, n in sorted(self.dead_letter.items())) or "none"
         filtered = ", ".join(f"{r} {n}" for r, n in sorted(self.filtered.items())) or "none"
         skipped = f" ({len(self.feeds_skipped)} held back after repeated failures)" if self.feeds_skipped else ""
+        failed = [f"    failed       {url}: {self.feed_errors.get(url, 'failed')}" for url in sorted(self.feeds_failed)]
+        held = [f"    held back    {url}: {why}; --retry-held-feeds fetches it now"
+                for url, why in sorted(self.feeds_skipped.items())]
         return [
             f"newsbeam run {self.run_id} for {self.date} finished in {self.seconds:.1f}s",
             f"  feeds read     {self.feeds_ok}/{self.feeds}{skipped}",
+            *failed,
+            *held,
             f"  entries        {self.entries}",
             f"  written        {self.written}",
-            f"  duplicates     {self.duplicate}",
+            f"  duplicates     {self.duplicate} not written again (already in the output), "
+            f"{self.duplicate_of} written with duplicate_of (same text at another URL)",
             f"  filtered       {filtered}",
             f"  dead letters   {dead}",
             f"  output         {self.output}",
@@ -113,11 +123,12 @@ class RunSummary:
             "seconds": round(self.seconds, 3),
             "config_hash": self.config_hash,
             "feeds": {"total": self.feeds, "ok": self.feeds_ok, "failed": sorted(self.feeds_failed),
-                      "skipped": self.feeds_skipped},
+                      "failed_reasons": self.feed_errors, "skipped": self.feeds_skipped},
             "counters": {
                 "entries": self.entries,
                 "written": self.written,
                 "duplicate": self.duplicate,
+                "duplicate_of": self.duplicate_of,
                 "filtered": sum(self.filtered.values()),
                 "filtered_reasons": self.filtered,
                 "dead_letter": self.entry_dead_letters,
@@ -194,14 +205,42 @@ def pipeline_options(beam_args: list[str]) -> PipelineOptions:
     return options
 
 
-def _mark_duplicates(plan: RunPlan) -> None:
-    """Set duplicate_of in the staged article files, before they are published."""
+def _mark_duplicates(plan: RunPlan) -> int:
+    """Set duplicate_of in the staged article files, before they are published; the number of
+    rows set (every pair names an article this run wrote)."""
     duplicates = {
         row["id"]: row["duplicate_of"] for row in output.json_lines(f"{plan.duplicates_prefix}*.jsonl")
     }
     if duplicates:
         for path in output.match(f"{plan.articles_prefix}*.parquet"):
             apply_duplicates(path, duplicates)
+    return len(duplicates)
+
+
+# XML parsers say where as "<unknown>:LINE:COLUMN: what"; people read "what at line LINE".
+_EXPAT_WHERE = re.compile(r"^<unknown>:(\d+):(\d+): (.*)$")
+
+
+def feed_errors(dead_files: list[str]) -> dict[str, str]:
+    """Failed feed → its reason (``http_error 404``, ``not_a_feed: …``), from the dead letters of
+    the feed stages a run wrote."""
+    import pyarrow.parquet as pq
+
+    reasons: dict[str, str] = {}
+    for path in dead_files:
+        with FileSystems.open(path) as handle:
+            table = pq.read_table(handle, columns=["stage", "feed_url", "error_type", "error_message", "http_status"])
+        for row in table.to_pylist():
+            if row["stage"] not in FEED_STAGES or row["feed_url"] in reasons:
+                continue
+            if row["error_type"] == "http_error" and row["http_status"] is not None:
+                reasons[row["feed_url"]] = f"http_error {row['http_status']}"
+            else:
+                message = " ".join(str(row["error_message"] or "").split())
+                message = message.removeprefix(row["error_type"].replace("_", " ") + ": ")
+                message = _EXPAT_WHERE.sub(r"\3 at line \1", message)
+                reasons[row["feed_url"]] = f"{row['error_type']}: {message}" if message else row["error_type"]
+    return reasons
 
 
 def _read_statuses(prefix: str) -> list[FeedStatus]:
@@ -226,7 +265,7 @@ def _publish_feed_cache(out: str, run_id: str) -> None:
 def summarize(
     counters: dict[str, int], run_id: str, date: str, out: str, started: dt.datetime,
     seconds: float, files: dict[str, list[str]], feeds: int, statuses: list[FeedStatus],
-    skipped: dict[str, str], cfg_hash: str,
+    skipped: dict[str, str], cfg_hash: str, errors: dict[str, str] | None = None, duplicate_of: int = 0,
 ) -> RunSummary:
     filtered: Counter[str] = Counter()
     dead: Counter[str] = Counter()
@@ -246,8 +285,25 @@ def summarize(
         written=counters.get("write/articles", 0),
         duplicate=counters.get("canonicalize/duplicate", 0) + counters.get("memory/seen_earlier", 0),
         filtered=dict(filtered), dead_letter=dict(dead), counters=counters, files=files,
-        config_hash=cfg_hash,
+        config_hash=cfg_hash, feed_errors=errors or {}, duplicate_of=duplicate_of,
     )
+
+
+# errno values that say the file system refused, not that the code is wrong.
+_FILE_SYSTEM_ERRORS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM,
+                                 errno.EIO, errno.ENOTDIR, errno.EISDIR, errno.ENAMETOOLONG})
+
+
+def file_system_error(exc: BaseException) -> OSError | None:
+    """The file-system OSError behind ``exc``, if any: Beam re-raises what a step raised as a
+    RuntimeError naming the step, chained to the original."""
+    seen: set[int] = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        if isinstance(exc, OSError) and exc.errno in _FILE_SYSTEM_ERRORS:
+            return exc
+        exc = exc.__cause__ or exc.__context__
+    return None
 
 
 class Interrupted(Exception):
@@ -256,20 +312,48 @@ class Interrupted(Exception):
 
 @contextlib.contextmanager
 def stop_on_sigterm():
-    """Turn SIGTERM (what schedulers and container runtimes send) into Interrupted, as Ctrl-C is
-    turned into KeyboardInterrupt, so both unwind: staging discarded, lock released."""
+    """Turn SIGINT (Ctrl-C) and SIGTERM (what schedulers and container runtimes send) into
+    Interrupted, so both unwind the same way: staging discarded, lock released, no traceback.
+
+    The signal interrupts whatever runs in the main thread, often a DoFn, and Beam wraps what a
+    DoFn raises into its own error (and logs it); so the handler remembers the signal, silences
+    Beam's logger, and whatever comes out of the block then becomes Interrupted. Signals after
+    the first are ignored while the run unwinds."""
+    stopped: list[str] = []
 
     def _raise(signum, _frame):
-        raise Interrupted(signal.Signals(signum).name)
+        if stopped:
+            return
+        stopped.append(signal.Signals(signum).name)
+        logging.getLogger("apache_beam").setLevel(logging.CRITICAL + 1)
+        raise Interrupted(stopped[0])
 
-    previous = signal.signal(signal.SIGTERM, _raise) if threading.current_thread() is threading.main_thread() else None
+    main = threading.current_thread() is threading.main_thread()
+    previous = {sig: signal.signal(sig, _raise) for sig in (signal.SIGINT, signal.SIGTERM)} if main else {}
     try:
         yield
-    except KeyboardInterrupt:
-        raise Interrupted("SIGINT") from None
+    except BaseException as exc:
+        if stopped or isinstance(exc, KeyboardInterrupt):
+            raise Interrupted(stopped[0] if stopped else "SIGINT") from None
+        raise
     finally:
-        if previous is not None:
-            signal.signal(signal.SIGTERM, previous)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+@contextlib.contextmanager
+def signals_deferred():
+    """SIGINT and SIGTERM wait while a finished run publishes (a few renames): stopped half-way,
+    some partitions would be new and others old. A signal then is ignored: the run completes."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = {sig: signal.signal(sig, signal.SIG_IGN) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 def run(cfg: RunConfig, out: str, date: str, beam_args: list[str]) -> RunSummary:
@@ -293,7 +377,7 @@ def run(cfg: RunConfig, out: str, date: str, beam_args: list[str]) -> RunSummary
         plan = RunPlan(
             date=date,
             feeds=plan_feeds.specs,
-            memory=output.earlier_article_files(out, date),
+            memory=output.other_article_files(out, date),
             articles_prefix=output.staging_prefix(out, run_id, "articles", date),
             dead_prefix=output.staging_prefix(out, run_id, "dead_letter", date),
             status_prefix=output.join(staged, "feed_status"),
@@ -305,27 +389,33 @@ def run(cfg: RunConfig, out: str, date: str, beam_args: list[str]) -> RunSummary
         # modules, while the graph is built and the feeds are read.
         language.preload()
         if cfg.extract.processes:
-            start_forkserver(EXTRACT_MODULES)
+            start_forkserver(("pipeline.worker_logging", *EXTRACT_MODULES))
         p = beam.Pipeline(options=pipeline_options(beam_args))
         build(p, cfg, plan)
         try:
             with state.Heartbeat(out, lock), stop_on_sigterm():
                 result = p.run()
                 result.wait_until_finish()
-        except BaseException:
+        except BaseException as exc:
             output.discard(out, run_id)
+            cause = file_system_error(exc)
+            if cause is not None:  # full disk, read-only: the CLI says so in one line
+                raise cause from None
             raise
         statuses = _read_statuses(plan.status_prefix)
-        _mark_duplicates(plan)
-        files = output.commit(out, run_id, date)
-        _publish_feed_cache(out, run_id)
-        state.save_feed_state(out, state.update_feed_state(feed_state, statuses, started))
-        output.discard(out, run_id)
-        summary = summarize(
-            counters_of(result), run_id, date, out, started, time.monotonic() - clock, files,
-            len(cfg.feeds), statuses, plan_feeds.skipped, config_hash(cfg),
-        )
-        state.write_manifest(out, date, run_id, summary.manifest(newsbeam_version()))
+        marked = _mark_duplicates(plan)
+        with signals_deferred():  # publishing is not interrupted half-way
+            files = output.commit(out, run_id, date)
+            _publish_feed_cache(out, run_id)
+            state.save_feed_state(out, state.update_feed_state(feed_state, statuses, started))
+            output.discard(out, run_id)
+            summary = summarize(
+                counters_of(result), run_id, date, out, started, time.monotonic() - clock, files,
+                len(cfg.feeds), statuses, plan_feeds.skipped, config_hash(cfg),
+                feed_errors(files.get("dead_letter", [])) if any(s.outcome == "failed" for s in statuses) else {},
+                marked,
+            )
+            state.write_manifest(out, date, run_id, summary.manifest(newsbeam_version()))
     finally:
         state.release_lock(out, run_id)
     if not summary.balanced:

@@ -12,10 +12,10 @@ import collections
 import json
 import sys
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
-from transforms.language import detect_language, shared_identifier
-from transforms.topic import Lexicon, TopicError, TopicModel, classify_article
+if TYPE_CHECKING:  # transforms.topic loads Beam and numpy: imported where used, not for --help
+    from transforms.topic import Lexicon, TopicModel
 
 CLASSIFY_EXAMPLE = """\
 example:
@@ -111,6 +111,9 @@ def register(subparsers: Any) -> None:
 def _classify_line(
     line: str, model: TopicModel, lexicon: Lexicon, identifier: Any = None
 ) -> dict[str, Any]:
+    from transforms.language import detect_language
+    from transforms.topic import TopicError, classify_article
+
     try:
         item = json.loads(line)
     except json.JSONDecodeError as e:
@@ -169,8 +172,30 @@ def classify_lines(
     return failed
 
 
+def load_model(path: str | None) -> TopicModel:
+    """The topic model in ``path`` (None: the shipped one); a directory that is not one is a
+    ConfigError naming it, one line."""
+    from pipeline.config import ConfigError
+    from transforms.topic import SHIPPED_MODELS, TopicModel
+
+    if path is not None and path not in SHIPPED_MODELS and not Path(path).is_dir():
+        names = ", ".join(sorted(SHIPPED_MODELS))
+        raise ConfigError(
+            f"--model {path}: no such directory (give a directory written by train-topics,"
+            f" or a shipped model: {names})"
+        )
+    try:
+        return TopicModel.load(path)
+    except (OSError, ValueError, KeyError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
+        raise ConfigError(f"--model {path}: not a topic model directory ({reason})") from None
+
+
 def run_classify(args: argparse.Namespace) -> int:
-    model = TopicModel.load(args.model)
+    from transforms.language import shared_identifier
+    from transforms.topic import Lexicon
+
+    model = load_model(args.model)
     identifier = shared_identifier() if model.languages else None
     failed = classify_lines(sys.stdin, sys.stdout, model, Lexicon.load(), identifier)
     sys.stdout.flush()
@@ -180,6 +205,7 @@ def run_classify(args: argparse.Namespace) -> int:
 def run_train(args: argparse.Namespace) -> int:
     # scikit-learn is needed here only; classify and the pipeline run without it.
     from transforms import topic_train
+    from transforms.topic import Lexicon
 
     lexicon = Lexicon.load()
     examples: list[topic_train.Example] = []

@@ -24,8 +24,9 @@ def test_shipped_feeds_config_loads() -> None:
     [
         ({"feeds": [{"url": "ftp://x"}]}, "feeds.0.url: feed url must start with http"),
         ({"feeds": [{"url": "https://x", "language": "German"}]}, "language must be an ISO 639-1 code"),
-        ({"feeds": [{"url": "https://x", "topic": "politics"}]}, "topic must be an IPTC code"),
-        ({"feeds": [{"url": "https://x", "lang": "de"}]}, "feeds.0.lang: Extra inputs are not permitted"),
+        ({"feeds": [{"url": "https://x", "topic": "poltics"}]}, "topic must be an IPTC code"),
+        ({"feeds": [{"url": "https://x", "lang": "de"}]}, "feeds.0.lang: unknown key 'lang' (did you mean 'language'?)"),
+        ({"feeds": [{"ulr": "https://x"}]}, "feeds.0.ulr: unknown key 'ulr' (did you mean 'url'?)"),
         ({"fetch": {"per_host": 0}}, "fetch.per_host: Input should be greater than 0"),
         ({"extract": {"min_chars": -3}}, "extract.min_chars: Input should be greater than 0"),
         (["a"], "expected a mapping"),

@@ -48,6 +48,9 @@ def test_demo_exits_ok_and_summarizes(demo_run) -> None:
     assert "written        10" in proc.stdout
     assert "duplicates     1" in proc.stdout
     assert "dead letters   fetch_article 2, parse_feed 1" in proc.stdout
+    # The closing hints work in a shell without the venv activated.
+    exe = Path(sys.executable).with_name("newsbeam")
+    assert f"look at it:  {exe} show --output {out}" in proc.stdout
 
 
 def test_demo_seed_article(demo_run) -> None:

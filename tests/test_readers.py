@@ -131,7 +131,7 @@ def test_report_has_the_figures_and_tables(out: Path) -> None:
     for _, data in images:
         png = base64.b64decode(data)
         assert png.startswith(b"\x89PNG\r\n\x1a\n") and len(png) > 5000
-    assert "10 articles, 3 dead letters, 1 runs." in page
+    assert "10 articles, 3 dead letters, 1 run." in page
     assert "<td>Tagesblick</td><td>5</td>" in page
     assert "<td>fetch_article</td><td>http_error</td><td>1</td>" in page
 
@@ -194,6 +194,6 @@ def test_validate_config(tmp_path: Path, capsys) -> None:
     assert main(["validate-config", str(good)]) == EXIT_OK
     assert "11 feeds" in capsys.readouterr().out
     bad = tmp_path / "bad.yaml"
-    bad.write_text("feeds:\n  - url: https://x.example/rss\n    topic: sport\n")
+    bad.write_text("feeds:\n  - url: https://x.example/rss\n    topic: sprot\n")  # sport is a label
     assert main(["validate-config", str(bad)]) == EXIT_CONFIG
     assert "topic must be an IPTC code" in capsys.readouterr().err

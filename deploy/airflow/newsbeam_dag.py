@@ -82,7 +82,7 @@ def run_newsbeam(argv: list[str]) -> None:
         status = proc.wait()
     except BaseException:
         # Timeout or task killed: stop newsbeam with SIGINT, on which it discards its staged
-        # files and releases the output's lock (on SIGTERM it would leave the lock behind).
+        # files, releases the output's lock and exits 130 (SIGTERM does the same).
         proc.send_signal(signal.SIGINT)
         try:
             proc.wait(timeout=STOP_GRACE_SECONDS)
