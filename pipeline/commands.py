@@ -10,7 +10,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from pipeline.console import Progress, configure_logging, summary_lines
-from pipeline.feedlists import with_opml
 
 if TYPE_CHECKING:  # pipeline.config loads the stages, and they load Beam: not for --help
     from pipeline.config import RunConfig
@@ -131,6 +130,8 @@ def cmd_run(args: argparse.Namespace, beam_args: list[str]) -> int:
     from pipeline.config import RunConfig, load_config, with_overrides
 
     base = load_config(args.config) if args.config else RunConfig()
+    from pipeline.feedlists import with_opml
+
     base = with_opml(base, args.opml, args.allow_private_hosts)
     cfg = with_overrides(base, args.feed, args.allow_private_hosts, args.model, args.max_failure_rate)
     check_output(args.output)
@@ -163,6 +164,8 @@ def cmd_stream(args: argparse.Namespace, beam_args: list[str]) -> int:
     from pipeline.stream import stream
 
     base = load_config(args.config) if args.config else RunConfig()
+    from pipeline.feedlists import with_opml
+
     base = with_opml(base, args.opml, args.allow_private_hosts)
     cfg = with_overrides(base, args.feed, args.allow_private_hosts, args.model)
     check_files(cfg)
@@ -245,6 +248,7 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 def cmd_validate_config(args: argparse.Namespace) -> int:
     from pipeline.config import ConfigError, load_config
+    from pipeline.feedlists import with_opml
 
     try:
         cfg = with_opml(load_config(args.config), [])

@@ -19,12 +19,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import yaml
-from pydantic import ValidationError
 
-from pipeline.config import ConfigError, FeedConfig, RunConfig, load_config
 from transforms.opml import OpmlError, OpmlFeed, parse_opml, write_opml
 
-if TYPE_CHECKING:  # transforms.discover loads Beam; the commands import it when they run
+if TYPE_CHECKING:  # pipeline.config and transforms.discover load Beam: imported where used, so
+    # that `newsbeam --help` stays fast
+    from pipeline.config import FeedConfig, RunConfig
     from transforms.discover import Found, SiteReport
 
 EXIT_OK = 0
@@ -52,6 +52,8 @@ EXPORT_EXAMPLE = """examples:
 
 def read_opml_source(source: str, allow_private_hosts: bool = False) -> bytes:
     """The bytes of an OPML file or URL; URLs are fetched with the run's safe client."""
+    from pipeline.config import ConfigError
+
     if source.startswith(("http://", "https://")):
         from transforms.http import FetchError, HttpConfig, fetch, make_client
 
@@ -72,6 +74,10 @@ def read_opml_source(source: str, allow_private_hosts: bool = False) -> bytes:
 
 def opml_feeds(source: str, allow_private_hosts: bool = False) -> list[FeedConfig]:
     """The feeds of one OPML file or URL as config entries (folders and categories as tags)."""
+    from pydantic import ValidationError
+
+    from pipeline.config import ConfigError, FeedConfig
+
     try:
         feeds = parse_opml(read_opml_source(source, allow_private_hosts))
     except OpmlError as exc:
@@ -180,6 +186,8 @@ def config_yaml(feeds: list[FeedConfig]) -> str:
 
 
 def _write(out: str | None, data: str | bytes) -> None:
+    from pipeline.config import ConfigError
+
     if out is None or out == "-":
         text = data.decode("utf-8") if isinstance(data, bytes) else data
         sys.stdout.write(text)
@@ -214,6 +222,10 @@ def _summary(report: SiteReport) -> str:
 
 
 def cmd_discover(args: argparse.Namespace) -> int:
+    from pydantic import ValidationError
+
+    from pipeline.config import ConfigError
+
     from transforms.discover import FEED_MAX_BYTES, DiscoverConfig, describe_attempts, discover
     from transforms.http import HttpConfig
 
@@ -260,6 +272,8 @@ def cmd_discover(args: argparse.Namespace) -> int:
 
 
 def cmd_export_feeds(args: argparse.Namespace) -> int:
+    from pipeline.config import ConfigError, RunConfig, load_config
+
     base = load_config(args.config) if args.config else RunConfig()
     cfg = with_opml(base, args.opml, args.allow_private_hosts)
     if not cfg.feeds:
