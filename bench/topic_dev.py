@@ -184,8 +184,12 @@ def stack_inputs(model, items: list[DevItem]):
     return np.array([model.stacked_features(i.title, i.text) for i in items])
 
 
-def outlet_cv_logits(features, gold: list[str], outlets: list[str], classes, c: float = 0.3):
-    """Decision values of a stack fitted without each item's outlet (5 folds by outlet)."""
+def outlet_cv_logits(
+    features, gold: list[str], outlets: list[str], classes, c: float = 0.3, balance: float = 0.0
+):
+    """Decision values of a stack fitted without each item's outlet (5 folds by outlet);
+    gold topics weigh (mean count / count) ** balance."""
+    import collections
     import numpy as np
 
     from transforms.topic_train import fit_stack
@@ -197,7 +201,10 @@ def outlet_cv_logits(features, gold: list[str], outlets: list[str], classes, c: 
         test = folds == k
         if not test.any():
             continue
-        w, b = fit_stack(features[~test], gold_arr[~test], classes, c)
+        counts = collections.Counter(gold_arr[~test])
+        mean = sum(counts.values()) / len(counts)
+        weights = {g: (mean / n) ** balance for g, n in counts.items()}
+        w, b = fit_stack(features[~test], gold_arr[~test], classes, c, weights)
         logits[test] = features[test] @ w.T + b
     return logits
 
@@ -224,9 +231,11 @@ def fit_temperature(logits, golds: list[tuple[str, ...]], classes) -> float:
     return float(grid[int(np.argmin(loss))])
 
 
-def outlet_cv_proba(features, golds: list[tuple[str, ...]], outlets: list[str], classes, c=0.3):
+def outlet_cv_proba(
+    features, golds: list[tuple[str, ...]], outlets: list[str], classes, c=0.3, balance=0.0
+):
     """Outlet-held-out probabilities, with the temperature fitted on the held-out logits."""
-    logits = outlet_cv_logits(features, [g[0] for g in golds], outlets, classes, c)
+    logits = outlet_cv_logits(features, [g[0] for g in golds], outlets, classes, c, balance)
     return softmax(logits, fit_temperature(logits, golds, classes))
 
 

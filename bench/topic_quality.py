@@ -114,8 +114,10 @@ def dev_report(model: TopicModel, lexicon: Lexicon, shared: Path) -> list[str]:
     if model.stack_weights is not None:
         rows = [items[n] for n in readable]
         feats = topic_dev.stack_inputs(model, rows)
+        stack = model.meta.get("stack", {})
         proba = topic_dev.outlet_cv_proba(
-            feats, [r.gold for r in rows], [r.outlet for r in rows], model.classes
+            feats, [r.gold for r in rows], [r.outlet for r in rows], model.classes,
+            stack.get("c", 0.3), stack.get("class_balance", 0.0),
         )
         for n, p in zip(readable, proba):
             held[n] = (model.classes[int(p.argmax())], float(p.max()))
