@@ -104,7 +104,8 @@ def cmd_stream(args: argparse.Namespace, beam_args: list[str]) -> int:
     from pipeline.stream import stream
 
     base = load_config(args.config) if args.config else RunConfig()
-    cfg = with_overrides(base, args.feed, args.allow_private_hosts, args.model)
+    cfg = with_workers(with_overrides(base, args.feed, args.allow_private_hosts, args.model),
+                       args.workers, beam_args)
     for name in ("poll_interval", "window"):
         if getattr(args, name) <= 0:
             print(f"newsbeam: error: --{name.replace('_', '-')} must be > 0", file=sys.stderr)

@@ -5,6 +5,10 @@ polls, a stateful dedupe (seeded with the ids already in the output) replaces th
 GroupByKey, and a stateful writer turns each window's rows into complete Parquet files in the
 same ``articles/date=…`` and ``dead_letter/date=…`` partitions ``run`` uses.
 
+On Beam's local runner the poll clock is ``PollTicks`` (it waits for the next poll instead of
+spinning) and the runner consolidates counters after every bundle (``local_runner``): a stream's
+cost and memory follow its polls, not the wall clock or the number of bundles.
+
 Stopping: ``--duration`` ends the impulse, the last window is flushed and the pipeline finishes.
 SIGINT/SIGTERM stop at once: files already written stay (each is complete: written aside, then
 renamed), the window being collected is dropped, and its articles, not being in the output, are
@@ -28,6 +32,7 @@ from apache_beam.transforms.periodicsequence import PeriodicImpulse
 from pipeline import output, state
 from pipeline.config import RunConfig
 from pipeline.graph import enrich
+from pipeline.local_runner import flat_bundle_metrics
 from pipeline.run import (
     config_hash,
     counters_of,
@@ -36,10 +41,12 @@ from pipeline.run import (
     pipeline_options,
 )
 from transforms.canonicalize import CanonicalizeLinks
+from transforms.extract import EXTRACT_MODULES
 from transforms.feeds import FetchFeeds
 from transforms.memory import HashContent, ReadMemory
 from transforms.records import ARTICLE_SCHEMA, DEAD_LETTER_SCHEMA, FeedSpec, to_row
-from transforms.stream import DedupeUnseen, WriteWindows
+from transforms.inflight import start_forkserver
+from transforms.stream import DedupeUnseen, PollTicks, WriteWindows
 
 
 class StreamPlan(NamedTuple):
@@ -63,7 +70,8 @@ def _memory_pair(item) -> tuple[str, str]:
 
 
 def build_stream(p: beam.Pipeline, cfg: RunConfig, plan: StreamPlan) -> None:
-    ticks = p | "Poll" >> PeriodicImpulse(plan.start, plan.stop, plan.poll_seconds)
+    clock = PeriodicImpulse if plan.spread else PollTicks
+    ticks = p | "Poll" >> clock(plan.start, plan.stop, plan.poll_seconds)
     specs = ticks | "FeedsPerPoll" >> beam.FlatMap(lambda _, feeds: feeds, plan.feeds)
     entries, dead_feeds, _statuses = specs | "FetchFeeds" >> FetchFeeds(cfg.feed_fetch, spread=plan.spread)
     keyed, dead_links = entries | "Canonicalize" >> CanonicalizeLinks()
@@ -169,6 +177,8 @@ def stream(cfg: RunConfig, out: str, poll_seconds: float, window_seconds: float,
         )
         # A stream runs for days: the heap must not keep the holes of every page it fetched.
         limit_heap_growth()
+        if cfg.extract.processes:
+            start_forkserver(EXTRACT_MODULES)
         options = pipeline_options(beam_args)
         options.view_as(StandardOptions).streaming = True
         p = beam.Pipeline(options=options)
@@ -176,7 +186,7 @@ def stream(cfg: RunConfig, out: str, poll_seconds: float, window_seconds: float,
         handler = _stop_handler(cfg, out, stream_id, started)
         previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
         try:
-            with state.Heartbeat(out, lock):
+            with state.Heartbeat(out, lock), flat_bundle_metrics():
                 result = p.run()
                 result.wait_until_finish()
         finally:
