@@ -1,4 +1,5 @@
-"""The local runner's counters after many bundles: read in a flat stack (pipeline/local_runner.py).
+"""Beam's local runner in a long stream: counters after many bundles read in a flat stack
+(pipeline/local_runner.py), and a poll clock that does not spin (transforms/stream.py).
 
 Beam nests one generator per bundle when it keeps a stage's counters; a stream that ran more
 bundles than the recursion limit died reading them. Running 1,000+ real bundles takes seconds,
@@ -10,16 +11,18 @@ from __future__ import annotations
 
 import contextlib
 import sys
+import time
 from collections.abc import Iterator
 
 import apache_beam as beam
 import pytest
 from apache_beam.io.restriction_trackers import OffsetRange, OffsetRestrictionTracker
-from apache_beam.runners.portability.fn_api_runner import FnApiRunner
+from apache_beam.runners.portability.fn_api_runner import FnApiRunner, fn_runner
 from apache_beam.transforms.core import RestrictionProvider
 
 from pipeline.local_runner import flat_bundle_metrics
 from pipeline.run import counters_of
+from transforms.stream import PollTicks
 
 BUNDLES = 150
 # Frames reading the counters may use above the caller's: plenty for a flat read, far fewer
@@ -95,3 +98,24 @@ def test_beam_still_nests_counters_per_bundle() -> None:
     result = _many_bundles(BUNDLES)
     with _stack_budget(STACK_BUDGET), pytest.raises(RecursionError):
         counters_of(result)
+
+
+def test_poll_ticks_wait_for_each_tick_instead_of_spinning(monkeypatch) -> None:
+    """PeriodicImpulse runs ~150 empty bundles a second on this runner; PollTicks one per tick."""
+    bundles = []
+    lazy = fn_runner.consolidate_monitoring_infos
+
+    def counting(metrics, *args):
+        bundles.append(1)
+        return lazy(metrics, *args)
+
+    monkeypatch.setattr(fn_runner, "consolidate_monitoring_infos", counting)
+    start = time.time()
+    p = beam.Pipeline(runner=FnApiRunner())
+    ticks = p | "Poll" >> PollTicks(start, start + 1.0, 0.25)
+    _ = ticks | "Count" >> beam.Map(lambda t: beam.metrics.Metrics.counter("test", "ticks").inc())
+    result = p.run()
+    result.wait_until_finish()
+    assert counters_of(result)["test/ticks"] == 4
+    # Two consolidations per bundle; a tick's bundle, its downstream bundle, and a few at start.
+    assert len(bundles) / 2 <= 2 * 4 + 4

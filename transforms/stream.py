@@ -113,6 +113,18 @@ def _bucket(keyed: tuple[str, FeedEntry]) -> tuple[int, tuple[str, FeedEntry]]:
     return zlib.crc32(keyed[0].encode("utf-8")) % DEDUPE_BUCKETS, keyed
 
 
+def remember(
+    known: dict[str, int], entry_id: str, now: int, ttl_seconds: int
+) -> tuple[bool, dict[str, int]]:
+    """Whether ``entry_id`` is new, and the bucket's ids after seeing it: ids first seen
+    ``ttl_seconds`` or more before ``now`` are gone (and count as new again)."""
+    live = {i: first for i, first in known.items() if now - first < ttl_seconds}
+    if entry_id in live:
+        return False, live
+    live[entry_id] = now
+    return True, live
+
+
 class _DedupeFn(beam.DoFn):
     # id → when it was first seen (epoch seconds), for the ids of one bucket. Expiry is checked
     # on read, not by a timer: watermark timers fire early on the DirectRunner's streaming mode
@@ -129,16 +141,16 @@ class _DedupeFn(beam.DoFn):
         seen=beam.DoFn.StateParam(SEEN),
     ) -> Iterator[FeedEntry]:
         _, (entry_id, entry) = bucketed
-        now = int(time.time())
         known = seen.read() or {}
-        live = {i: first for i, first in known.items() if now - first < self._ttl}
-        if entry_id in memory or entry_id in live:
+        new, live = remember(known, entry_id, int(time.time()), self._ttl)
+        if new and entry_id in memory:  # written by an earlier run: never new
+            new = False
+            del live[entry_id]
+        if live != known:
+            seen.write(live)
+        if not new:
             beam.metrics.Metrics.counter("stream", "duplicate").inc()
-            if len(live) < len(known):
-                seen.write(live)
             return
-        live[entry_id] = now
-        seen.write(live)
         beam.metrics.Metrics.counter("stream", "new").inc()
         yield entry
 
