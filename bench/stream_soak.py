@@ -38,7 +38,8 @@ WORDS = ("council harbour budget energy school museum railway river clinic leagu
 def page(i: int) -> bytes:
     rng = random.Random(i)
     paragraphs = "".join(
-        "<p>" + " ".join(rng.choice(WORDS) for _ in range(70)).capitalize() + ".</p>" for _ in range(8)
+        "<p>" + " ".join(rng.choice(WORDS) for _ in range(70)).capitalize() + ".</p>"
+        for _ in range(8)
     )
     chrome = "<nav>" + "".join(f"<a href='/s/{k}'>Section {k}</a>" for k in range(40)) + "</nav>"
     return (f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>Story {i}</title>"
@@ -132,7 +133,9 @@ def written_items(out: Path) -> list[int]:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--poll-interval", type=float, default=1.0)
     parser.add_argument("--window", type=float, default=5.0)
     parser.add_argument("--duration", type=float, default=600.0)
@@ -189,7 +192,8 @@ def main() -> int:
     }
     print(json.dumps(result))
     print(f"exit {code} after {seconds:.0f}s, {site.polls} polls; {len(written)} articles written "
-          f"({result['written_twice']} twice, {result['missing']} of {len(expected)} listed missing)")
+          f"({result['written_twice']} twice, {result['missing']} of {len(expected)} listed "
+          "missing)")
     print(f"RSS {result['rss_first_mb']:.1f} -> {result['rss_last_mb']:.1f} MB (max "
           f"{result['rss_max_mb']:.1f}); slope over the last two thirds "
           f"{result['slope_mb_per_100_polls_last_two_thirds']:+.3f} MB per 100 polls (first third "

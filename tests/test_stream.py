@@ -21,6 +21,7 @@ import pytest
 from pipeline.cli import EXIT_LOCKED, EXIT_OK, main
 from pipeline.demo_server import SiteServer
 from tests.test_daily import Site
+from transforms.stream import remember
 
 DEADLINE = 120  # seconds; generous bounds on waits for a condition, never a timing assertion
 
@@ -61,6 +62,24 @@ def _wait_until(predicate, timeout: float = DEADLINE) -> bool:
         ticker.wait(0.1)
         waited += 0.1
     return True
+
+
+WEEK = 7 * 24 * 3600
+
+
+@pytest.mark.parametrize(
+    ("known", "entry_id", "now", "new", "after"),
+    [
+        ({}, "a", 100, True, {"a": 100}),
+        ({"a": 100}, "a", 100 + WEEK - 1, False, {"a": 100}),  # a repeat within the week
+        ({"a": 100}, "a", 100 + WEEK, True, {"a": 100 + WEEK}),  # expired: new again
+        # Touching a bucket drops its expired ids: the state holds about a week of ids.
+        ({"a": 100, "b": 5000}, "c", 100 + WEEK, True, {"b": 5000, "c": 100 + WEEK}),
+        ({"a": 100, "b": 5000}, "b", 100 + WEEK, False, {"b": 5000}),
+    ],
+)
+def test_remember_expires_ids_after_the_ttl(known, entry_id, now, new, after) -> None:
+    assert remember(known, entry_id, now, WEEK) == (new, after)
 
 
 @pytest.fixture()
@@ -124,7 +143,9 @@ def _assert_clean_stop(out: Path) -> None:
         assert pq.read_table(path).num_rows > 0  # every visible file is complete
 
 
-def test_stream_that_ends_by_duration_exits_0_with_manifest_and_summary(site: Site, tmp_path: Path) -> None:
+def test_stream_ended_by_duration_exits_0_with_manifest_and_summary(
+    site: Site, tmp_path: Path
+) -> None:
     out = tmp_path / "out"
     site.feed([1, 2, 3])
     code, stdout, stderr = _finish(_stream(site, out, "--duration", "4"))
@@ -149,15 +170,16 @@ def test_feed_host_down_for_several_polls_then_back(site: Site, tmp_path: Path) 
     with witness.server:
         proc = _stream(site, out, "--feed", witness.feed_url)
         try:
-            assert _wait_until(lambda: _written_stories(out) == ["1", "2", "8"] or proc.poll() is not None)
+            first = ["1", "2", "8"]
+            assert _wait_until(lambda: _written_stories(out) == first or proc.poll() is not None)
             site.server.close()  # connections to the feed's host are refused from now on
             polls = witness.server.served("/feed.xml")
             assert witness.server.wait_for("/feed.xml", polls + 3, DEADLINE), "no polls while down"
             site.feed([1, 2, 3, 4])
             site.server = SiteServer(site.root, port=port)  # back, on the same address
             with site.server:
-                assert _wait_until(
-                    lambda: _written_stories(out) == ["1", "2", "3", "4", "8"] or proc.poll() is not None)
+                every = ["1", "2", "3", "4", "8"]
+                assert _wait_until(lambda: _written_stories(out) == every or proc.poll() is not None)
                 assert proc.poll() is None, proc.stderr.read()
                 proc.send_signal(signal.SIGTERM)
                 code, _, stderr = _finish(proc)
@@ -169,7 +191,9 @@ def test_feed_host_down_for_several_polls_then_back(site: Site, tmp_path: Path) 
     _assert_clean_stop(out)
 
 
-def test_page_that_times_out_is_a_dead_letter_and_the_stream_goes_on(site: Site, tmp_path: Path) -> None:
+def test_page_that_times_out_is_a_dead_letter_and_the_stream_goes_on(
+    site: Site, tmp_path: Path
+) -> None:
     out = tmp_path / "out"
     config = tmp_path / "fast.yaml"
     config.write_text("fetch:\n  http: {read_timeout: 0.3, total_timeout: 1, retries: 0}\n")
@@ -210,7 +234,8 @@ pq.write_table = _write_then_sigterm
 def test_sigterm_while_a_file_is_written_leaves_no_partial_file(site: Site, tmp_path: Path) -> None:
     out = tmp_path / "out"
     site.feed([1, 2])
-    code, stdout, stderr = _finish(_stream(site, out, "--duration", "600", prelude=SIGTERM_WHILE_WRITING))
+    proc = _stream(site, out, "--duration", "600", prelude=SIGTERM_WHILE_WRITING)
+    code, stdout, stderr = _finish(proc)
     assert code == EXIT_OK, stderr
     assert "stopped by SIGTERM: 0 files written" in stdout
     assert _files(out) == [] and _files(out, "dead_letter") == []  # nothing half-written visible
@@ -227,7 +252,9 @@ def test_sigterm_while_a_file_is_written_leaves_no_partial_file(site: Site, tmp_
     assert (site.server.served("/news/1.html"), site.server.served("/news/2.html")) == (2, 2)
 
 
-def test_kill_9_then_restart_writes_nothing_twice_and_loses_nothing(site: Site, tmp_path: Path) -> None:
+def test_kill_9_then_restart_writes_nothing_twice_and_loses_nothing(
+    site: Site, tmp_path: Path
+) -> None:
     out = tmp_path / "out"
     site.feed([1, 2])
     proc = _stream(site, out, "--duration", "600")
@@ -278,7 +305,7 @@ def test_workers_write_the_same_rows(site: Site, tmp_path: Path) -> None:
         code, stdout, stderr = _finish(_stream(site, out, "--duration", "4", "--workers", workers))
         assert code == EXIT_OK, stderr
         rows = [r for f in _files(out) for r in pq.read_table(f).to_pylist()]
-        found[workers] = sorted(
-            ({k: v for k, v in r.items() if k != "fetched_at"} for r in rows), key=lambda r: r["id"])
+        stable = ({k: v for k, v in r.items() if k != "fetched_at"} for r in rows)
+        found[workers] = sorted(stable, key=lambda r: r["id"])
     assert len(found["1"]) == 4
     assert found["2"] == found["1"]
