@@ -25,6 +25,7 @@ import time
 from typing import NamedTuple
 
 import apache_beam as beam
+import pyarrow.parquet as pq
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.pipeline_options import StandardOptions
 from apache_beam.transforms.periodicsequence import PeriodicImpulse
@@ -127,20 +128,27 @@ def _stop_handler(cfg: RunConfig, out: str, stream_id: str, started: dt.datetime
 
     The local runner executes the stream on the main thread and swallows exceptions raised
     inside it, so the handler does the shutdown itself: the files already published are complete
-    (each one is written aside and renamed), so it records the manifest, drops this stream's
-    staging folder (a half-written temporary file at most), releases the lock and exits 0.
+    (each one is written aside and renamed), so it records the manifest (its counts read from
+    those files' footers: Beam's counters are out of reach here), drops this stream's staging
+    folder (a half-written temporary file at most), releases the lock and exits 0.
     """
 
     def stop(signum, _frame) -> None:
         name = signal.Signals(signum).name
         try:
-            manifest = _manifest(cfg, stream_id, started, name, {})
-            written = len(_published(out, stream_id))
-            manifest["counters"]["files"] = written
+            articles = _published(out, "articles", stream_id)
+            counts = {
+                "stream/articles_files": len(articles),
+                "stream/articles_rows": sum(_rows(path) for path in articles),
+                "stream/dead_letter_rows": sum(
+                    _rows(path) for path in _published(out, "dead_letter", stream_id)),
+            }
+            manifest = _manifest(cfg, stream_id, started, name, counts)
             state.write_manifest(out, started.date().isoformat(), stream_id, manifest)
             output.discard(out, stream_id)
             state.release_lock(out, stream_id)
-            print(f"stream {stream_id} stopped by {name}: {written} files written", flush=True)
+            print(f"stream {stream_id} stopped by {name}: {counts['stream/articles_rows']} "
+                  f"articles in {len(articles)} files", flush=True)
         finally:
             sys.stderr.flush()
             os._exit(0)
@@ -148,9 +156,14 @@ def _stop_handler(cfg: RunConfig, out: str, stream_id: str, started: dt.datetime
     return stop
 
 
-def _published(out: str, stream_id: str) -> list[str]:
-    pattern = output.join(out, "*", "date=*", f"part-stream-{stream_id}-*.parquet")
+def _published(out: str, sink: str, stream_id: str) -> list[str]:
+    pattern = output.join(out, sink, "date=*", f"part-stream-{stream_id}-*.parquet")
     return [m.path for m in FileSystems.match([pattern])[0].metadata_list]
+
+
+def _rows(path: str) -> int:
+    with FileSystems.open(path) as handle:
+        return pq.read_metadata(handle).num_rows
 
 
 def stream(cfg: RunConfig, out: str, poll_seconds: float, window_seconds: float,

@@ -75,6 +75,9 @@ class _WaitingTicksFn(ImpulseSeqGenDoFn):
     polls (see ``pipeline/local_runner.py``). Sleeping here, at the start of the bundle after a
     poll's bundle, costs nothing: that poll's work has already run downstream (the runner
     queues bundles in order) and there is nothing else to do until the next tick.
+
+    A poll that took longer than the interval leaves several ticks due at once; they become one
+    poll, not a burst of polls of the same feeds (counter ``stream/polls_skipped``).
     """
 
     @beam.DoFn.unbounded_per_element()
@@ -93,7 +96,10 @@ class _WaitingTicksFn(ImpulseSeqGenDoFn):
         wait = due - time.time()
         if wait > 0:
             time.sleep(wait)
-        yield from super().process(element, restriction_tracker, watermark_estimator)
+        due_ticks = list(super().process(element, restriction_tracker, watermark_estimator))
+        if len(due_ticks) > 1:
+            beam.metrics.Metrics.counter("stream", "polls_skipped").inc(len(due_ticks) - 1)
+        yield from due_ticks[-1:]
 
 
 class PollTicks(beam.PTransform):
