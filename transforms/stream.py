@@ -83,12 +83,12 @@ class _WaitingTicksFn(ImpulseSeqGenDoFn):
     @beam.DoFn.unbounded_per_element()
     def process(
         self,
-        element,
+        element: tuple[float, float, float],
         restriction_tracker=beam.DoFn.RestrictionParam(ImpulseSeqGenRestrictionProvider()),
         watermark_estimator=beam.DoFn.WatermarkEstimatorParam(
             ManualWatermarkEstimator.default_provider()
         ),
-    ):
+    ) -> Iterator[Any]:
         start, _, interval = element
         if isinstance(start, Timestamp):
             start = start.micros / 1e6
