@@ -181,6 +181,9 @@ def build_parser() -> argparse.ArgumentParser:
                         help="seconds of articles per output file (default 600)")
     stream.add_argument("--duration", type=float, default=None, metavar="SECONDS",
                         help="stop by itself after this long (default: run until stopped)")
+    stream.add_argument("--workers", type=_workers, default=1, metavar="N",
+                        help="processes on the local runner, as for run: N > 1 or 'auto' extracts "
+                        "pages in N worker processes; the files written are the same")
     topics_cli.add_model_arg(stream)
     stream.set_defaults(func=commands.cmd_stream)
 

@@ -167,7 +167,8 @@ def cmd_stream(args: argparse.Namespace, beam_args: list[str]) -> int:
     from pipeline.feedlists import with_opml
 
     base = with_opml(base, args.opml, args.allow_private_hosts)
-    cfg = with_overrides(base, args.feed, args.allow_private_hosts, args.model)
+    cfg = with_workers(with_overrides(base, args.feed, args.allow_private_hosts, args.model),
+                       args.workers, beam_args)
     check_files(cfg)
     for name in ("poll_interval", "window"):
         if getattr(args, name) <= 0:

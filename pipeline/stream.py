@@ -5,6 +5,10 @@ polls, a stateful dedupe (seeded with the ids already in the output) replaces th
 GroupByKey, and a stateful writer turns each window's rows into complete Parquet files in the
 same ``articles/date=…`` and ``dead_letter/date=…`` partitions ``run`` uses.
 
+On Beam's local runner the poll clock is ``PollTicks`` (it waits for the next poll instead of
+spinning) and the runner consolidates counters after every bundle (``local_runner``): a stream's
+cost and memory follow its polls, not the wall clock or the number of bundles.
+
 Stopping: ``--duration`` ends the impulse, the last window is flushed and the pipeline finishes.
 SIGINT/SIGTERM stop at once: files already written stay (each is complete: written aside, then
 renamed), the window being collected is dropped, and its articles, not being in the output, are
@@ -21,6 +25,7 @@ import time
 from typing import NamedTuple
 
 import apache_beam as beam
+import pyarrow.parquet as pq
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.pipeline_options import StandardOptions
 from apache_beam.transforms.periodicsequence import PeriodicImpulse
@@ -28,6 +33,7 @@ from apache_beam.transforms.periodicsequence import PeriodicImpulse
 from pipeline import output, state
 from pipeline.config import RunConfig
 from pipeline.graph import enrich
+from pipeline.local_runner import flat_bundle_metrics
 from pipeline.run import (
     config_hash,
     counters_of,
@@ -36,10 +42,12 @@ from pipeline.run import (
     pipeline_options,
 )
 from transforms.canonicalize import CanonicalizeLinks
+from transforms.extract import EXTRACT_MODULES
 from transforms.feeds import FetchFeeds
 from transforms.memory import HashContent, ReadMemory
 from transforms.records import ARTICLE_SCHEMA, DEAD_LETTER_SCHEMA, FeedSpec, to_row
-from transforms.stream import DedupeUnseen, WriteWindows
+from transforms.inflight import start_forkserver
+from transforms.stream import DedupeUnseen, PollTicks, WriteWindows
 
 
 class StreamPlan(NamedTuple):
@@ -63,7 +71,8 @@ def _memory_pair(item) -> tuple[str, str]:
 
 
 def build_stream(p: beam.Pipeline, cfg: RunConfig, plan: StreamPlan) -> None:
-    ticks = p | "Poll" >> PeriodicImpulse(plan.start, plan.stop, plan.poll_seconds)
+    clock = PeriodicImpulse if plan.spread else PollTicks
+    ticks = p | "Poll" >> clock(plan.start, plan.stop, plan.poll_seconds)
     specs = ticks | "FeedsPerPoll" >> beam.FlatMap(lambda _, feeds: feeds, plan.feeds)
     entries, dead_feeds, _statuses = specs | "FetchFeeds" >> FetchFeeds(cfg.feed_fetch, spread=plan.spread)
     keyed, dead_links = entries | "Canonicalize" >> CanonicalizeLinks()
@@ -119,20 +128,27 @@ def _stop_handler(cfg: RunConfig, out: str, stream_id: str, started: dt.datetime
 
     The local runner executes the stream on the main thread and swallows exceptions raised
     inside it, so the handler does the shutdown itself: the files already published are complete
-    (each one is written aside and renamed), so it records the manifest, drops this stream's
-    staging folder (a half-written temporary file at most), releases the lock and exits 0.
+    (each one is written aside and renamed), so it records the manifest (its counts read from
+    those files' footers: Beam's counters are out of reach here), drops this stream's staging
+    folder (a half-written temporary file at most), releases the lock and exits 0.
     """
 
     def stop(signum, _frame) -> None:
         name = signal.Signals(signum).name
         try:
-            manifest = _manifest(cfg, stream_id, started, name, {})
-            written = len(_published(out, stream_id))
-            manifest["counters"]["files"] = written
+            articles = _published(out, "articles", stream_id)
+            counts = {
+                "stream/articles_files": len(articles),
+                "stream/articles_rows": sum(_rows(path) for path in articles),
+                "stream/dead_letter_rows": sum(
+                    _rows(path) for path in _published(out, "dead_letter", stream_id)),
+            }
+            manifest = _manifest(cfg, stream_id, started, name, counts)
             state.write_manifest(out, started.date().isoformat(), stream_id, manifest)
             output.discard(out, stream_id)
             state.release_lock(out, stream_id)
-            print(f"stream {stream_id} stopped by {name}: {written} files written", flush=True)
+            print(f"stream {stream_id} stopped by {name}: {counts['stream/articles_rows']} "
+                  f"articles in {len(articles)} files", flush=True)
         finally:
             sys.stderr.flush()
             os._exit(0)
@@ -140,9 +156,14 @@ def _stop_handler(cfg: RunConfig, out: str, stream_id: str, started: dt.datetime
     return stop
 
 
-def _published(out: str, stream_id: str) -> list[str]:
-    pattern = output.join(out, "*", "date=*", f"part-stream-{stream_id}-*.parquet")
+def _published(out: str, sink: str, stream_id: str) -> list[str]:
+    pattern = output.join(out, sink, "date=*", f"part-stream-{stream_id}-*.parquet")
     return [m.path for m in FileSystems.match([pattern])[0].metadata_list]
+
+
+def _rows(path: str) -> int:
+    with FileSystems.open(path) as handle:
+        return pq.read_metadata(handle).num_rows
 
 
 def stream(cfg: RunConfig, out: str, poll_seconds: float, window_seconds: float,
@@ -169,6 +190,8 @@ def stream(cfg: RunConfig, out: str, poll_seconds: float, window_seconds: float,
         )
         # A stream runs for days: the heap must not keep the holes of every page it fetched.
         limit_heap_growth()
+        if cfg.extract.processes:
+            start_forkserver(EXTRACT_MODULES)
         options = pipeline_options(beam_args)
         options.view_as(StandardOptions).streaming = True
         p = beam.Pipeline(options=options)
@@ -176,7 +199,7 @@ def stream(cfg: RunConfig, out: str, poll_seconds: float, window_seconds: float,
         handler = _stop_handler(cfg, out, stream_id, started)
         previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
         try:
-            with state.Heartbeat(out, lock):
+            with state.Heartbeat(out, lock), flat_bundle_metrics():
                 result = p.run()
                 result.wait_until_finish()
         finally:

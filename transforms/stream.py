@@ -1,9 +1,15 @@
-"""Stateful pieces of the streaming pipeline: dedupe across polls, and windowed file writing.
+"""Pieces of the streaming pipeline: the poll clock, dedupe across polls, windowed file writing.
+
+``PollTicks``: the poll clock for Beam's local runner, a ``PeriodicImpulse`` that waits for its
+next tick instead of asking the runner to call back later (see the class for why).
 
 ``DedupeUnseen``: ``(id, FeedEntry)`` → entries whose id has not been seen in this stream nor
-written by an earlier run (the ``memory`` side input: id → date). State per id holds when it was
-first seen; ``ttl_seconds`` later the id counts as new again (feeds drop items within days, so a
-week is plenty). Counter ``stream/duplicate``.
+written by an earlier run (the ``memory`` side input: id → date). Ids are spread over
+``DEDUPE_BUCKETS`` keys; the state of a bucket maps each id to when it was first seen, and an id
+older than ``ttl_seconds`` counts as new again and is dropped from the state the next time its
+bucket is touched (feeds drop items within days, so a week is plenty): the state of a stream
+that runs for months holds about a week of ids, not every id it ever saw. Counters
+``stream/duplicate``, ``stream/new``.
 
 ``WriteWindows``: rows → Parquet files, one per date and window (on the DirectRunner: per bundle,
 see below). A stateful writer buffers rows
@@ -26,6 +32,7 @@ import datetime as dt
 import os
 import time
 import uuid
+import zlib
 from collections.abc import Iterator
 from typing import Any
 
@@ -34,6 +41,11 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from apache_beam.coders import PickleCoder, VarIntCoder
 from apache_beam.io.filesystems import FileSystems
+from apache_beam.io.watermark_estimators import ManualWatermarkEstimator
+from apache_beam.transforms.periodicsequence import (
+    ImpulseSeqGenDoFn,
+    ImpulseSeqGenRestrictionProvider,
+)
 from apache_beam.transforms.timeutil import TimeDomain
 from apache_beam.transforms.userstate import (
     BagStateSpec,
@@ -41,34 +53,113 @@ from apache_beam.transforms.userstate import (
     TimerSpec,
     on_timer,
 )
-from apache_beam.utils.timestamp import MAX_TIMESTAMP
+from apache_beam.utils.timestamp import MAX_TIMESTAMP, Timestamp
 
 from transforms.records import FeedEntry
 
 HEARTBEAT = "__heartbeat__"
 
 
+# Keys the dedupe state is spread over: enough for a distributed runner to share the work,
+# few enough that each bucket's expired ids are found again and dropped.
+DEDUPE_BUCKETS = 256
+
+
+class _WaitingTicksFn(ImpulseSeqGenDoFn):
+    """``PeriodicImpulse``'s generator, sleeping until its next tick is due.
+
+    ``PeriodicImpulse`` defers the rest of its range to the next tick and expects the runner to
+    call back then. Beam's local runner (FnApiRunner, which the DirectRunner picks for this graph)
+    ignores the requested delay and calls back at once: it spins through ~150 empty bundles a
+    second, ~40 % of a core, and its per-bundle bookkeeping grows with wall time instead of
+    polls (see ``pipeline/local_runner.py``). Sleeping here, at the start of the bundle after a
+    poll's bundle, costs nothing: that poll's work has already run downstream (the runner
+    queues bundles in order) and there is nothing else to do until the next tick.
+
+    A poll that took longer than the interval leaves several ticks due at once; they become one
+    poll, not a burst of polls of the same feeds (counter ``stream/polls_skipped``).
+    """
+
+    @beam.DoFn.unbounded_per_element()
+    def process(
+        self,
+        element: tuple[float, float, float],
+        restriction_tracker=beam.DoFn.RestrictionParam(ImpulseSeqGenRestrictionProvider()),
+        watermark_estimator=beam.DoFn.WatermarkEstimatorParam(
+            ManualWatermarkEstimator.default_provider()
+        ),
+    ) -> Iterator[Any]:
+        start, _, interval = element
+        if isinstance(start, Timestamp):
+            start = start.micros / 1e6
+        due = start + interval * restriction_tracker.current_restriction().start
+        wait = due - time.time()
+        if wait > 0:
+            time.sleep(wait)
+        due_ticks = list(super().process(element, restriction_tracker, watermark_estimator))
+        if len(due_ticks) > 1:
+            beam.metrics.Metrics.counter("stream", "polls_skipped").inc(len(due_ticks) - 1)
+        yield from due_ticks[-1:]
+
+
+class PollTicks(beam.PTransform):
+    """One element per ``interval`` seconds from ``start`` until ``stop`` (epoch seconds), for
+    the local runner; the same elements and timestamps as ``PeriodicImpulse``."""
+
+    def __init__(self, start: float, stop: float, interval: float) -> None:
+        super().__init__()
+        self._range = (start, stop, interval)
+
+    def expand(self, pbegin):
+        return (
+            pbegin
+            | "TickRange" >> beam.Create([self._range])
+            | "Tick" >> beam.ParDo(_WaitingTicksFn())
+        )
+
+
+def _bucket(keyed: tuple[str, FeedEntry]) -> tuple[int, tuple[str, FeedEntry]]:
+    return zlib.crc32(keyed[0].encode("utf-8")) % DEDUPE_BUCKETS, keyed
+
+
+def remember(
+    known: dict[str, int], entry_id: str, now: int, ttl_seconds: int
+) -> tuple[bool, dict[str, int]]:
+    """Whether ``entry_id`` is new, and the bucket's ids after seeing it: ids first seen
+    ``ttl_seconds`` or more before ``now`` are gone (and count as new again)."""
+    live = {i: first for i, first in known.items() if now - first < ttl_seconds}
+    if entry_id in live:
+        return False, live
+    live[entry_id] = now
+    return True, live
+
+
 class _DedupeFn(beam.DoFn):
-    # When the id was first seen (epoch seconds). Expiry is checked on read, not by a timer:
-    # watermark timers fire early on the DirectRunner's streaming mode and would let repeats in.
-    SEEN = ReadModifyWriteStateSpec("seen", VarIntCoder())
+    # id → when it was first seen (epoch seconds), for the ids of one bucket. Expiry is checked
+    # on read, not by a timer: watermark timers fire early on the DirectRunner's streaming mode
+    # and would let repeats in, and processing-time timers send the graph to a slower runner.
+    SEEN = ReadModifyWriteStateSpec("seen", PickleCoder())
 
     def __init__(self, ttl_seconds: int) -> None:
         self._ttl = ttl_seconds
 
     def process(
         self,
-        keyed: tuple[str, FeedEntry],
+        bucketed: tuple[int, tuple[str, FeedEntry]],
         memory: dict[str, str],
         seen=beam.DoFn.StateParam(SEEN),
     ) -> Iterator[FeedEntry]:
-        entry_id, entry = keyed
-        now = int(time.time())
-        first = seen.read()
-        if entry_id in memory or (first is not None and now - first < self._ttl):
+        _, (entry_id, entry) = bucketed
+        known = seen.read() or {}
+        new, live = remember(known, entry_id, int(time.time()), self._ttl)
+        if new and entry_id in memory:  # written by an earlier run: never new
+            new = False
+            del live[entry_id]
+        if live != known:
+            seen.write(live)
+        if not new:
             beam.metrics.Metrics.counter("stream", "duplicate").inc()
             return
-        seen.write(now)
         beam.metrics.Metrics.counter("stream", "new").inc()
         yield entry
 
@@ -80,7 +171,11 @@ class DedupeUnseen(beam.PTransform):
 
     def expand(self, keyed_and_memory):
         keyed, memory = keyed_and_memory
-        return keyed | "DedupeById" >> beam.ParDo(_DedupeFn(self._ttl), beam.pvalue.AsDict(memory))
+        return (
+            keyed
+            | "ByBucket" >> beam.Map(_bucket)
+            | "DedupeById" >> beam.ParDo(_DedupeFn(self._ttl), beam.pvalue.AsDict(memory))
+        )
 
 
 def _date_of(value: dt.datetime) -> str:
