@@ -270,17 +270,29 @@ def calibration(scores, correct, bins: int = 10):
     return ece, rows
 
 
-def pipeline_article(item: DevItem, number: int):
-    """The item's page through the pipeline's own extract and clean stages, as an Article,
-    fetched from a neutral URL so that the URL cannot give the topic away."""
+def pipeline_articles(items: list[DevItem]):
+    """Each article item's page through the pipeline's own extract and clean stages (pure
+    functions of the stages), fetched from a neutral URL so that no URL desk gives the topic
+    away: what the topic stage sees in ``newsbeam run``, sections and keywords included.
+    Items whose page yields no text come back as None."""
     import datetime as dt
 
-    from transforms.clean import load_rules, clean_text  # noqa: F401  (see below)
-    from transforms.extract import ExtractConfig, extract_article
+    from transforms.clean import apply_cleaning, clean_text, load_rules
+    from transforms.extract import ExtractConfig, NoTextError, extract_article
     from transforms.records import FeedEntry, FetchedPage
 
-    url = f"https://news{number % 7}.example/a/{number}.html"
-    entry = FeedEntry("https://news.example/feed.xml", "", url, url=url, id=str(number))
-    body = gzip.decompress(Path(item.html).read_bytes())
-    page = FetchedPage(entry, url, 200, "text/html", None, body, dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc))
-    return extract_article(page, ExtractConfig())
+    rules, cfg = load_rules(), ExtractConfig()
+    fetched = dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc)
+    out = []
+    for number, item in enumerate(items):
+        url = f"https://news.example/a/{number}.html"
+        entry = FeedEntry("https://news.example/feed.xml", "", url, url=url, id=str(number))
+        body = gzip.decompress(Path(item.html).read_bytes())
+        page = FetchedPage(entry, url, 200, "text/html", None, body, fetched)
+        try:
+            article = extract_article(page, cfg)
+        except NoTextError:
+            out.append(None)
+            continue
+        out.append(apply_cleaning(article, clean_text(article.text, rules, article.title)))
+    return out

@@ -28,6 +28,7 @@ for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_var, "1")
 
 import argparse
+import logging
 import sys
 import time
 from pathlib import Path
@@ -98,6 +99,73 @@ def _cell(table, key) -> str:
     return f"{ok / n:.3f} ({n:>3})" if n else "   -       "
 
 
+def fold_models(model: TopicModel, dev_items, dev_languages) -> dict[int, TopicModel]:
+    """Per outlet fold, the model with a second layer fitted without that fold's outlets
+    (on the development set's publisher texts, as bench/build_topic_model.py fits it)."""
+    import dataclasses
+
+    from transforms.topic_train import fit_stack
+
+    rows = [i for i, lang in zip(dev_items, dev_languages) if lang in topic_dev.LANGUAGES]
+    feats = topic_dev.stack_inputs(model, rows)
+    gold = np.array([r.gold[0] for r in rows])
+    folds = np.array([topic_dev.outlet_fold(r.outlet) for r in rows])
+    stack = model.meta.get("stack", {})
+    c, balance = stack.get("c", 0.3), stack.get("class_balance", 0.0)
+    temperature = stack.get("temperature", 1.0)
+    out = {}
+    for k in range(topic_dev.CV_FOLDS):
+        train = folds != k
+        counts = {g: int((gold[train] == g).sum()) for g in set(gold[train])}
+        mean = sum(counts.values()) / len(counts)
+        weights = {g: (mean / n) ** balance for g, n in counts.items()}
+        w, b = fit_stack(feats[train], gold[train], model.classes, c, weights)
+        out[k] = dataclasses.replace(
+            model, stack_weights=w / temperature, stack_bias=b / temperature
+        )
+    return out
+
+
+def pipeline_report(model: TopicModel, lexicon: Lexicon, items, dev_items, dev_languages):
+    """Articles as ``newsbeam run`` would see them: our extractor's text, the page's declared
+    sections and keywords, the detected language; neutral URLs. Outlet-held-out: each page is
+    classified with a second layer fitted without its outlet; in-sample: the shipped one."""
+    from transforms.language import detect_language, load_identifier
+
+    identifier = load_identifier()
+    articles = topic_dev.pipeline_articles(items)
+    held = fold_models(model, dev_items, dev_languages) if model.stack_weights is not None else {}
+    table: dict[tuple[str, str], list[int]] = {}
+    sources: dict[str, int] = {}
+    for item, article in zip(items, articles):
+        if article is None:
+            continue
+        language = detect_language(identifier, article.title, article.text, None)[0]
+        if language not in topic_dev.LANGUAGES:
+            continue
+        for name, used in (("in-sample", model), ("held-out", held.get(topic_dev.outlet_fold(item.outlet), model))):
+            result = classify_article(
+                used, lexicon, title=article.title, text=article.text, language=language,
+                url=article.url, sections=article.sections, keywords=article.page_keywords,
+            )
+            for key in (language, "all"):
+                cell = table.setdefault((name, key), [0, 0])
+                cell[0] += result.topic in item.gold
+                cell[1] += 1
+            if name == "held-out":
+                sources[result.source_kind] = sources.get(result.source_kind, 0) + 1
+    print("\nfull articles through the pipeline's extract + clean stages (neutral URLs, page")
+    print("sections and keywords as evidence):")
+    print(f"  {'lang':<4}  {'outlet-held-out':>15}  {'in-sample':>15}  bar")
+    for key in ("all", *topic_dev.LANGUAGES):
+        cells = []
+        for name in ("held-out", "in-sample"):
+            ok, n = table.get((name, key), [0, 0])
+            cells.append(f"{ok / n if n else 0:.3f} ({n:>3})")
+        print(f"  {key:<4}  {cells[0]:>15}  {cells[1]:>15}  {'0.85' if key == 'all' else ''}")
+    print("  decided by (held-out): " + ", ".join(f"{k} {v}" for k, v in sorted(sources.items())))
+
+
 def dev_report(model: TopicModel, lexicon: Lexicon, shared: Path) -> list[str]:
     """Print the development-set figures; returns the bars missed."""
     items = [i for i in topic_dev.load_dev(shared)]
@@ -142,6 +210,10 @@ def dev_report(model: TopicModel, lexicon: Lexicon, shared: Path) -> list[str]:
                 failed.append(f"dev {kind}/{lang}")
             print(f"{kind:<9} {lang:<4}  {_cell(tables['outlet-held-out'], key):>15}  "
                   f"{_cell(tables['in-sample'], key):>15}  {bar:.2f} {'yes' if met else 'NO'}")
+    pipeline_report(
+        model, lexicon, [items[n] for n in unseen if items[n].kind == "article"],
+        [items[n] for n in unseen], [languages[n] for n in unseen],
+    )
     others = [n for n in unseen if languages[n] not in topic_dev.LANGUAGES]
     abstained = sum(results[n].topic is None for n in others)
     print(f"\nother languages: {len(others)} items, {abstained} without a topic "
@@ -175,6 +247,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--model", metavar="DIR", help="model directory (default: shipped model)")
     args = parser.parse_args(argv)
+    logging.getLogger("trafilatura").setLevel(logging.ERROR)  # "discarding data" per page
     data = shared_data_dir() / "topics"
     if not data.is_dir():
         print(
