@@ -23,8 +23,11 @@ example:
     | newsbeam classify
   -> {"topic": "medtop:11000000", "topic_label": "politics", "topic_score": 0.98, ...}
 
-Each input line is a JSON object with "title" and "text" and optionally "language", "url",
-"tags" (list of RSS categories), "feed_topic" (IPTC code) and "id" (copied to the output).
+Each input line is a JSON object with "title" and "text" and optionally "language" (detected
+from the text when missing, as the pipeline does), "url", "tags" (list of RSS categories),
+"sections" and "keywords" (lists: the page's declared sections and keyword tags), "feed_topic"
+(IPTC code) and "id" (copied to the output). Text in a language the model was not trained on
+gets no topic unless a hint decides (topic_source "unsupported_language:<code>").
 Each output line has topic, topic_label, topic_score, topics, topic_scores, topic_source, in
 input order; a line that cannot be read gives {"error": ...} and the exit code 1.
 """
@@ -49,14 +52,14 @@ out exactly the rows bench/topic_quality.py evaluates on.
 
 def add_model_arg(parser: argparse.ArgumentParser) -> None:
     """``--model DIR|NAME``: a directory written by ``train-topics``, or a shipped model's
-    name (``default``, ``commercial``); default the shipped default model."""
+    name (``default``, ``research``); default the shipped default model."""
     parser.add_argument(
         "--model",
         metavar="DIR|NAME",
         default=None,
-        help="topic model: a directory written by train-topics, or 'commercial' for the shipped"
-        " model trained only on data that allows commercial use (default: the shipped default"
-        " model; see docs/MODEL_CARD.md)",
+        help="topic model: a directory written by train-topics, or 'research' for the shipped"
+        " model that also learnt from non-commercial and research-use data (default: the shipped"
+        " model, trained on commercial-use data only; see docs/MODEL_CARD.md)",
     )
 
 
@@ -120,12 +123,15 @@ def _classify_line(
         return {"error": f"not JSON: {e}"}
     if not isinstance(item, dict):
         return {"error": "expected a JSON object"}
-    tags = item.get("tags") or ()
+    lists = {k: item.get(k) or () for k in ("tags", "sections", "keywords")}
     fields = ("title", "text", "language", "url", "feed_topic")
-    if isinstance(tags, str) or any(
+    if any(isinstance(v, (str, dict)) for v in lists.values()) or any(
         item.get(k) is not None and not isinstance(item[k], str) for k in fields
     ):
-        return {"error": "title, text, language, url, feed_topic must be strings, tags a list"}
+        return {
+            "error": "title, text, language, url, feed_topic must be strings;"
+            " tags, sections, keywords lists"
+        }
     title, text, language = item.get("title") or "", item.get("text") or "", item.get("language")
     if language is None and identifier is not None:
         # The pipeline detects the language before the topic stage; so does classify, so that
@@ -139,8 +145,10 @@ def _classify_line(
             text=text,
             language=language,
             url=item.get("url"),
-            tags=[str(t) for t in tags],
+            tags=[str(t) for t in lists["tags"]],
             feed_topic=item.get("feed_topic"),
+            sections=[str(t) for t in lists["sections"]],
+            keywords=[str(t) for t in lists["keywords"]],
         )
     except TopicError as e:
         return {"error": str(e)}

@@ -203,7 +203,7 @@ def test_probabilities_sum_to_one(model: TopicModel) -> None:
     assert float(proba.sum()) == pytest.approx(1.0, rel=1e-5)
 
 
-@pytest.mark.parametrize("name", ["default", "commercial"])
+@pytest.mark.parametrize("name", ["default", "research"])
 def test_shipped_models_are_small_and_pickle_free(name: str) -> None:
     folder = Path(str(default_model_dir(name)))
     names = sorted(p.name for p in folder.iterdir())

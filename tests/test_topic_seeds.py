@@ -302,3 +302,21 @@ def test_extract_reads_sections_and_the_topic_stage_uses_them() -> None:
     (out,) = list(fn.process(dataclasses.replace(article, language="de")))
     assert out.topic == SPORT
     assert "section:Sport" in out.topic_source and "keywords" in out.topic_source
+
+
+def test_classify_cli_reads_sections_and_detects_the_language(monkeypatch, capsys) -> None:
+    import io
+
+    from pipeline import topics_cli
+
+    lines = [
+        {"title": "Ein Abend im Stadion", "text": "Es war ein kalter Abend. " * 5, "sections": ["Sport"]},
+        {"title": "サッカー", "text": "試合は二対一で終わった。" * 5},
+        {"title": "x", "text": "y", "sections": "Sport"},
+    ]
+    monkeypatch.setattr("sys.stdin", io.StringIO("\n".join(json.dumps(x, ensure_ascii=False) for x in lines)))
+    assert topics_cli.main(["classify"]) == 1
+    out = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert out[0]["topic"] == SPORT and "section:Sport" in out[0]["topic_source"]
+    assert out[1]["topic"] is None and out[1]["topic_source"] == "unsupported_language:ja"
+    assert "lists" in out[2]["error"]

@@ -239,8 +239,10 @@ class TopicError(ValueError):
     """Input the topic stage refuses: it goes to the dead-letter sink for inspection."""
 
 
-# Models shipped inside the ``transforms`` package, by the name ``--model`` accepts.
-SHIPPED_MODELS = {"default": "topic", "commercial": "topic-commercial"}
+# Models shipped inside the ``transforms`` package, by the name ``--model`` accepts: the default
+# is trained on commercial-use data only; "research" adds non-commercial and research-use sets
+# (docs/MODEL_CARD.md). "commercial" names the default.
+SHIPPED_MODELS = {"default": "topic", "commercial": "topic", "research": "topic-research"}
 
 
 def default_model_dir(name: str = "default") -> Any:
@@ -281,7 +283,7 @@ class TopicModel:
     def load(cls, path: Any = None) -> TopicModel:
         """Read ``config.json`` and ``weights.npz`` from a directory (a path or an
         ``importlib.resources`` traversable); None means the shipped default model, and a
-        name of :data:`SHIPPED_MODELS` ("commercial") another shipped one.
+        name of :data:`SHIPPED_MODELS` ("research") another shipped one.
 
         Only plain arrays are accepted (``allow_pickle=False``): a model file cannot run code.
         """
