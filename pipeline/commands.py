@@ -7,7 +7,7 @@ import datetime as dt
 import json
 import sys
 
-from pipeline.config import RunConfig, load_config, with_overrides
+from pipeline.config import ConfigError, RunConfig, load_config, with_overrides
 from pipeline.console import Progress, configure_logging, summary_lines
 
 EXIT_OK = 0
@@ -76,7 +76,28 @@ def execute_run(cfg: RunConfig, out: str, date: str, beam_args: list[str]) -> in
     return EXIT_OK
 
 
+DASK_RUNNER = "pipeline.dask_runner.DaskRunner"
+_DASK_NAMES = frozenset({"dask", "daskrunner", DASK_RUNNER.lower()})
+
+
+def uses_dask(args: argparse.Namespace) -> bool:
+    return (getattr(args, "runner", None) or "").lower() in _DASK_NAMES
+
+
+def runner_args(args: argparse.Namespace, beam_args: list[str]) -> list[str]:
+    """``--runner``/``--dask-scheduler`` as Beam options: ``dask`` is newsbeam's own runner
+    (pipeline/dask_runner.py), any other name goes to Beam as it is."""
+    scheduler = getattr(args, "dask_scheduler", None)
+    if uses_dask(args):
+        return [*beam_args, f"--runner={DASK_RUNNER}", f"--dask_scheduler={scheduler or 'local'}"]
+    if scheduler:
+        raise ConfigError("--dask-scheduler needs --runner dask")
+    runner = getattr(args, "runner", None)
+    return [*beam_args, f"--runner={runner}"] if runner else beam_args
+
+
 def cmd_run(args: argparse.Namespace, beam_args: list[str]) -> int:
+    beam_args = runner_args(args, beam_args)
     base = load_config(args.config) if args.config else RunConfig()
     cfg = with_overrides(base, args.feed, args.allow_private_hosts, args.model, args.max_failure_rate)
     return execute_run(with_workers(cfg, args.workers, beam_args), args.output, args.date or _today(), beam_args)
@@ -103,6 +124,11 @@ def cmd_stream(args: argparse.Namespace, beam_args: list[str]) -> int:
     from pipeline.state import LockHeld
     from pipeline.stream import stream
 
+    if uses_dask(args):
+        print("newsbeam: error: stream needs a streaming runner; the Dask runner runs batch "
+              "pipelines only (use newsbeam run)", file=sys.stderr)
+        return EXIT_CONFIG
+    beam_args = runner_args(args, beam_args)
     base = load_config(args.config) if args.config else RunConfig()
     cfg = with_overrides(base, args.feed, args.allow_private_hosts, args.model)
     for name in ("poll_interval", "window"):
@@ -130,7 +156,7 @@ def cmd_stream(args: argparse.Namespace, beam_args: list[str]) -> int:
 def cmd_demo(args: argparse.Namespace, beam_args: list[str]) -> int:
     from pipeline.demo import run_demo
 
-    return run_demo(args.output, beam_args, say=_say)
+    return run_demo(args.output, runner_args(args, beam_args), say=_say)
 
 
 def cmd_query(args: argparse.Namespace) -> int:
