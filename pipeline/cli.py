@@ -26,6 +26,7 @@ def _drop_beam_import_noise(record: logging.LogRecord) -> bool:
 logging.getLogger().addFilter(_drop_beam_import_noise)
 
 from pipeline import commands, topics_cli  # noqa: E402 - after the filter: this import loads Beam
+from pipeline import dask_runner  # noqa: E402, F401 - registers its Beam options (--dask_scheduler …)
 from pipeline.config import ConfigError  # noqa: E402
 from pipeline.reading import OutputError  # noqa: E402
 
