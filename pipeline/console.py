@@ -46,6 +46,8 @@ def configure_logging(verbose: bool, log_format: str) -> None:
     if not verbose:
         # Beam logs its runner choice and worker chatter at INFO/WARNING; users want our summary.
         logging.getLogger("apache_beam").setLevel(logging.ERROR)
+        # Dask's scheduler, workers and nanny log every connection at INFO (--runner dask).
+        logging.getLogger("distributed").setLevel(logging.WARNING)
 
 
 def progress_line(counts: dict[str, int], feeds: int, seconds: float) -> str:

@@ -60,6 +60,7 @@ splitting.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import itertools
 import logging
@@ -68,6 +69,7 @@ import threading
 import uuid
 import zlib
 from collections import Counter, defaultdict
+from collections.abc import Iterator
 from typing import Any
 
 from apache_beam import pvalue
@@ -461,24 +463,46 @@ def bundles_run(run_id: str | None = None) -> int:
 # --- the runner and its result ----------------------------------------------------------------
 
 
+@contextlib.contextmanager
+def _environ(**values: str) -> Iterator[None]:
+    saved = {name: os.environ.get(name) for name in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
 class DaskRunner(PipelineRunner):
     """Executes a batch pipeline on a Dask cluster (see the module's docstring)."""
 
     def run_pipeline(self, pipeline, options):
-        from distributed import Client, LocalCluster
+        import dask
 
         opts = options.view_as(DaskRunnerOptions)
         address, workers = parse_scheduler(opts.dask_scheduler)
         run_id = uuid.uuid4().hex
         # A first pass refuses an unsupported pipeline before any cluster is started or used.
         pipeline.visit(_Translator(run_id, 1))
-        cluster = None
-        if address is None:
-            cluster = LocalCluster(n_workers=workers or os.cpu_count() or 1, threads_per_worker=1,
-                                   processes=True, dashboard_address=None)
-            client = Client(cluster)
-        else:
-            client = Client(address)
+        # Dask logs every connection at INFO. Its loggers, and a LocalCluster's workers, log at
+        # the level the application set for "distributed" (or the root's) before they start.
+        level = logging.getLevelName(logging.getLogger("distributed").getEffectiveLevel())
+        with dask.config.set({"logging.distributed": level.lower()}):
+            from distributed import Client, LocalCluster
+
+            cluster = None
+            if address is None:
+                with _environ(DASK_LOGGING__DISTRIBUTED=level.lower()):  # the spawned workers'
+                    cluster = LocalCluster(n_workers=workers or os.cpu_count() or 1,
+                                           threads_per_worker=1, processes=True,
+                                           dashboard_address=None, silence_logs=level)
+                client = Client(cluster)
+            else:
+                client = Client(address)
         try:
             partitions = opts.dask_partitions or max(1, sum(client.nthreads().values()))
             translator = _Translator(run_id, partitions)
@@ -509,6 +533,13 @@ class DaskPipelineResult(PipelineResult):
     def wait_until_finish(self, duration=None):
         if self._state != PipelineState.RUNNING:
             return self._state
+        if duration is not None:  # milliseconds, as everywhere in Beam
+            from distributed import wait
+
+            try:
+                wait(self._futures, timeout=duration / 1000)
+            except TimeoutError:
+                return self._state
         try:
             results = self._client.gather(self._futures)
             for i, (updates, worker) in enumerate(results):
