@@ -248,9 +248,6 @@ class _Translator(PipelineVisitor):
         if signature.is_stateful_dofn():
             raise UnsupportedPipeline(
                 f"step {label!r} uses state or timers, which the Dask runner does not support")
-        if signature.is_splittable_dofn():
-            raise UnsupportedPipeline(
-                f"step {label!r} is a splittable DoFn, which the Dask runner does not support")
         main = applied.inputs[0]
         views = [(type(si), si._view_options()) for si in applied.side_inputs]
         side_keys = [self._side_input(si, label) for si in applied.side_inputs]
@@ -427,7 +424,12 @@ def _run_bundle(
             runner = instance.runner
             runner.start()
             for wv in elements:
-                runner.process(wv)
+                # A splittable DoFn (a bounded source's reader) gets its whole initial
+                # restriction; one that defers part of it would lose data, so it fails.
+                if runner.process(wv):
+                    raise RuntimeError(
+                        f"step {step.label!r} deferred part of its work (a checkpointing "
+                        "splittable DoFn); the Dask runner cannot resume it")
             runner.finish()
             runner.finalize()
             outputs = {tag: c.values for tag, c in instance.receivers.items()}
@@ -499,7 +501,7 @@ class DaskRunner(PipelineRunner):
                 with _environ(DASK_LOGGING__DISTRIBUTED=level.lower()):  # the spawned workers'
                     cluster = LocalCluster(n_workers=workers or os.cpu_count() or 1,
                                            threads_per_worker=1, processes=True,
-                                           dashboard_address=None, silence_logs=level)
+                                           dashboard_address=":0", silence_logs=level)
                 client = Client(cluster)
             else:
                 client = Client(address)

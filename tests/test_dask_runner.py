@@ -278,6 +278,50 @@ def test_setup_once_per_worker_thread_and_teardown_at_the_end(cluster, tmp_path)
     assert len(list(markers.glob("teardown-*"))) == setups
 
 
+def _many_shapes(p: beam.Pipeline, tmp: Path) -> None:
+    """Shapes newsbeam does not use: a bounded source (a splittable DoFn), combiners with and
+    without input, Partition, Distinct, CoGroupByKey, dict and singleton side inputs, shards."""
+    (tmp / "in.txt").write_text("\n".join(f"w{i % 7} x{i % 11}" for i in range(60)))
+    words = p | beam.io.ReadFromText(str(tmp / "in.txt")) | beam.FlatMap(str.split)
+    counts = words | beam.combiners.Count.PerElement()
+    total = words | "Total" >> beam.combiners.Count.Globally()
+    distinct = words | beam.Distinct()
+    lengths = beam.pvalue.AsDict(distinct | beam.Map(lambda w: (w, len(w))))
+    (counts | "Format" >> beam.MapTuple(lambda w, n, lens, t: f"{w} {n} {lens[w]} {t}", lengths,
+                                         beam.pvalue.AsSingleton(total))
+     | "WriteCounts" >> beam.io.WriteToText(str(tmp / "out" / "counts"), num_shards=3))
+    (p | "Nothing" >> beam.Create([]) | "SumOfNothing" >> beam.CombineGlobally(sum)
+     | "EmptyToStr" >> beam.Map(str) | "WriteEmpty" >> beam.io.WriteToText(str(tmp / "out" / "empty")))
+    (counts | beam.combiners.Top.Of(3, key=lambda kv: (kv[1], kv[0])) | "TopToStr" >> beam.Map(str)
+     | "WriteTop" >> beam.io.WriteToText(str(tmp / "out" / "top")))
+    for i, part in enumerate(words | beam.Partition(lambda w, n: len(w) % n, 3)):
+        part | f"WritePart{i}" >> beam.io.WriteToText(str(tmp / "out" / f"part{i}"))
+    ({"n": counts, "one": distinct | "One" >> beam.Map(lambda w: (w, 1))} | beam.CoGroupByKey()
+     | beam.MapTuple(lambda w, v: f"{w} {sorted(v['n'])} {sorted(v['one'])}")
+     | "WriteJoined" >> beam.io.WriteToText(str(tmp / "out" / "joined")))
+
+
+def _outputs(folder: Path) -> dict[str, list[str]]:
+    found: dict[str, list[str]] = {}
+    for path in folder.iterdir():
+        found.setdefault(path.name.split("-")[0], []).extend(path.read_text().splitlines())
+    return {name: sorted(lines) for name, lines in found.items()}
+
+
+def test_many_shapes_give_the_direct_runners_output(cluster, tmp_path) -> None:
+    outputs = {}
+    for name, options in (("direct", PipelineOptions(["--runner=DirectRunner"])),
+                          ("dask", _options("ours", cluster))):
+        (tmp_path / name).mkdir()
+        with beam.Pipeline(options=options) as p:
+            _many_shapes(p, tmp_path / name)
+        outputs[name] = _outputs(tmp_path / name / "out")
+    assert outputs["dask"] == outputs["direct"]
+    assert sorted(outputs["dask"]) == ["counts", "empty", "joined", "part0", "part1", "part2", "top"]
+    assert outputs["dask"]["empty"] == ["0"] and len(outputs["dask"]["counts"]) == 18
+    assert not list(tmp_path.rglob("beam-temp-*"))
+
+
 class _Stateful(beam.DoFn):
     SEEN = ReadModifyWriteStateSpec("seen", beam.coders.VarIntCoder())
 
