@@ -28,7 +28,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from throughput import REPO, Site, load_pages, pipeline_run  # noqa: E402
+from throughput import REPO, Site, load_pages, pipeline_run
 
 sys.path.insert(0, str(REPO))
 
@@ -46,8 +46,12 @@ def scheduler_overhead(tasks: int) -> tuple[float, float, float]:
     from distributed import Client, LocalCluster
 
     start = time.perf_counter()
-    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster, \
-            Client(cluster) as client:
+    with (
+        LocalCluster(
+            n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
+        ) as cluster,
+        Client(cluster) as client,
+    ):
         client.wait_for_workers(2)
         started = time.perf_counter() - start
         client.gather(client.map(_noop, range(50), key=[f"warm-{i}" for i in range(50)]))
@@ -74,9 +78,16 @@ def graph_size(site: Site, partitions: int) -> tuple[int, int]:
     from transforms.records import FeedSpec
 
     cfg = with_overrides(RunConfig(), site.feed_urls(), True)
-    plan = RunPlan(date="2026-12-01", feeds=[FeedSpec(url=u) for u in site.feed_urls()], memory=[],
-                   articles_prefix="/tmp/x/a", dead_prefix="/tmp/x/d", status_prefix="/tmp/x/s",
-                   duplicates_prefix="/tmp/x/u", feed_cache_dir=None)
+    plan = RunPlan(
+        date="2026-12-01",
+        feeds=[FeedSpec(url=u) for u in site.feed_urls()],
+        memory=[],
+        articles_prefix="/tmp/x/a",
+        dead_prefix="/tmp/x/d",
+        status_prefix="/tmp/x/s",
+        duplicates_prefix="/tmp/x/u",
+        feed_cache_dir=None,
+    )
     p = beam.Pipeline()
     build(p, cfg, plan)
     translator = dask_runner._Translator("bench", partitions)
@@ -85,7 +96,9 @@ def graph_size(site: Site, partitions: int) -> tuple[int, int]:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--n", type=int, default=1000)
     parser.add_argument("--hosts", type=int, default=20)
     parser.add_argument("--latency", type=float, default=0.05)
@@ -95,8 +108,10 @@ def main() -> int:
     args = parser.parse_args()
 
     pages = load_pages()
-    print(f"machine: {os.cpu_count()} cores; {len(pages)} distinct pages; N={args.n} over "
-          f"{args.hosts} hosts, {args.latency * 1000:.0f} ms latency, {args.concurrency} in flight")
+    print(
+        f"machine: {os.cpu_count()} cores; {len(pages)} distinct pages; N={args.n} over "
+        f"{args.hosts} hosts, {args.latency * 1000:.0f} ms latency, {args.concurrency} in flight"
+    )
     runs = {}
     with Site(args.n, args.hosts, args.latency, pages) as site:
         for name, beam_args in (
@@ -107,21 +122,30 @@ def main() -> int:
             runs[name] = run
             rate = run["written"] / run["wall"]
             span = run["last_page"] - run["first_page"]
-            print(f"({len(runs)}) {name:20s} {run['wall']:6.1f} s, {run['written']} articles, "
-                  f"{rate:5.1f} articles/s; pages {run['first_page']:.1f}-{run['last_page']:.1f} s "
-                  f"({run['written'] / span:.1f} articles/s between the first and the last page); "
-                  f"CPU {run['cpu']:.0f} s; peak RSS {run['peak_rss'] / 2**20:.0f} MB")
+            print(
+                f"({len(runs)}) {name:20s} {run['wall']:6.1f} s, {run['written']} articles, "
+                f"{rate:5.1f} articles/s; pages {run['first_page']:.1f}-{run['last_page']:.1f} s "
+                f"({run['written'] / span:.1f} articles/s between the first and the last page); "
+                f"CPU {run['cpu']:.0f} s; peak RSS {run['peak_rss'] / 2**20:.0f} MB"
+            )
         tasks, bundles = graph_size(site, 2)
     direct, dask = runs["direct --workers 2"], runs["dask local:2"]
-    print(f"dask / direct: {dask['written'] / dask['wall'] / (direct['written'] / direct['wall']):.2f} x "
-          f"the articles/s, {dask['cpu'] / direct['cpu']:.2f} x the CPU, "
-          f"{dask['peak_rss'] / direct['peak_rss']:.2f} x the peak RSS")
+    speed = dask["written"] / dask["wall"] / (direct["written"] / direct["wall"])
+    print(
+        f"dask / direct: {speed:.2f} x "
+        f"the articles/s, {dask['cpu'] / direct['cpu']:.2f} x the CPU, "
+        f"{dask['peak_rss'] / direct['peak_rss']:.2f} x the peak RSS"
+    )
     started, independent, chained = scheduler_overhead(args.tasks)
-    print(f"(3) LocalCluster of 2 workers: started in {started:.1f} s; {independent:.2f} ms per "
-          f"independent no-op task ({args.tasks}), {chained:.2f} ms per task of a chain")
-    print(f"    newsbeam's graph at 2 partitions: {tasks} tasks ({bundles} bundles) -> "
-          f"~{tasks * independent / 1000:.2f} s of scheduling per run at the independent rate, "
-          f"{tasks * chained / 1000:.2f} s if every task waited on the one before")
+    print(
+        f"(3) LocalCluster of 2 workers: started in {started:.1f} s; {independent:.2f} ms per "
+        f"independent no-op task ({args.tasks}), {chained:.2f} ms per task of a chain"
+    )
+    print(
+        f"    newsbeam's graph at 2 partitions: {tasks} tasks ({bundles} bundles) -> "
+        f"~{tasks * independent / 1000:.2f} s of scheduling per run at the independent rate, "
+        f"{tasks * chained / 1000:.2f} s if every task waited on the one before"
+    )
     return 0
 
 

@@ -10,9 +10,12 @@ to their modules, as on every Beam runner.
 How a pipeline becomes a Dask graph
 -----------------------------------
 The runner walks the pipeline's PTransform tree (after Beam's own round trip through the runner
-API proto) and translates its *primitives*; composites (Create, Reshuffle, WriteToParquet,
-CombinePerKey, CoGroupByKey, with_exception_handling …) are never special-cased, so every
-composite Beam expands into these primitives runs exactly as Beam defines it:
+API proto) and translates its *primitives*. The tree rather than the proto, because there the
+DoFns, side-input views and windowing are Python objects that Beam's own ``DoFnRunner`` executes
+as the DirectRunner does; running the proto would mean an SDK harness (Fn API bundle processor)
+on every worker, which is what Beam's portable runners do. Composites (Create, Reshuffle,
+WriteToParquet, CombinePerKey, CoGroupByKey, with_exception_handling …) are never special-cased,
+so every composite Beam expands into these primitives runs exactly as Beam defines it:
 
 - ``Impulse``: one partition holding the empty-bytes element in the global window.
 - ``ParDo`` (Map, FlatMap, WindowInto … are ParDos): one Dask task per input partition runs one
@@ -35,9 +38,13 @@ bundles count). DoFn instances are cached per worker process and step and reused
 (``setup`` once per instance, ``teardown`` when the run ends), at most one instance per worker
 thread, as Beam's SDK harness does.
 
+Bounded sources (``ReadFromText``, ``ReadFromParquet`` …) read through a splittable DoFn: it gets
+each element's whole initial restriction in one bundle (no splitting, so one file is one task's
+work; a reader that defers part of its restriction fails the run rather than lose data).
+
 What it refuses (``UnsupportedPipeline``, raised before anything runs): unbounded PCollections,
-windowing other than the global window, stateful DoFns and timers, splittable DoFns, and any
-primitive other than the four above (TestStream, cross-language transforms …).
+windowing other than the global window, stateful DoFns and timers, and any primitive other than
+the four above (TestStream, cross-language transforms …).
 
 What differs from Beam 2.77's ``apache_beam.runners.dask.DaskRunner``
 ---------------------------------------------------------------------
@@ -50,12 +57,15 @@ test in ``tests/test_dask_runner.py`` that fails on Beam's runner):
 - a side input is computed once per run (Beam's recomputes it inside every task that reads it);
 - ``result.metrics()`` returns the counters (Beam's raises ``NotImplementedError``);
 - ``Impulse`` and ``WindowInto`` run (Beam's leaves them untranslated), and what it cannot run is
-  refused by name (Beam's fails an assertion on stateful DoFns, or silently runs a wrong graph);
-- ``setup``/``teardown`` run once per cached instance, not once per bundle.
+  refused by name (Beam's fails an assertion on stateful DoFns, or silently runs a wrong graph).
 
-It does not do what Beam's runner does not do either: no streaming, no fusion optimizer beyond
-Dask's own scheduling, no combiner lifting (CombinePerKey groups, then combines), no dynamic
-splitting.
+Also: ``setup``/``teardown`` run once per cached instance rather than per bundle; ``--runner
+dask`` (and ``DaskRunner``) name this runner in newsbeam's CLI, where Beam knows no such name.
+
+Neither runner streams, and this one has no fusion: each ParDo bundle is its own task over a
+whole partition, whose outputs are lists kept in the worker's memory until their consumers ran
+(so a stage finishes a partition before the next one starts on it), no combiner lifting
+(CombinePerKey groups, then combines) and no dynamic splitting.
 """
 
 from __future__ import annotations
@@ -130,7 +140,7 @@ def parse_scheduler(value: str) -> tuple[str | None, int | None]:
         scheme, rest = "tcp", value
     if scheme not in ("tcp", "tls", "ws", "wss") or not rest or rest.startswith(":"):
         raise ValueError(f"expected tcp://HOST:PORT or local[:N], got {value!r}")
-    host, colon, port = rest.rpartition(":")
+    _host, colon, port = rest.rpartition(":")
     if not colon or not port.isdigit():
         rest = f"{rest}:{DEFAULT_PORT}"
     return f"{scheme}://{rest}", None
@@ -192,8 +202,8 @@ class _Translator(PipelineVisitor):
             self._flatten(applied, label)
         else:
             raise UnsupportedPipeline(
-                f"the Dask runner cannot run step {label!r} ({type(transform).__name__}); it runs "
-                "batch graphs of Impulse, ParDo, GroupByKey and Flatten (and every composite of them)"
+                f"the Dask runner cannot run step {label!r} ({type(transform).__name__}); it "
+                "runs batch graphs of Impulse, ParDo, GroupByKey and Flatten (and their composites)"
             )
 
     def _inputs(self, applied, label: str) -> list[Any]:
@@ -201,7 +211,9 @@ class _Translator(PipelineVisitor):
         try:
             return [key for pcoll in main for key in self._parts[pcoll]]
         except KeyError:
-            raise UnsupportedPipeline(f"step {label!r} reads a PCollection produced after it") from None
+            raise UnsupportedPipeline(
+                f"step {label!r} reads a PCollection produced after it"
+            ) from None
 
     def _impulse(self, applied, label: str) -> None:
         key = (self._name("impulse", label), 0)
@@ -218,8 +230,9 @@ class _Translator(PipelineVisitor):
     def _group(self, applied, label: str) -> None:
         main = applied.inputs[0]
         windowing = main.windowing
-        step = _GroupStep(label, _key_coder(main, label), self.partitions,
-                          windowing.timestamp_combiner)
+        step = _GroupStep(
+            label, _key_coder(main, label), self.partitions, windowing.timestamp_combiner
+        )
         name = self._name("shuffle", label)
         sources = self._inputs(applied, label)
         for i, source in enumerate(sources):
@@ -247,7 +260,8 @@ class _Translator(PipelineVisitor):
         signature = DoFnSignature(fn)
         if signature.is_stateful_dofn():
             raise UnsupportedPipeline(
-                f"step {label!r} uses state or timers, which the Dask runner does not support")
+                f"step {label!r} uses state or timers, which the Dask runner does not support"
+            )
         main = applied.inputs[0]
         views = [(type(si), si._view_options()) for si in applied.side_inputs]
         side_keys = [self._side_input(si, label) for si in applied.side_inputs]
@@ -275,12 +289,14 @@ def _check_collection(pcoll: Any, label: str) -> None:
     if not pcoll.is_bounded:
         raise UnsupportedPipeline(
             f"step {label!r} produces an unbounded PCollection; the Dask runner runs batch "
-            "pipelines only")
+            "pipelines only"
+        )
     windowfn = pcoll.windowing.windowfn
     if not isinstance(windowfn, GlobalWindows):
         raise UnsupportedPipeline(
             f"step {label!r} windows into {type(windowfn).__name__}; the Dask runner supports "
-            "the global window only")
+            "the global window only"
+        )
 
 
 def _key_coder(pcoll: pvalue.PCollection, label: str) -> coders.Coder:
@@ -388,9 +404,10 @@ def _new_instance(step: _ParDoStep, side_values: list[list[WindowedValue]]) -> _
         for (view_class, options), values in zip(views, side_values)
     ]
     receivers = _Receivers()
-    receivers[None]  # noqa: B018 - DoFnRunner needs the main receiver up front
-    runner = DoFnRunner(fn, args, kwargs, side_maps, windowing, tagged_receivers=receivers,
-                        step_name=step.label)
+    receivers[None]  # DoFnRunner needs the main receiver up front
+    runner = DoFnRunner(
+        fn, args, kwargs, side_maps, windowing, tagged_receivers=receivers, step_name=step.label
+    )
     runner.setup()
     return _Instance(runner, receivers)
 
@@ -429,7 +446,8 @@ def _run_bundle(
                 if runner.process(wv):
                     raise RuntimeError(
                         f"step {step.label!r} deferred part of its work (a checkpointing "
-                        "splittable DoFn); the Dask runner cannot resume it")
+                        "splittable DoFn); the Dask runner cannot resume it"
+                    )
             runner.finish()
             runner.finalize()
             outputs = {tag: c.values for tag, c in instance.receivers.items()}
@@ -452,7 +470,7 @@ def _teardown(run_id: str) -> int:
     for instance in instances:
         try:
             instance.runner.teardown()
-        except Exception:  # teardown is best effort, as in Beam
+        except Exception:  # noqa: BLE001 - teardown is best effort, as in Beam
             _LOG.warning("teardown failed", exc_info=True)
     return len(instances)
 
@@ -499,9 +517,13 @@ class DaskRunner(PipelineRunner):
             cluster = None
             if address is None:
                 with _environ(DASK_LOGGING__DISTRIBUTED=level.lower()):  # the spawned workers'
-                    cluster = LocalCluster(n_workers=workers or os.cpu_count() or 1,
-                                           threads_per_worker=1, processes=True,
-                                           dashboard_address=":0", silence_logs=level)
+                    cluster = LocalCluster(
+                        n_workers=workers or os.cpu_count() or 1,
+                        threads_per_worker=1,
+                        processes=True,
+                        dashboard_address=":0",
+                        silence_logs=level,
+                    )
                 client = Client(cluster)
             else:
                 client = Client(address)
@@ -515,8 +537,12 @@ class DaskRunner(PipelineRunner):
             if cluster is not None:
                 cluster.close()
             raise
-        _LOG.info("submitted %d tasks (%d bundles) to %s", len(translator.graph),
-                  len(translator.metrics_keys), client.scheduler.address)
+        _LOG.info(
+            "submitted %d tasks (%d bundles) to %s",
+            len(translator.graph),
+            len(translator.metrics_keys),
+            client.scheduler.address,
+        )
         return DaskPipelineResult(client, cluster, futures, run_id)
 
 
@@ -560,7 +586,7 @@ class DaskPipelineResult(PipelineResult):
     def _close(self) -> None:
         try:
             self._client.run(_teardown, self._run_id)
-        except Exception:  # the workers are gone; nothing left to tear down
+        except Exception:  # noqa: BLE001 - the workers are gone; nothing to tear down
             _LOG.debug("teardown on workers failed", exc_info=True)
         self._client.close()
         if self._cluster is not None:

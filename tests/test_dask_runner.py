@@ -64,17 +64,35 @@ class Cluster:
         logs = self.logs
 
         # The workers import this module's DoFns (by reference, as every Beam worker would).
-        env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
+        env = {
+            **os.environ,
+            "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]),
+        }
 
         def start(name: str, *argv: str) -> None:
             with open(logs / f"{name}.log", "wb") as log:
-                self.procs.append(subprocess.Popen([dask, *argv], stdout=log, stderr=subprocess.STDOUT, env=env))
+                self.procs.append(
+                    subprocess.Popen([dask, *argv], stdout=log, stderr=subprocess.STDOUT, env=env)
+                )
 
         port = self.address.rsplit(":", 1)[1]
         start("scheduler", "scheduler", "--host", "127.0.0.1", "--port", port, "--no-dashboard")
         for i in range(2):
-            start(f"worker{i}", "worker", self.address, "--host", "127.0.0.1", "--nthreads", "1",
-                  "--no-nanny", "--no-dashboard", "--memory-limit", "0", "--name", f"w{i}")
+            start(
+                f"worker{i}",
+                "worker",
+                self.address,
+                "--host",
+                "127.0.0.1",
+                "--nthreads",
+                "1",
+                "--no-nanny",
+                "--no-dashboard",
+                "--memory-limit",
+                "0",
+                "--name",
+                f"w{i}",
+            )
         self.client = distributed.Client(self.address, timeout=START_TIMEOUT)
         self.client.wait_for_workers(2, timeout=START_TIMEOUT)
         self.workers = sorted(self.client.scheduler_info()["workers"])
@@ -107,7 +125,9 @@ def cluster(tmp_path_factory):
 
 def _options(runner: str, cluster: Cluster, *extra: str) -> PipelineOptions:
     if runner == "stock":
-        return PipelineOptions([f"--runner={STOCK_RUNNER}", f"--dask_client_address={cluster.address}", *extra])
+        return PipelineOptions(
+            [f"--runner={STOCK_RUNNER}", f"--dask_client_address={cluster.address}", *extra]
+        )
     return PipelineOptions([f"--runner={OURS}", f"--dask_scheduler={cluster.address}", *extra])
 
 
@@ -129,11 +149,15 @@ def _pipeline(runner: str, cluster: Cluster, *extra: str) -> Iterator[beam.Pipel
 
 
 def _stock_fails(reason: str):
-    return pytest.param("stock", marks=pytest.mark.xfail(strict=True, reason=f"Beam 2.77's DaskRunner: {reason}"))
+    return pytest.param(
+        "stock", marks=pytest.mark.xfail(strict=True, reason=f"Beam 2.77's DaskRunner: {reason}")
+    )
 
 
 def _lines(pattern: Path) -> list[str]:
-    return sorted(line for f in pattern.parent.glob(pattern.name + "*") for line in f.read_text().splitlines())
+    return sorted(
+        line for f in pattern.parent.glob(pattern.name + "*") for line in f.read_text().splitlines()
+    )
 
 
 # --- the runner on small pipelines -------------------------------------------------------------
@@ -157,8 +181,12 @@ class _EmitAtFinish(beam.DoFn):
 @pytest.mark.parametrize("runner", ["ours", _stock_fails("finish_bundle outputs are dropped")])
 def test_outputs_of_finish_bundle_reach_the_sink(runner, cluster, tmp_path) -> None:
     with _pipeline(runner, cluster) as p:
-        (p | beam.Create([f"e{i}" for i in range(6)]) | beam.ParDo(_EmitAtFinish())
-         | beam.io.WriteToText(str(tmp_path / "out")))
+        (
+            p
+            | beam.Create([f"e{i}" for i in range(6)])
+            | beam.ParDo(_EmitAtFinish())
+            | beam.io.WriteToText(str(tmp_path / "out"))
+        )
     assert _lines(tmp_path / "out") == [f"e{i}" for i in range(6)]
     assert not list(tmp_path.glob("beam-temp-*"))
 
@@ -167,8 +195,16 @@ def test_outputs_of_finish_bundle_reach_the_sink(runner, cluster, tmp_path) -> N
 def test_every_sink_is_written(runner, cluster, tmp_path) -> None:
     with _pipeline(runner, cluster) as p:
         words = p | beam.Create(["a", "bb", "ccc"])
-        words | "Short" >> beam.Filter(lambda w: len(w) < 3) | "WriteShort" >> beam.io.WriteToText(str(tmp_path / "short"))
-        words | "Long" >> beam.Filter(lambda w: len(w) >= 3) | "WriteLong" >> beam.io.WriteToText(str(tmp_path / "long"))
+        (
+            words
+            | "Short" >> beam.Filter(lambda w: len(w) < 3)
+            | "WriteShort" >> beam.io.WriteToText(str(tmp_path / "short"))
+        )
+        (
+            words
+            | "Long" >> beam.Filter(lambda w: len(w) >= 3)
+            | "WriteLong" >> beam.io.WriteToText(str(tmp_path / "long"))
+        )
     assert _lines(tmp_path / "short") == ["a", "bb"]
     assert _lines(tmp_path / "long") == ["ccc"]
 
@@ -189,12 +225,23 @@ def test_each_tag_reaches_its_consumers_only(runner, cluster, tmp_path) -> None:
     with _pipeline(runner, cluster) as p:
         numbers = p | beam.Create(list(range(6)))
         even, odd = numbers | beam.ParDo(_Split()).with_outputs("odd", main="even")
-        even | "ToStrEven" >> beam.Map(str) | "WriteEven" >> beam.io.WriteToText(str(tmp_path / "even"))
+        (
+            even
+            | "ToStrEven" >> beam.Map(str)
+            | "WriteEven" >> beam.io.WriteToText(str(tmp_path / "even"))
+        )
         odd | "ToStrOdd" >> beam.Map(str) | "WriteOdd" >> beam.io.WriteToText(str(tmp_path / "odd"))
         good, bad = numbers | "MayFail" >> beam.Map(_fails_on_three).with_exception_handling()
-        good | "ToStrGood" >> beam.Map(str) | "WriteGood" >> beam.io.WriteToText(str(tmp_path / "good"))
-        (bad | "Reason" >> beam.MapTuple(lambda element, exc: f"{element} {exc[0].__name__}")
-         | "WriteBad" >> beam.io.WriteToText(str(tmp_path / "bad")))
+        (
+            good
+            | "ToStrGood" >> beam.Map(str)
+            | "WriteGood" >> beam.io.WriteToText(str(tmp_path / "good"))
+        )
+        (
+            bad
+            | "Reason" >> beam.MapTuple(lambda element, exc: f"{element} {exc[0].__name__}")
+            | "WriteBad" >> beam.io.WriteToText(str(tmp_path / "bad"))
+        )
     assert _lines(tmp_path / "even") == ["0", "2", "4"]
     assert _lines(tmp_path / "odd") == ["1", "3", "5"]
     assert _lines(tmp_path / "good") == ["0", "10", "20", "40", "50"]
@@ -212,15 +259,21 @@ class _Once(beam.DoFn):
         yield element
 
 
-@pytest.mark.parametrize("runner", ["ours", _stock_fails("side inputs are recomputed in every task")])
+@pytest.mark.parametrize(
+    "runner", ["ours", _stock_fails("side inputs are recomputed in every task")]
+)
 def test_a_side_input_is_computed_once(runner, cluster, tmp_path) -> None:
     markers = tmp_path / "markers"
     markers.mkdir()
     with _pipeline(runner, cluster) as p:
         offset = p | "Offset" >> beam.Create([100]) | "Mark" >> beam.ParDo(_Once(str(markers)))
-        (p | beam.Create(list(range(8))) | beam.Reshuffle()
-         | beam.Map(lambda n, off: str(n + off), beam.pvalue.AsSingleton(offset))
-         | beam.io.WriteToText(str(tmp_path / "out")))
+        (
+            p
+            | beam.Create(list(range(8)))
+            | beam.Reshuffle()
+            | beam.Map(lambda n, off: str(n + off), beam.pvalue.AsSingleton(offset))
+            | beam.io.WriteToText(str(tmp_path / "out"))
+        )
     assert _lines(tmp_path / "out") == sorted(str(n + 100) for n in range(8))
     assert len(list(markers.iterdir())) == 1
 
@@ -242,11 +295,18 @@ def test_counters_of_every_bundle_are_merged(runner, cluster) -> None:
     assert counters["test/threes"] == 4
 
 
-@pytest.mark.parametrize("runner", ["ours", _stock_fails("Impulse and WindowInto are not translated")])
+@pytest.mark.parametrize(
+    "runner", ["ours", _stock_fails("Impulse and WindowInto are not translated")]
+)
 def test_impulse_and_window_into_run(runner, cluster, tmp_path) -> None:
     with _pipeline(runner, cluster) as p:
-        (p | beam.Impulse() | beam.FlatMap(lambda _: ["x", "y"]) | beam.WindowInto(GlobalWindows())
-         | beam.io.WriteToText(str(tmp_path / "out")))
+        (
+            p
+            | beam.Impulse()
+            | beam.FlatMap(lambda _: ["x", "y"])
+            | beam.WindowInto(GlobalWindows())
+            | beam.io.WriteToText(str(tmp_path / "out"))
+        )
     assert _lines(tmp_path / "out") == ["x", "y"]
 
 
@@ -287,18 +347,37 @@ def _many_shapes(p: beam.Pipeline, tmp: Path) -> None:
     total = words | "Total" >> beam.combiners.Count.Globally()
     distinct = words | beam.Distinct()
     lengths = beam.pvalue.AsDict(distinct | beam.Map(lambda w: (w, len(w))))
-    (counts | "Format" >> beam.MapTuple(lambda w, n, lens, t: f"{w} {n} {lens[w]} {t}", lengths,
-                                         beam.pvalue.AsSingleton(total))
-     | "WriteCounts" >> beam.io.WriteToText(str(tmp / "out" / "counts"), num_shards=3))
-    (p | "Nothing" >> beam.Create([]) | "SumOfNothing" >> beam.CombineGlobally(sum)
-     | "EmptyToStr" >> beam.Map(str) | "WriteEmpty" >> beam.io.WriteToText(str(tmp / "out" / "empty")))
-    (counts | beam.combiners.Top.Of(3, key=lambda kv: (kv[1], kv[0])) | "TopToStr" >> beam.Map(str)
-     | "WriteTop" >> beam.io.WriteToText(str(tmp / "out" / "top")))
+    (
+        counts
+        | "Format"
+        >> beam.Map(
+            lambda kv, lens, t: f"{kv[0]} {kv[1]} {lens[kv[0]]} {t}",
+            lengths,
+            beam.pvalue.AsSingleton(total),
+        )
+        | "WriteCounts" >> beam.io.WriteToText(str(tmp / "out" / "counts"), num_shards=3)
+    )
+    (
+        p
+        | "Nothing" >> beam.Create([])
+        | "SumOfNothing" >> beam.CombineGlobally(sum)
+        | "EmptyToStr" >> beam.Map(str)
+        | "WriteEmpty" >> beam.io.WriteToText(str(tmp / "out" / "empty"))
+    )
+    (
+        counts
+        | beam.combiners.Top.Of(3, key=lambda kv: (kv[1], kv[0]))
+        | "TopToStr" >> beam.Map(str)
+        | "WriteTop" >> beam.io.WriteToText(str(tmp / "out" / "top"))
+    )
     for i, part in enumerate(words | beam.Partition(lambda w, n: len(w) % n, 3)):
         part | f"WritePart{i}" >> beam.io.WriteToText(str(tmp / "out" / f"part{i}"))
-    ({"n": counts, "one": distinct | "One" >> beam.Map(lambda w: (w, 1))} | beam.CoGroupByKey()
-     | beam.MapTuple(lambda w, v: f"{w} {sorted(v['n'])} {sorted(v['one'])}")
-     | "WriteJoined" >> beam.io.WriteToText(str(tmp / "out" / "joined")))
+    (
+        {"n": counts, "one": distinct | "One" >> beam.Map(lambda w: (w, 1))}
+        | beam.CoGroupByKey()
+        | beam.MapTuple(lambda w, v: f"{w} {sorted(v['n'])} {sorted(v['one'])}")
+        | "WriteJoined" >> beam.io.WriteToText(str(tmp / "out" / "joined"))
+    )
 
 
 def _outputs(folder: Path) -> dict[str, list[str]]:
@@ -310,14 +389,24 @@ def _outputs(folder: Path) -> dict[str, list[str]]:
 
 def test_many_shapes_give_the_direct_runners_output(cluster, tmp_path) -> None:
     outputs = {}
-    for name, options in (("direct", PipelineOptions(["--runner=DirectRunner"])),
-                          ("dask", _options("ours", cluster))):
+    for name, options in (
+        ("direct", PipelineOptions(["--runner=DirectRunner"])),
+        ("dask", _options("ours", cluster)),
+    ):
         (tmp_path / name).mkdir()
         with beam.Pipeline(options=options) as p:
             _many_shapes(p, tmp_path / name)
         outputs[name] = _outputs(tmp_path / name / "out")
     assert outputs["dask"] == outputs["direct"]
-    assert sorted(outputs["dask"]) == ["counts", "empty", "joined", "part0", "part1", "part2", "top"]
+    assert sorted(outputs["dask"]) == [
+        "counts",
+        "empty",
+        "joined",
+        "part0",
+        "part1",
+        "part2",
+        "top",
+    ]
     assert outputs["dask"]["empty"] == ["0"] and len(outputs["dask"]["counts"]) == 18
     assert not list(tmp_path.rglob("beam-temp-*"))
 
@@ -325,7 +414,7 @@ def test_many_shapes_give_the_direct_runners_output(cluster, tmp_path) -> None:
 class _Stateful(beam.DoFn):
     SEEN = ReadModifyWriteStateSpec("seen", beam.coders.VarIntCoder())
 
-    def process(self, element, seen=beam.DoFn.StateParam(SEEN)):
+    def process(self, element, seen=beam.DoFn.StateParam(SEEN)):  # noqa: B008 - Beam's idiom
         yield element
 
 
@@ -340,7 +429,9 @@ class _Stateful(beam.DoFn):
 )
 def test_what_it_cannot_run_is_refused_by_name(build, message, tmp_path) -> None:
     # Refused before a cluster is started: the scheduler below does not exist.
-    p = beam.Pipeline(options=PipelineOptions([f"--runner={OURS}", "--dask_scheduler=tcp://127.0.0.1:9"]))
+    p = beam.Pipeline(
+        options=PipelineOptions([f"--runner={OURS}", "--dask_scheduler=tcp://127.0.0.1:9"])
+    )
     build(p)
     with pytest.raises(dask_runner.UnsupportedPipeline, match=message):
         p.run()
@@ -358,9 +449,14 @@ def test_beam_refuses_its_own_runner_by_name() -> None:
     ("argv", "expected"),
     [
         (["--runner", "dask"], [f"--runner={OURS}", "--dask_scheduler=local"]),
-        (["--runner=DaskRunner", "--dask-scheduler", "local:2"], [f"--runner={OURS}", "--dask_scheduler=local:2"]),
-        (["--runner", "dask", "--dask-scheduler", "tcp://10.0.0.5:8786"],
-         [f"--runner={OURS}", "--dask_scheduler=tcp://10.0.0.5:8786"]),
+        (
+            ["--runner=DaskRunner", "--dask-scheduler", "local:2"],
+            [f"--runner={OURS}", "--dask_scheduler=local:2"],
+        ),
+        (
+            ["--runner", "dask", "--dask-scheduler", "tcp://10.0.0.5:8786"],
+            [f"--runner={OURS}", "--dask_scheduler=tcp://10.0.0.5:8786"],
+        ),
         (["--runner=DirectRunner"], ["--runner=DirectRunner"]),
         ([], []),
     ],
@@ -376,22 +472,52 @@ def test_runner_options_become_beam_options(argv, expected) -> None:
 @pytest.mark.parametrize("value", ["local:0", "local:two", "http://host:1", "tcp://"])
 def test_bad_scheduler_addresses_are_refused(value, capsys) -> None:
     with pytest.raises(SystemExit) as stop:
-        main(["run", "--feed", "http://example.test/f.xml", "--output", "x", "--runner", "dask",
-              "--dask-scheduler", value])
+        main(
+            [
+                "run",
+                "--feed",
+                "http://example.test/f.xml",
+                "--output",
+                "x",
+                "--runner",
+                "dask",
+                "--dask-scheduler",
+                value,
+            ]
+        )
     assert stop.value.code == 2
     assert value in capsys.readouterr().err
 
 
 def test_stream_on_dask_is_a_one_line_error(tmp_path, capsys) -> None:
-    code = main(["stream", "--feed", "http://example.test/f.xml", "--output", str(tmp_path), "--runner", "dask"])
+    code = main(
+        [
+            "stream",
+            "--feed",
+            "http://example.test/f.xml",
+            "--output",
+            str(tmp_path),
+            "--runner",
+            "dask",
+        ]
+    )
     assert code == EXIT_CONFIG
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "batch" in err
 
 
 def test_dask_scheduler_without_the_dask_runner_is_refused(tmp_path, capsys) -> None:
-    code = main(["run", "--feed", "http://example.test/f.xml", "--output", str(tmp_path),
-                 "--dask-scheduler", "local"])
+    code = main(
+        [
+            "run",
+            "--feed",
+            "http://example.test/f.xml",
+            "--output",
+            str(tmp_path),
+            "--dask-scheduler",
+            "local",
+        ]
+    )
     assert code == EXIT_CONFIG
     assert "--runner dask" in capsys.readouterr().err
 
@@ -410,7 +536,9 @@ def _without(counters: dict[str, int], names: set[str]) -> dict[str, int]:
 
 def _table(out: Path, name: str) -> list[tuple]:
     rows = ds.dataset(out / name, format="parquet", partitioning="hive").to_table().to_pylist()
-    return sorted(tuple((k, str(v)) for k, v in sorted(row.items()) if k not in TIMES) for row in rows)
+    return sorted(
+        tuple((k, str(v)) for k, v in sorted(row.items()) if k not in TIMES) for row in rows
+    )
 
 
 def _manifest(out: Path) -> dict:
@@ -429,9 +557,16 @@ def _compare(run, cluster: Cluster) -> None:
     dask_manifest, direct_manifest = _manifest(on_dask), _manifest(direct)
     assert dask_manifest["counters"] == direct_manifest["counters"]
     # robots.txt is loaded once per host by each fetching DoFn instance: once per worker here.
-    dask_counters, direct_counters = dask_manifest["beam_counters"], direct_manifest["beam_counters"]
+    dask_counters, direct_counters = (
+        dask_manifest["beam_counters"],
+        direct_manifest["beam_counters"],
+    )
     for name in PER_INSTANCE:
-        assert direct_counters.get(name, 0) <= dask_counters.get(name, 0) <= 2 * direct_counters.get(name, 0)
+        assert (
+            direct_counters.get(name, 0)
+            <= dask_counters.get(name, 0)
+            <= 2 * direct_counters.get(name, 0)
+        )
     assert _without(dask_counters, PER_INSTANCE) == _without(direct_counters, PER_INSTANCE)
     assert dask_manifest["balanced"]
     assert not list(on_dask.rglob("beam-temp-*"))
@@ -443,12 +578,26 @@ def test_demo_site_on_the_cluster(cluster, demo_server, tmp_path) -> None:
     from pipeline.demo import demo_site
 
     config = tmp_path / "feeds.yaml"
-    config.write_text((demo_site() / "feeds.yaml").read_text("utf-8").replace("{base}", demo_server.base))
+    config.write_text(
+        (demo_site() / "feeds.yaml").read_text("utf-8").replace("{base}", demo_server.base)
+    )
 
     def run(name: str, *runner: str) -> Path:
         out = tmp_path / name
-        code = main(["run", "--config", str(config), "--output", str(out), "--date", DATE,
-                     "--allow-private-hosts", "--quiet", *runner])
+        code = main(
+            [
+                "run",
+                "--config",
+                str(config),
+                "--output",
+                str(out),
+                "--date",
+                DATE,
+                "--allow-private-hosts",
+                "--quiet",
+                *runner,
+            ]
+        )
         assert code == EXIT_OK
         return out
 
@@ -470,8 +619,20 @@ def test_fault_site_on_the_cluster(cluster, tmp_path) -> None:
     def run(name: str, *runner: str) -> Path:
         server.reset_flaps()  # the flapping endpoint fails first in both runs
         out = tmp_path / name
-        argv = ["run", "--config", str(config), "--output", str(out), "--allow-private-hosts",
-                "--date", DATE, "--max-failure-rate", "1", "--quiet", *runner]
+        argv = [
+            "run",
+            "--config",
+            str(config),
+            "--output",
+            str(out),
+            "--allow-private-hosts",
+            "--date",
+            DATE,
+            "--max-failure-rate",
+            "1",
+            "--quiet",
+            *runner,
+        ]
         for feed in FEED_NAMES:
             argv += ["--feed", server.url(f"/feed/{feed}.xml")]
         assert main(argv) == EXIT_OK

@@ -23,7 +23,9 @@ WORKERS_TIMEOUT_S = 3600
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--jobs", type=int, default=4, help="SLURM jobs, one Dask worker each")
     parser.add_argument("--cores", type=int, default=4, help="cores per job (worker threads)")
     parser.add_argument("--memory", default="8GB", help="memory per job")
@@ -31,8 +33,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--account", help="SLURM account (-A)")
     parser.add_argument("--queue", help="SLURM partition (-p)")
     parser.add_argument("--python", default=sys.executable, help="the workers' Python")
-    parser.add_argument("command", nargs=argparse.REMAINDER,
-                        help="after --: the newsbeam command, with --runner dask")
+    parser.add_argument(
+        "command",
+        nargs=argparse.REMAINDER,
+        help="after --: the newsbeam command, with --runner dask",
+    )
     args = parser.parse_args(argv)
     command = args.command[1:] if args.command[:1] == ["--"] else args.command
     if not command or "--runner" not in command:
