@@ -418,6 +418,13 @@ class _Stateful(beam.DoFn):
         yield element
 
 
+@pytest.mark.parametrize("runner", ["ours", _stock_fails("a stateful DoFn fails an assertion")])
+def test_a_stateful_dofn_is_refused_by_name(runner, cluster) -> None:
+    refused = pytest.raises(dask_runner.UnsupportedPipeline, match="state or timers")
+    with refused, _pipeline(runner, cluster) as p:
+        p | beam.Create([("k", 1), ("k", 2)]) | beam.ParDo(_Stateful())
+
+
 @pytest.mark.parametrize(
     ("build", "message"),
     [
