@@ -5,7 +5,8 @@ Use it as ``--runner=pipeline.dask_runner.DaskRunner --dask_scheduler=tcp://HOST
 starts a ``LocalCluster`` of N worker processes (default: one per core) for the run. Every Dask
 worker needs the code the pipeline's DoFns live in importable (for newsbeam: ``pip install
 newsbeam`` on every worker, same version as the driver), because DoFns travel pickled by reference
-to their modules, as on every Beam runner.
+to their modules, as on every Beam runner. Each run first asks every connected worker for its
+newsbeam version and names the workers that lack it or have another one.
 
 How a pipeline becomes a Dask graph
 -----------------------------------
@@ -80,6 +81,7 @@ import uuid
 import zlib
 from collections import Counter, defaultdict
 from collections.abc import Iterator
+from importlib import metadata
 from typing import Any
 
 from apache_beam import pvalue
@@ -103,6 +105,8 @@ _LOG = logging.getLogger(__name__)
 LOCAL = "local"
 # Dask's default port, for addresses given without one.
 DEFAULT_PORT = 8786
+# The distribution that ships this module: every worker needs it, in the driver's version.
+DISTRIBUTION = "newsbeam"
 
 
 class UnsupportedPipeline(ValueError):
@@ -483,6 +487,27 @@ def bundles_run(run_id: str | None = None) -> int:
 # --- the runner and its result ----------------------------------------------------------------
 
 
+def check_workers(client) -> None:
+    """Fail with a clear message when a connected worker lacks this newsbeam (the same version):
+    otherwise its first task would fail unpickling a DoFn, far from the cause."""
+    try:
+        expected = metadata.version(DISTRIBUTION)
+    except metadata.PackageNotFoundError:  # running from a source tree: nothing to compare
+        return
+    found = client.run(metadata.version, DISTRIBUTION, on_error="return")
+    wrong = {
+        worker: "not installed" if isinstance(got, Exception) else got
+        for worker, got in sorted(found.items())
+        if got != expected
+    }
+    if wrong:
+        listed = ", ".join(f"{worker} ({got})" for worker, got in wrong.items())
+        raise RuntimeError(
+            f"every Dask worker needs {DISTRIBUTION} {expected}, as on this machine; "
+            f"these differ: {listed} (pip install '{DISTRIBUTION}[dask]=={expected}' there)"
+        )
+
+
 @contextlib.contextmanager
 def _environ(**values: str) -> Iterator[None]:
     saved = {name: os.environ.get(name) for name in values}
@@ -528,6 +553,7 @@ class DaskRunner(PipelineRunner):
             else:
                 client = Client(address)
         try:
+            check_workers(client)
             partitions = opts.dask_partitions or max(1, sum(client.nthreads().values()))
             translator = _Translator(run_id, partitions)
             pipeline.visit(translator)

@@ -444,6 +444,25 @@ def test_what_it_cannot_run_is_refused_by_name(build, message, tmp_path) -> None
         p.run()
 
 
+def test_a_worker_without_this_newsbeam_is_named_before_anything_runs(cluster) -> None:
+    from importlib.metadata import PackageNotFoundError, version
+
+    dask_runner.check_workers(cluster.client)  # the test cluster's workers: this very install
+
+    class Client:
+        def run(self, fn, *args, on_error):
+            return {
+                "tcp://a:1": version("newsbeam"),
+                "tcp://b:1": PackageNotFoundError("newsbeam"),
+                "tcp://c:1": "0.0.1",
+            }
+
+    with pytest.raises(RuntimeError) as err:
+        dask_runner.check_workers(Client())
+    assert "tcp://b:1 (not installed), tcp://c:1 (0.0.1)" in str(err.value)
+    assert "tcp://a:1" not in str(err.value)
+
+
 def test_beam_refuses_its_own_runner_by_name() -> None:
     # Beam 2.77 knows no runner called "DaskRunner"; newsbeam's --runner dask/DaskRunner is ours.
     from apache_beam.runners.runner import create_runner
