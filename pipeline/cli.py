@@ -26,7 +26,7 @@ def _drop_beam_import_noise(record: logging.LogRecord) -> bool:
 logging.getLogger().addFilter(_drop_beam_import_noise)
 
 from pipeline import commands, topics_cli  # noqa: E402 - after the filter: this import loads Beam
-from pipeline import dask_runner  # noqa: E402, F401 - registers its Beam options (--dask_scheduler …)
+from pipeline import dask_runner  # noqa: E402 - also registers its Beam options (--dask_scheduler …)
 from pipeline.config import ConfigError  # noqa: E402
 from pipeline.reading import OutputError  # noqa: E402
 
@@ -97,10 +97,8 @@ def _output_options() -> argparse.ArgumentParser:
 
 
 def _dask_scheduler(value: str) -> str:
-    from pipeline.dask_runner import parse_scheduler
-
     try:
-        parse_scheduler(value)
+        dask_runner.parse_scheduler(value)
     except ValueError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
     return value
