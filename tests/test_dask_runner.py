@@ -25,7 +25,7 @@ import apache_beam as beam
 import pyarrow.dataset as ds
 import pytest
 from apache_beam.options.pipeline_options import PipelineOptions
-from apache_beam.testing.test_stream import TestStream
+from apache_beam.testing import test_stream
 from apache_beam.transforms.userstate import ReadModifyWriteStateSpec
 from apache_beam.transforms.window import FixedWindows, GlobalWindow, GlobalWindows
 from apache_beam.utils.windowed_value import WindowedValue
@@ -430,7 +430,7 @@ def test_a_stateful_dofn_is_refused_by_name(runner, cluster) -> None:
     [
         (lambda p: p | beam.Create([("k", 1)]) | beam.ParDo(_Stateful()), "state or timers"),
         (lambda p: p | beam.Create([1]) | beam.WindowInto(FixedWindows(60)), "global window only"),
-        (lambda p: p | TestStream().add_elements([1]), "batch pipelines only"),
+        (lambda p: p | test_stream.TestStream().add_elements([1]), "batch pipelines only"),
     ],
     ids=["stateful", "fixed-windows", "unbounded"],
 )
