@@ -90,8 +90,7 @@ def graph_size(site: Site, partitions: int) -> tuple[int, int]:
     )
     p = beam.Pipeline()
     build(p, cfg, plan)
-    translator = dask_runner._Translator("bench", partitions)
-    p.visit(translator)
+    translator = dask_runner.translate(p, "bench", partitions)
     return len(translator.graph), len(translator.metrics_keys)
 
 

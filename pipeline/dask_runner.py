@@ -162,6 +162,15 @@ class _ParDoStep:
 
 
 @dataclasses.dataclass(frozen=True)
+class _StageSpec:
+    """A stage as shipped to workers: its ParDos in order, and which output feeds which."""
+
+    name: str
+    steps: tuple[_ParDoStep, ...]
+    parents: tuple[tuple[int, Any] | None, ...]  # (step, tag) whose elements step k reads
+
+
+@dataclasses.dataclass(frozen=True)
 class _GroupStep:
     label: str
     key_coder: coders.Coder
@@ -171,21 +180,24 @@ class _GroupStep:
 
 @dataclasses.dataclass
 class _BundleResult:
-    outputs: dict[Any, list[WindowedValue]]
-    metrics: Any  # MetricUpdates
+    outputs: dict[tuple[int, Any], list[WindowedValue]]  # (step, tag) → elements
+    metrics: list[Any]  # MetricUpdates of each step
     worker: str
 
 
 class _Translator(PipelineVisitor):
     """Walks the primitives in topological order, building a Dask task graph."""
 
-    def __init__(self, run_id: str, partitions: int) -> None:
+    def __init__(self, run_id: str, partitions: int, consumers: Counter) -> None:
         self.run_id = run_id
         self.partitions = partitions
         self.graph: dict[Any, Any] = {}
         self.metrics_keys: list[Any] = []
+        self._consumers = consumers
         self._parts: dict[pvalue.PCollection, list[Any]] = {}
         self._side: dict[pvalue.PCollection, Any] = {}
+        self._stages: list[_Stage] = []
+        self._stage_of: dict[pvalue.PCollection, tuple[_Stage, int, Any]] = {}
         self._names = itertools.count()
 
     def _name(self, kind: str, label: str) -> str:
@@ -271,20 +283,81 @@ class _Translator(PipelineVisitor):
         side_keys = [self._side_input(si, label) for si in applied.side_inputs]
         payload = pickler.dumps((fn, transform.args, transform.kwargs, views, main.windowing))
         step = _ParDoStep(label, payload)
-        name = self._name("pardo", label)
-        consumed = list(applied.outputs)
-        outputs: dict[Any, list[Any]] = {tag: [] for tag in consumed}
-        for i, source in enumerate(self._inputs(applied, label)):
-            bundle = (name, i)
-            self.graph[bundle] = (_run_bundle, self.run_id, step, source, side_keys)
-            self.graph[(name + "-metrics", i)] = (_metrics_of, bundle)
-            self.metrics_keys.append((name + "-metrics", i))
-            for tag in consumed:
-                key = (f"{name}-out-{tag}", i)
-                self.graph[key] = (_output_of, bundle, tag)
-                outputs[tag].append(key)
+        producer = self._stage_of.get(main)
+        if producer is not None and self._consumers[main] == 1:
+            # Fused: this ParDo reads each element its producer emits, in the same task.
+            stage, parent, tag = producer
+            stage.parents.append((parent, tag))
+        else:
+            stage = _Stage(self._name("stage", label), self._inputs(applied, label))
+            self._stages.append(stage)
+            stage.parents.append(None)
+        index = len(stage.steps)
+        stage.steps.append(step)
+        stage.side_keys.append(side_keys)
+        stage.tags.append(list(applied.outputs))
         for tag, pcoll in applied.outputs.items():
-            self._parts[pcoll] = outputs[tag]
+            self._stage_of[pcoll] = (stage, index, tag)
+            self._parts[pcoll] = [
+                stage.output_key(index, tag, i) for i in range(len(stage.sources))
+            ]
+
+    def finish(self) -> None:
+        """Emit the tasks of every stage (a stage grows while later ParDos are visited)."""
+        for stage in self._stages:
+            forwarded = {parent for parent in stage.parents if parent is not None}
+            kept = [
+                (k, tag)
+                for k, tags in enumerate(stage.tags)
+                for tag in tags
+                if (k, tag) not in forwarded
+            ]
+            spec = _StageSpec(stage.name, tuple(stage.steps), tuple(stage.parents))
+            for i, source in enumerate(stage.sources):
+                bundle = (stage.name, i)
+                self.graph[bundle] = (_run_stage, self.run_id, spec, source, stage.side_keys)
+                self.graph[(stage.name + "-metrics", i)] = (_metrics_of, bundle)
+                self.metrics_keys.append((stage.name + "-metrics", i))
+                for k, tag in kept:
+                    self.graph[stage.output_key(k, tag, i)] = (_output_of, bundle, k, tag)
+
+
+@dataclasses.dataclass
+class _Stage:
+    """ParDos run one after the other over one partition in one task, on the driver's side."""
+
+    name: str
+    sources: list[Any]  # the partition keys the first step reads
+    steps: list[_ParDoStep] = dataclasses.field(default_factory=list)
+    parents: list[tuple[int, Any] | None] = dataclasses.field(default_factory=list)
+    side_keys: list[list[Any]] = dataclasses.field(default_factory=list)
+    tags: list[list[Any]] = dataclasses.field(default_factory=list)
+
+    def output_key(self, step: int, tag: Any, partition: int) -> tuple[str, int]:
+        return (f"{self.name}-out-{step}-{tag}", partition)
+
+
+def _consumers(pipeline) -> Counter:
+    """How many times each PCollection is read, as a main or a side input."""
+    counts: Counter = Counter()
+
+    class Visitor(PipelineVisitor):
+        def visit_transform(self, applied) -> None:
+            for pcoll in applied.inputs:
+                counts[pcoll] += 1
+            for side in applied.side_inputs:
+                counts[side.pvalue] += 1
+
+    pipeline.visit(Visitor())
+    return counts
+
+
+def translate(pipeline, run_id: str, partitions: int) -> _Translator:
+    """The pipeline as a Dask graph: ``.graph``, and ``.metrics_keys`` to compute all of it."""
+    translator = _Translator(run_id, partitions, _consumers(pipeline))
+    pipeline.visit(translator)
+    translator.finish()
+    return translator
 
 
 def _check_collection(pcoll: Any, label: str) -> None:
@@ -365,25 +438,30 @@ def _metrics_of(result: _BundleResult) -> tuple[Any, str]:
     return result.metrics, result.worker
 
 
-def _output_of(result: _BundleResult, tag: Any) -> list[WindowedValue]:
-    return result.outputs.get(tag, [])
+def _output_of(result: _BundleResult, step: int, tag: Any) -> list[WindowedValue]:
+    return result.outputs.get((step, tag), [])
 
 
-class _Collector(Receiver):
-    """One output tag's elements of the current bundle."""
+class _Output(Receiver):
+    """One output tag of a step in the current bundle: collected, or handed to the fused step
+    that reads it."""
 
     def __init__(self) -> None:
         self.values: list[WindowedValue] = []
+        self.target: Any = None  # a callable taking each WindowedValue
 
     def receive(self, windowed_value: WindowedValue) -> None:
-        self.values.append(windowed_value)
+        if self.target is None:
+            self.values.append(windowed_value)
+        else:
+            self.target(windowed_value)
 
 
 class _Receivers(dict):
-    """Tag → collector, made on first use: DoFns may emit to tags nobody consumes."""
+    """Tag → output, made on first use: DoFns may emit to tags nobody consumes."""
 
-    def __missing__(self, tag: Any) -> _Collector:
-        self[tag] = _Collector()
+    def __missing__(self, tag: Any) -> _Output:
+        self[tag] = _Output()
         return self[tag]
 
 
@@ -397,7 +475,7 @@ class _Instance:
 _IDLE: dict[tuple[str, str], list[_Instance]] = defaultdict(list)
 _ALL: dict[str, list[_Instance]] = defaultdict(list)
 _LOCK = threading.Lock()
-# Bundles this process has run, per run id (the tests ask every worker through client.run).
+# Stage tasks (bundles) this process has run, per run id (tests ask workers with client.run).
 _BUNDLES: Counter[str] = Counter()
 
 
@@ -416,6 +494,19 @@ def _new_instance(step: _ParDoStep, side_values: list[list[WindowedValue]]) -> _
     return _Instance(runner, receivers)
 
 
+def _acquire(run_id: str, step: _ParDoStep, side_values: list[list]) -> _Instance:
+    with _LOCK:
+        idle = _IDLE[(run_id, step.label)]
+        instance = idle.pop() if idle else None
+    if instance is None:
+        instance = _new_instance(step, side_values)
+        with _LOCK:
+            _ALL[run_id].append(instance)
+    for output in instance.receivers.values():
+        output.values, output.target = [], None
+    return instance
+
+
 def _worker_name() -> str:
     try:
         from distributed import get_worker
@@ -425,44 +516,73 @@ def _worker_name() -> str:
         return f"pid:{os.getpid()}"
 
 
-def _run_bundle(
-    run_id: str, step: _ParDoStep, elements: list[WindowedValue], side_values: list[list]
+def _process(runner: DoFnRunner, label: str, wv: WindowedValue) -> None:
+    # A splittable DoFn (a bounded source's reader) gets its whole initial restriction; one
+    # that defers part of it would lose data, so it fails.
+    if runner.process(wv):
+        raise RuntimeError(
+            f"step {label!r} deferred part of its work (a checkpointing splittable DoFn); "
+            "the Dask runner cannot resume it"
+        )
+
+
+def _forward(runner: DoFnRunner, label: str, state: Any):
+    def receive(wv: WindowedValue) -> None:
+        with state:
+            _process(runner, label, wv)
+
+    return receive
+
+
+def _run_stage(
+    run_id: str, spec: _StageSpec, elements: list[WindowedValue], side_values: list[list[list]]
 ) -> _BundleResult:
-    container = MetricsContainer(step.label)
-    sampler = statesampler.StateSampler(step.label, counters.CounterFactory())
+    """One bundle through every ParDo of a stage: the first reads ``elements``, each other one
+    what its parent emits, as it emits it; finish_bundle in the same order."""
+    containers = [MetricsContainer(step.label) for step in spec.steps]
+    sampler = statesampler.StateSampler(spec.name, counters.CounterFactory())
+    states = [
+        sampler.scoped_state(step.label, "process", metrics_container=container)
+        for step, container in zip(spec.steps, containers)
+    ]
     statesampler.set_current_tracker(sampler)
+    instances: list[_Instance] = []
     try:
-        with sampler.scoped_state(step.label, "process", metrics_container=container):
-            with _LOCK:
-                idle = _IDLE[(run_id, step.label)]
-                instance = idle.pop() if idle else None
-            if instance is None:
-                instance = _new_instance(step, side_values)
-                with _LOCK:
-                    _ALL[run_id].append(instance)
-            for collector in instance.receivers.values():
-                collector.values = []
-            runner = instance.runner
-            runner.start()
+        for step, state, values in zip(spec.steps, states, side_values):
+            with state:  # setup's counters, if any, are the step's
+                instances.append(_acquire(run_id, step, values))
+        for k, parent in enumerate(spec.parents):
+            if parent is not None:
+                output = instances[parent[0]].receivers[parent[1]]
+                output.target = _forward(instances[k].runner, spec.steps[k].label, states[k])
+        for instance, state in zip(instances, states):
+            with state:
+                instance.runner.start()
+        with states[0]:
             for wv in elements:
-                # A splittable DoFn (a bounded source's reader) gets its whole initial
-                # restriction; one that defers part of it would lose data, so it fails.
-                if runner.process(wv):
-                    raise RuntimeError(
-                        f"step {step.label!r} deferred part of its work (a checkpointing "
-                        "splittable DoFn); the Dask runner cannot resume it"
-                    )
-            runner.finish()
-            runner.finalize()
-            outputs = {tag: c.values for tag, c in instance.receivers.items()}
-            for collector in instance.receivers.values():
-                collector.values = []
+                _process(instances[0].runner, spec.steps[0].label, wv)
+        for instance, state in zip(instances, states):  # parents first: they feed children
+            with state:
+                instance.runner.finish()
+        for instance, state in zip(instances, states):
+            with state:
+                instance.runner.finalize()
+        outputs = {
+            (k, tag): output.values
+            for k, instance in enumerate(instances)
+            for tag, output in instance.receivers.items()
+            if output.target is None
+        }
+        for step, instance in zip(spec.steps, instances):
+            for output in instance.receivers.values():
+                output.values, output.target = [], None
             with _LOCK:
                 _IDLE[(run_id, step.label)].append(instance)
-                _BUNDLES[run_id] += 1
+        with _LOCK:
+            _BUNDLES[run_id] += 1
     finally:
         statesampler.set_current_tracker(None)
-    return _BundleResult(outputs, container.get_cumulative(), _worker_name())
+    return _BundleResult(outputs, [c.get_cumulative() for c in containers], _worker_name())
 
 
 def _teardown(run_id: str) -> int:
@@ -532,7 +652,7 @@ class DaskRunner(PipelineRunner):
         address, workers = parse_scheduler(opts.dask_scheduler)
         run_id = uuid.uuid4().hex
         # A first pass refuses an unsupported pipeline before any cluster is started or used.
-        pipeline.visit(_Translator(run_id, 1))
+        translate(pipeline, run_id, 1)
         # Dask logs every connection at INFO. Its loggers, and a LocalCluster's workers, log at
         # the level the application set for "distributed" (or the root's) before they start.
         level = logging.getLevelName(logging.getLogger("distributed").getEffectiveLevel())
@@ -555,8 +675,7 @@ class DaskRunner(PipelineRunner):
         try:
             check_workers(client)
             partitions = opts.dask_partitions or max(1, sum(client.nthreads().values()))
-            translator = _Translator(run_id, partitions)
-            pipeline.visit(translator)
+            translator = translate(pipeline, run_id, partitions)
             futures = client.get(translator.graph, translator.metrics_keys, sync=False)
         except BaseException:
             client.close()
@@ -596,9 +715,12 @@ class DaskPipelineResult(PipelineResult):
                 return self._state
         try:
             results = self._client.gather(self._futures)
-            for i, (updates, worker) in enumerate(results):
-                self._metrics.commit_physical(i, updates)
-                self._metrics.commit_logical(i, updates)
+            bundle = itertools.count()
+            for per_step, worker in results:
+                for updates in per_step:
+                    key = next(bundle)
+                    self._metrics.commit_physical(key, updates)
+                    self._metrics.commit_logical(key, updates)
                 self.bundles_per_worker[worker] += 1
             self._state = PipelineState.DONE
         except BaseException:
