@@ -21,9 +21,12 @@ so every composite Beam expands into these primitives runs exactly as Beam defin
 - ``Impulse``: one partition holding the empty-bytes element in the global window.
 - ``ParDo`` (Map, FlatMap, WindowInto … are ParDos): one Dask task per input partition runs one
   Beam bundle through Beam's own ``DoFnRunner`` (so DoFn parameters, ``TaggedOutput``, windowed
-  outputs and ``finish_bundle`` outputs behave as on the DirectRunner). The task returns every
-  output tag's elements *after* ``finish_bundle``; a small task per consumed tag picks one tag, so
-  each consumer depends on its own tag only.
+  outputs and ``finish_bundle`` outputs behave as on the DirectRunner). A ParDo that is the only
+  reader of its input is *fused* into its producer's task: each element goes on as it is emitted
+  (newsbeam's pages are extracted while the rest are still being fetched), and ``finish_bundle``
+  runs producer first. A task returns the elements of every output that something else reads,
+  after ``finish_bundle``; a small task per such output picks it out, so each consumer depends on
+  its own tag only.
 - ``GroupByKey``: a hash shuffle. Each input partition is split into P buckets by a deterministic
   hash of the key's encoding (never Python's per-process ``hash``), and P grouping tasks each
   gather their bucket from every input. P is ``--dask_partitions``, default the cluster's worker
@@ -33,9 +36,9 @@ so every composite Beam expands into these primitives runs exactly as Beam defin
   it depends on that task, so it is computed once and shipped once per worker.
 
 All ParDo bundles of the pipeline (every sink included) are submitted as one graph and awaited
-together. Each bundle runs under its own ``MetricsContainer``; its cumulative updates come back
-with the task and are committed into ``result.metrics()`` (committed = attempted: only successful
-bundles count). DoFn instances are cached per worker process and step and reused across bundles
+together. Each step of a bundle runs under its own ``MetricsContainer``; their cumulative updates
+come back with the task and are committed into ``result.metrics()`` (committed = attempted: only
+successful bundles count). DoFn instances are cached per worker process and step and reused across bundles
 (``setup`` once per instance, ``teardown`` when the run ends), at most one instance per worker
 thread, as Beam's SDK harness does.
 
@@ -63,10 +66,9 @@ test in ``tests/test_dask_runner.py`` that fails on Beam's runner):
 Also: ``setup``/``teardown`` run once per cached instance rather than per bundle; ``--runner
 dask`` (and ``DaskRunner``) name this runner in newsbeam's CLI, where Beam knows no such name.
 
-Neither runner streams, and this one has no fusion: each ParDo bundle is its own task over a
-whole partition, whose outputs are lists kept in the worker's memory until their consumers ran
-(so a stage finishes a partition before the next one starts on it), no combiner lifting
-(CombinePerKey groups, then combines) and no dynamic splitting.
+Neither runner streams. This one fuses chains only (a PCollection read twice, or a shuffle, ends
+a task; outputs between tasks are lists kept in the worker's memory until their readers ran),
+does no combiner lifting (CombinePerKey groups, then combines) and no dynamic splitting.
 """
 
 from __future__ import annotations
@@ -295,7 +297,7 @@ class _Translator(PipelineVisitor):
         index = len(stage.steps)
         stage.steps.append(step)
         stage.side_keys.append(side_keys)
-        stage.tags.append(list(applied.outputs))
+        stage.outputs.append(dict(applied.outputs))
         for tag, pcoll in applied.outputs.items():
             self._stage_of[pcoll] = (stage, index, tag)
             self._parts[pcoll] = [
@@ -308,9 +310,9 @@ class _Translator(PipelineVisitor):
             forwarded = {parent for parent in stage.parents if parent is not None}
             kept = [
                 (k, tag)
-                for k, tags in enumerate(stage.tags)
-                for tag in tags
-                if (k, tag) not in forwarded
+                for k, outputs in enumerate(stage.outputs)
+                for tag, pcoll in outputs.items()
+                if (k, tag) not in forwarded and self._consumers[pcoll]
             ]
             spec = _StageSpec(stage.name, tuple(stage.steps), tuple(stage.parents))
             for i, source in enumerate(stage.sources):
@@ -331,7 +333,7 @@ class _Stage:
     steps: list[_ParDoStep] = dataclasses.field(default_factory=list)
     parents: list[tuple[int, Any] | None] = dataclasses.field(default_factory=list)
     side_keys: list[list[Any]] = dataclasses.field(default_factory=list)
-    tags: list[list[Any]] = dataclasses.field(default_factory=list)
+    outputs: list[dict[Any, pvalue.PCollection]] = dataclasses.field(default_factory=list)
 
     def output_key(self, step: int, tag: Any, partition: int) -> tuple[str, int]:
         return (f"{self.name}-out-{step}-{tag}", partition)
