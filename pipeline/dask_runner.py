@@ -38,9 +38,9 @@ so every composite Beam expands into these primitives runs exactly as Beam defin
 All ParDo bundles of the pipeline (every sink included) are submitted as one graph and awaited
 together. Each step of a bundle runs under its own ``MetricsContainer``; their cumulative updates
 come back with the task and are committed into ``result.metrics()`` (committed = attempted: only
-successful bundles count). DoFn instances are cached per worker process and step and reused across bundles
-(``setup`` once per instance, ``teardown`` when the run ends), at most one instance per worker
-thread, as Beam's SDK harness does.
+successful bundles count). DoFn instances are cached per worker process and step and reused
+across bundles (``setup`` once per instance, ``teardown`` when the run ends), at most one
+instance per worker thread, as Beam's SDK harness does.
 
 Bounded sources (``ReadFromText``, ``ReadFromParquet`` …) read through a splittable DoFn: it gets
 each element's whole initial restriction in one bundle (no splitting, so one file is one task's
