@@ -46,6 +46,7 @@ EXAMPLES = {
     "run": """examples:
   newsbeam run --feed https://www.tagesschau.de/xml/rss2/ --output ./news
   newsbeam run --config configs/feeds.yaml --output ./news --date 2026-11-24 --workers auto
+  newsbeam run --config configs/feeds.yaml --output ./news --runner dask --dask-scheduler tcp://sched:8786
 
 Options that Beam's PipelineOptions know are passed to Beam (--runner, --project …); any
 other unknown option is an error.""",
@@ -115,6 +116,29 @@ def _output_options() -> argparse.ArgumentParser:
     return common
 
 
+def _dask_scheduler(value: str) -> str:
+    from pipeline import dask_runner  # loads Beam: only when the option is given
+
+    try:
+        dask_runner.parse_scheduler(value)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return value
+
+
+def _runner_options() -> argparse.ArgumentParser:
+    """Which runner executes the graph: shared by run, demo and stream."""
+    runner = argparse.ArgumentParser(add_help=False)
+    runner.add_argument("--runner", metavar="NAME",
+                        help="dask: run on a Dask cluster (see --dask-scheduler); any other name "
+                        "is Beam's (default DirectRunner; DataflowRunner, FlinkRunner …)")
+    runner.add_argument("--dask-scheduler", type=_dask_scheduler, metavar="ADDRESS",
+                        help="with --runner dask: tcp://HOST:PORT of a running scheduler, or "
+                        "local[:N] for N worker processes on this machine (default: local, one "
+                        "per core). Every worker needs newsbeam installed")
+    return runner
+
+
 def _feed_options() -> argparse.ArgumentParser:
     """What to read and where to write: shared by run and stream."""
     feeds = argparse.ArgumentParser(add_help=False)
@@ -152,11 +176,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     common = _output_options()
+    runner = _runner_options()
 
     feeds = _feed_options()
     run = _subparser(sub, "run", "run the pipeline once over feeds",
                      "Fetch feeds and their articles, extract, clean, detect language and topic, "
-                     "and write Parquet partitioned by date.", [common, feeds])
+                     "and write Parquet partitioned by date.", [common, feeds, runner])
     run.add_argument("--date", type=_date, default=None,
                      help="partition date YYYY-MM-DD (default: today, UTC)")
     run.add_argument("--max-failure-rate", type=float, default=None, metavar="RATE",
@@ -174,7 +199,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     stream = _subparser(sub, "stream", "poll feeds continuously (streaming pipeline)",
                         "Poll feeds on an interval and write each new article once, in windows, "
-                        "to the same layout as run.", [common, feeds])
+                        "to the same layout as run.", [common, feeds, runner])
     stream.add_argument("--poll-interval", type=float, default=300.0, metavar="SECONDS",
                         help="seconds between polls of every feed (default 300)")
     stream.add_argument("--window", type=float, default=600.0, metavar="SECONDS",
@@ -189,7 +214,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     demo = _subparser(sub, "demo", "run the pipeline on the bundled demo site (offline)",
                       "Start a loopback server over the bundled demo feeds and pages and run the "
-                      "real pipeline on it.", [common])
+                      "real pipeline on it.", [common, runner])
     demo.add_argument("--output", default="newsbeam-demo", metavar="DIR",
                       help="output directory (default: ./newsbeam-demo)")
     demo.set_defaults(func=commands.cmd_demo)
@@ -235,6 +260,8 @@ def build_parser() -> argparse.ArgumentParser:
 def beam_option_names() -> set[str]:
     """Every ``--option`` that one of Beam's PipelineOptions subclasses declares."""
     from apache_beam.options.pipeline_options import PipelineOptions
+
+    from pipeline import dask_runner  # noqa: F401 - registers its Beam options (--dask_partitions …)
 
     parser = argparse.ArgumentParser(add_help=False, conflict_handler="resolve")
     todo, seen = [PipelineOptions], set()

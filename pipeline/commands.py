@@ -82,6 +82,30 @@ def execute_run(cfg: RunConfig, out: str, date: str, beam_args: list[str]) -> in
     return EXIT_OK
 
 
+DASK_RUNNER = "pipeline.dask_runner.DaskRunner"
+_DASK_NAMES = frozenset({"dask", "daskrunner", DASK_RUNNER.lower()})
+
+
+def uses_dask(args: argparse.Namespace) -> bool:
+    return (getattr(args, "runner", None) or "").lower() in _DASK_NAMES
+
+
+def runner_args(args: argparse.Namespace, beam_args: list[str]) -> list[str]:
+    """``--runner``/``--dask-scheduler`` as Beam options: ``dask`` is newsbeam's own runner
+    (pipeline/dask_runner.py), any other name goes to Beam as it is."""
+    scheduler = getattr(args, "dask_scheduler", None)
+    if uses_dask(args):
+        return [*beam_args, f"--runner={DASK_RUNNER}", f"--dask_scheduler={scheduler or 'local'}"]
+    if scheduler:
+        from pipeline.config import ConfigError
+
+        raise ConfigError("--dask-scheduler needs --runner dask")
+    runner = getattr(args, "runner", None)
+    return [*beam_args, f"--runner={runner}"] if runner else beam_args
+
+
+
+
 def check_output(out: str) -> None:
     """``--output`` of a run: a directory, or a path where one can be made (checked before the
     run starts, so a typo costs no fetching)."""
@@ -129,6 +153,7 @@ def check_files(cfg: RunConfig) -> None:
 def cmd_run(args: argparse.Namespace, beam_args: list[str]) -> int:
     from pipeline.config import RunConfig, load_config, with_overrides
 
+    beam_args = runner_args(args, beam_args)
     base = load_config(args.config) if args.config else RunConfig()
     from pipeline.feedlists import with_opml
 
@@ -163,6 +188,11 @@ def cmd_stream(args: argparse.Namespace, beam_args: list[str]) -> int:
     from pipeline.state import LockHeld
     from pipeline.stream import stream
 
+    if uses_dask(args):
+        print("newsbeam: error: stream needs a streaming runner; the Dask runner runs batch "
+              "pipelines only (use newsbeam run)", file=sys.stderr)
+        return EXIT_CONFIG
+    beam_args = runner_args(args, beam_args)
     base = load_config(args.config) if args.config else RunConfig()
     from pipeline.feedlists import with_opml
 
@@ -195,7 +225,7 @@ def cmd_stream(args: argparse.Namespace, beam_args: list[str]) -> int:
 def cmd_demo(args: argparse.Namespace, beam_args: list[str]) -> int:
     from pipeline.demo import run_demo
 
-    return run_demo(args.output, beam_args, say=_say)
+    return run_demo(args.output, runner_args(args, beam_args), say=_say)
 
 
 def cmd_query(args: argparse.Namespace) -> int:

@@ -54,6 +54,8 @@ def configure_logging(verbose: bool, log_format: str, quiet: bool = False) -> No
         # raises with its traceback, before the run raises it; users want our summary and one
         # line per error (-v shows Beam's logs).
         logging.getLogger("apache_beam").setLevel(logging.CRITICAL)
+        # Dask's scheduler, workers and nanny log every connection at INFO (--runner dask).
+        logging.getLogger("distributed").setLevel(logging.WARNING)
 
 
 def progress_line(counts: dict[str, int], feeds: int, seconds: float) -> str:

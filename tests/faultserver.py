@@ -268,6 +268,11 @@ class FaultServer:
             self._flaps[key] += 1
             return self._flaps[key]
 
+    def reset_flaps(self) -> None:
+        """Make every flapping endpoint fail again, as for a fresh server (same URLs)."""
+        with self._lock:
+            self._flaps.clear()
+
     def _handler_class(self) -> type[BaseHTTPRequestHandler]:
         server = self
 

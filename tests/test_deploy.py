@@ -39,6 +39,8 @@ CRON = DEPLOY / "cron" / "newsbeam.cron"
 SERVICE = DEPLOY / "systemd" / "newsbeam.service"
 TIMER = DEPLOY / "systemd" / "newsbeam.timer"
 K8S = DEPLOY / "k8s" / "cronjob.yaml"
+DASK_K8S = DEPLOY / "k8s" / "dask.yaml"
+SLURM = DEPLOY / "dask" / "slurm_cluster.py"
 DAG = DEPLOY / "airflow" / "newsbeam_dag.py"
 
 # A real date for templated ones: the parser's --date type must accept what the template becomes.
@@ -59,6 +61,8 @@ MIN_COMMANDS = {
     "airflow/newsbeam_dag.py": 1,
     "cron/newsbeam.cron": 1,
     "dataflow.md": 4,
+    "dask.md": 4,
+    "dask/slurm_cluster.py": 1,
     "flink.md": 2,
     "k8s/cronjob.yaml": 2,
     "systemd/newsbeam.service": 1,
@@ -226,7 +230,10 @@ def deploy_commands() -> list[Command]:
 
 
 COMMANDS = deploy_commands()
-BEAM_OPTIONS = frozenset(PipelineOptions([]).get_all_options())
+def _beam_options() -> frozenset[str]:
+    """Options Beam knows now: importing a runner module (e.g. Beam's DaskRunner in another test)
+    registers its options, so a set taken at import time would call them unknown."""
+    return frozenset(PipelineOptions([]).get_all_options())
 
 
 def _parse(command: Command) -> tuple[argparse.Namespace, list[str]]:
@@ -269,7 +276,7 @@ def test_command_line_parses_with_the_real_cli(command: Command) -> None:
             given = PipelineOptions(rest).get_all_options(retain_unknown_options=True)
         except SystemExit:
             pytest.fail(f"Beam rejects the pipeline options of {command}")
-        unknown = sorted(set(given) - BEAM_OPTIONS)
+        unknown = sorted(set(given) - _beam_options())
         assert not unknown, f"{command}: neither newsbeam nor Beam knows {unknown}"
 
 
@@ -824,3 +831,123 @@ def test_dag_task_maps_exit_statuses(
         dag_module.run_newsbeam(argv)
     assert type(info.value) is raised
     assert f"status {status}" in str(info.value)
+
+
+# -- Dask ----------------------------------------------------------------------------------------
+
+
+def _dask_docs() -> dict[tuple[str, str], dict]:
+    return {(d["kind"], d["metadata"]["name"]): d for d in yaml.safe_load_all(DASK_K8S.read_text())}
+
+
+def _pod(doc: dict) -> dict:
+    spec = doc["spec"]["jobTemplate"]["spec"] if doc["kind"] == "CronJob" else doc["spec"]
+    return spec["template"]["spec"]
+
+
+def test_dask_launcher_workers_and_scheduler_agree() -> None:
+    docs = _dask_docs()
+    service = docs[("Service", "newsbeam-dask-scheduler")]
+    scheduler = _pod(docs[("Deployment", "newsbeam-dask-scheduler")])["containers"][0]
+    worker_pod = _pod(docs[("Deployment", "newsbeam-dask-worker")])
+    launcher_pod = _pod(docs[("CronJob", "newsbeam-dask")])
+    (worker,), (launcher,) = worker_pod["containers"], launcher_pod["containers"]
+    args, rest = _parse(Command("k8s/dask.yaml:args", ("newsbeam", *map(str, launcher["args"]))))
+    assert args.command == "run" and args.runner == "dask" and rest == []
+    (port,) = service["spec"]["ports"]
+    address = f"tcp://{service['metadata']['name']}:{port['port']}"
+    assert args.dask_scheduler == address
+    assert worker["command"][:3] == ["dask", "worker", address]
+    assert scheduler["command"][:2] == ["dask", "scheduler"]
+    assert str(port["targetPort"]) == scheduler["command"][scheduler["command"].index("--port") + 1]
+    # The Service selects the scheduler's pods, and only them.
+    labels = docs[("Deployment", "newsbeam-dask-scheduler")]["spec"]["template"]["metadata"]["labels"]
+    assert service["spec"]["selector"].items() <= labels.items()
+    worker_labels = docs[("Deployment", "newsbeam-dask-worker")]["spec"]["template"]["metadata"]["labels"]
+    assert not service["spec"]["selector"].items() <= worker_labels.items()
+    # One image: the workers run the launcher's newsbeam.
+    assert worker["image"] == launcher["image"] == scheduler["image"]
+    assert re.search(r":\d+\.\d+\.\d+$", launcher["image"])
+
+
+def test_dask_workers_write_where_the_launcher_commits() -> None:
+    docs = _dask_docs()
+    worker_pod = _pod(docs[("Deployment", "newsbeam-dask-worker")])
+    launcher_pod = _pod(docs[("CronJob", "newsbeam-dask")])
+    args, _ = _parse(Command("k8s/dask.yaml:args", ("newsbeam", *map(str, launcher_pod["containers"][0]["args"]))))
+
+    def claim_of(pod: dict, path: str) -> str:
+        volumes = {v["name"]: v for v in pod["volumes"]}
+        (container,) = pod["containers"]
+        owners = [m for m in container["volumeMounts"] if path.startswith(m["mountPath"].rstrip("/") + "/")]
+        assert owners, f"{path} is on no mounted volume"
+        return volumes[max(owners, key=lambda m: len(m["mountPath"]))["name"]]["persistentVolumeClaim"]["claimName"]
+
+    claim = claim_of(launcher_pod, args.output)
+    assert claim_of(worker_pod, args.output) == claim
+    assert docs[("PersistentVolumeClaim", claim)]["spec"]["accessModes"] == ["ReadWriteMany"]
+    for pod in (worker_pod, launcher_pod):
+        assert pod["securityContext"]["runAsNonRoot"] is True
+
+
+def test_dask_launcher_fails_at_once_on_config_and_failure_rate_exits() -> None:
+    job = _dask_docs()[("CronJob", "newsbeam-dask")]["spec"]
+    assert job["concurrencyPolicy"] == "Forbid"
+    rules = job["jobTemplate"]["spec"]["podFailurePolicy"]["rules"]
+    assert [r["onExitCodes"]["values"] for r in rules if r["action"] == "FailJob"] == [
+        [cli.EXIT_CONFIG, cli.EXIT_FAILURE_RATE]
+    ]
+
+
+def _slurm_module() -> types.ModuleType:
+    spec = importlib.util.spec_from_file_location("slurm_cluster", SLURM)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_slurm_recipe_refuses_a_command_without_the_dask_runner() -> None:
+    with pytest.raises(SystemExit) as stop:
+        _slurm_module().main(["--", "newsbeam", "run", "--output", "/shared/news"])
+    assert stop.value.code == 2
+
+
+def test_slurm_recipe_hands_the_cluster_to_the_command_and_always_closes_it(monkeypatch) -> None:
+    # dask-jobqueue is not installed here: a stand-in records what the recipe asks of it.
+    events = []
+
+    class FakeCluster:
+        scheduler_address = "tcp://10.1.2.3:8786"
+
+        def __init__(self, **kwargs) -> None:
+            events.append(("cluster", kwargs["cores"], kwargs["processes"]))
+
+        def scale(self, jobs: int) -> None:
+            events.append(("scale", jobs))
+
+        def close(self) -> None:
+            events.append(("close",))
+
+    class FakeClient:
+        def __init__(self, cluster) -> None:
+            pass
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc) -> None:
+            pass
+
+        def wait_for_workers(self, n: int, timeout: float) -> None:
+            events.append(("wait", n))
+
+    monkeypatch.setitem(sys.modules, "dask_jobqueue", types.SimpleNamespace(SLURMCluster=FakeCluster))
+    monkeypatch.setitem(sys.modules, "distributed", types.SimpleNamespace(Client=FakeClient))
+    module = _slurm_module()
+    monkeypatch.setattr(module.subprocess, "call", lambda argv: events.append(("run", argv)) or 5)
+    command = ["newsbeam", "run", "--config", "f.yaml", "--output", "/shared/news", "--runner", "dask"]
+    assert module.main(["--jobs", "3", "--cores", "2", "--", *command]) == 5
+    assert events == [("cluster", 2, 1), ("scale", 3), ("wait", 3),
+                      ("run", [*command, "--dask-scheduler", "tcp://10.1.2.3:8786"]), ("close",)]
+    args, rest = cli.build_parser().parse_known_args(events[3][1][1:])
+    assert args.dask_scheduler == "tcp://10.1.2.3:8786" and rest == []
