@@ -82,9 +82,22 @@ AGENCIES = {
 # Desk and role names that are not people.
 _NOT_PEOPLE = re.compile(
     r"\b(?:redaktion|newsdesk|newsroom|staff|team|editors?|editorial|agenturen|agencies|"
-    r"nachrichtenagenturen|online|wire|contributors?|reporters?|autoren|autor(?:in)?|author)\b",
+    r"nachrichtenagenturen|online|wire|contributors?|reporters?|autoren|autor(?:in)?|author|"
+    r"writer|correspondent|columnist|journalist(?:in)?|redakteur(?:in)?|korrespondent(?:in)?|"
+    r"volontär(?:in)?|kolumnist(?:in)?|fotograf(?:in)?|photographer|producer)\b",
     re.IGNORECASE,
 )
+# Companies credited as authors ("Webedia Gaming GmbH"): never a person, never an agency.
+_COMPANY = re.compile(
+    r"\b(?:GmbH|gGmbH|mbH|LLC|L\.L\.C\.|Ltd|Limited|Inc|plc|Corp|Corporation|Verlag|Medien|"
+    r"Holding|(?-i:AG|SE|KG|KGaA|S\.A\.|S\.L\.|B\.V\.|N\.V\.|SpA|S\.p\.A\.))\b\.?"
+)
+# "(www.dw.com)" after a name: the name is the site's, not a person's.
+_HOST_IN_PARENS = re.compile(
+    r"[^,;|/()]*\(\s*(?:https?://)?(?:www\.)?[\w-]+(?:\.[\w-]+)+/?\s*\)"
+)
+# "Associated Press in Valencia": an agency filing from a place.
+_FROM_PLACE = re.compile(r"^(?P<who>.+?)\s+(?:in|aus|from)\s+(?-i:[A-ZÀ-ÖØ-Þ])[\w\s.'’-]*$")
 _BYLINE_PREFIX = re.compile(
     r"^\s*(?:(?:ein(?:e)?\s+)?(?:kommentar|analyse|gastbeitrag|interview|essay|reportage|"
     r"kolumne)\s+von|von|by|text(?:\s+und\s+fotos?)?\s*:|autor(?:in)?\s*:|authors?\s*:|written\s+by|"
@@ -190,18 +203,23 @@ def split_byline(raw: str | None, site_names: Iterable[str] = ()) -> Byline:
     sites = _site_keys(site_names)
     people: list[str] = []
     agencies: list[str] = []
-    text = _EMAIL_OR_HANDLE.sub(" ", _PARENS.sub("", raw))
+    # "Deutsche Welle (www.dw.com)" names the site itself.
+    text = _EMAIL_OR_HANDLE.sub(" ", _PARENS.sub("", _HOST_IN_PARENS.sub(" ", raw)))
     for part in _BYLINE_SPLIT.split(text):
         token = _BYLINE_PREFIX.sub("", part).strip(" \t\n.:-–—·")
         if not token:
             continue
-        agency = agency_name(token)
+        place = _FROM_PLACE.match(token)
+        agency = agency_name(token) or (agency_name(place.group("who")) if place else None)
+        if place and not agency and looks_like_person(place.group("who")):
+            token = place.group("who")  # "Anna Beispiel in Kiew"
         if agency:
             agencies.append(agency)
         elif (
             _INITIALS.fullmatch(token)
             or _ALNUM.sub("", token.lower()) in sites
             or _NOT_PEOPLE.search(token)
+            or _COMPANY.search(token)
         ):
             continue
         elif looks_like_person(token):
@@ -249,18 +267,54 @@ def _types(item: dict[str, Any]) -> set[str]:
     return set(value) if isinstance(value, list) else {str(value)} if value else set()
 
 
+# JSON-LD types whose ``author`` wrote the page; the author of an image, a video or the claim a
+# fact check reviews ("itemReviewed") is somebody else.
+_ARTICLE_TYPES = re.compile(r"Article$|^BlogPosting$|^Report$|^ClaimReview$|^LiveBlogPosting$")
+_MEDIA_TYPES = frozenset(
+    {"ImageObject", "VideoObject", "AudioObject", "MediaObject", "Photograph", "Clip", "Claim",
+     "CreativeWork", "Comment", "Person", "Organization", "NewsMediaOrganization", "WebSite"}
+)
+
+
+def _top_level_json_ld(tree: lxml_html.HtmlElement) -> list[dict[str, Any]]:
+    """The JSON-LD objects that describe the page itself: a script's own object, the members of
+    a list or an ``@graph``, ``mainEntity`` — not the objects nested in their properties."""
+    items: list[dict[str, Any]] = []
+    for script in tree.xpath("//script[@type='application/ld+json']/text()"):
+        try:
+            data = json.loads(script)
+        except ValueError:
+            continue
+        stack = [data]
+        while stack:
+            item = stack.pop()
+            if isinstance(item, list):
+                stack.extend(reversed(item))
+            elif isinstance(item, dict):
+                items.append(item)
+                for key in ("@graph", "mainEntity", "mainEntityOfPage"):
+                    if isinstance(item.get(key), (list, dict)):
+                        stack.append(item[key])
+    return items
+
+
 def _json_ld_authors(tree: lxml_html.HtmlElement) -> tuple[list[str], list[str]]:
-    """(person names, organisation names) of the JSON-LD ``author``/``creator`` fields."""
+    """(person names, organisation names) of the ``author``/``creator`` of the page's article
+    item(s); of its other top-level items only when no article item names one."""
+    items = [i for i in _top_level_json_ld(tree) if "author" in i or "creator" in i]
+    articles = [i for i in items if any(_ARTICLE_TYPES.search(t) for t in _types(i))]
+    chosen = articles or [i for i in items if not _types(i) & _MEDIA_TYPES]
     people: list[str] = []
     orgs: list[str] = []
-    for item in _json_ld(tree):
+    for item in chosen:
         for key in ("author", "creator"):
             value = item.get(key)
             for entry in value if isinstance(value, list) else [value]:
                 if isinstance(entry, str):
                     people.append(entry)
                 elif isinstance(entry, dict) and isinstance(entry.get("name"), str):
-                    (orgs if "Organization" in _types(entry) else people).append(entry["name"])
+                    is_org = any("Organization" in t for t in _types(entry))
+                    (orgs if is_org else people).append(entry["name"])
     return people, orgs
 
 
@@ -331,34 +385,178 @@ def _meta_authors(tree: lxml_html.HtmlElement) -> list[str]:
     ]
 
 
-def _byline_texts(tree: lxml_html.HtmlElement) -> list[str]:
-    nodes = _BYLINE_NODES(tree)
+# Containers of other articles' teasers, related links and comments: a byline in there names
+# the author of some other piece (Stern lists five teaser authors below its article).
+_ELSEWHERE_WORDS = frozenset(
+    {"teaser", "teasers", "related", "recommended", "recommendation", "recommendations",
+     "sidebar", "comment", "comments", "widget", "promo", "outbrain", "taboola", "more-articles",
+     "article-list", "newsletter", "footer-nav"}
+)
+_ELSEWHERE_TAGS = frozenset({"aside", "nav"})
+_CLASS_WORDS = re.compile(r"[-_\s]+|(?<=[a-z])(?=[A-Z])")
+# Text that is never shown as a byline: code and widgets (Focus keeps an inline script in its
+# author list).
+_HIDDEN_TEXT = etree.XPath(
+    ".//text()[not(ancestor::script or ancestor::style or ancestor::noscript or ancestor::svg"
+    " or ancestor::template or ancestor::button)]"
+)
+# A DOM byline source naming more people than this is a list (an author directory, a row of
+# teasers, a contributor box), not the byline of one story: it is passed over, and the next
+# source is asked. Real bylines in the fundus set name at most four people.
+MAX_AUTHORS = 8
+# How far (in ancestors) the byline nodes of one story sit from each other: "<div
+# class=bylines><div class=byline><a rel=author>A</a></div><div class=byline>…</div></div>".
+_BYLINE_BLOCK_DEPTH = 3
+# A text node that labels a byline ("Von:", "By", "Autorin/Autor") with the names after it, in
+# the node or its parent: AFP writes "<li>Von: <span><a>Bill MCCARTHY</a></span>, …</li>".
+_BYLINE_LABEL = re.compile(
+    r"^\s*(?:von|by|autor(?:in)?(?:\s*/\s*autor(?:in)?)?|authors?|text|texto|av|af)\s*:?(?:\s+|$)",
+    re.IGNORECASE,
+)
+_LABEL_TEXTS = etree.XPath(
+    "//body//text()[not(ancestor::script or ancestor::style)]"
+    "[starts-with(normalize-space(.), 'Von') or starts-with(normalize-space(.), 'von')"
+    " or starts-with(normalize-space(.), 'By') or starts-with(normalize-space(.), 'Autor')"
+    " or starts-with(normalize-space(.), 'Author') or starts-with(normalize-space(.), 'Text')]"
+)
+# A name in a labelled byline: every word capitalised (particles aside), as bylines write them;
+# "Von Berlin aus fuhr er weiter" is a sentence.
+_STRICT_NAME = re.compile(
+    r"(?-i:[A-ZÀ-ÖØ-Þ][\w'’.\-]*)(?:\s+(?:(?:von|van|de|der|den|del|di|da|du|la|le|zu|ten|ter|bin|al)\s+)*"
+    r"(?-i:[A-ZÀ-ÖØ-Þ][\w'’.\-]*)){1,4}"
+)
+_H1 = etree.XPath("(//article//h1 | //main//h1)[1] | (//h1)[1]")
+
+
+def node_text(node: lxml_html.HtmlElement) -> str:
+    """The text a reader sees in ``node``: scripts, styles and widgets left out."""
+    return _SPACE.sub(" ", "".join(_HIDDEN_TEXT(node))).strip()
+
+
+def _elsewhere(node: lxml_html.HtmlElement) -> bool:
+    """Whether ``node`` sits in a teaser, related-links, comment or navigation container."""
+    for el in (node, *node.iterancestors()):
+        if el.tag in _ELSEWHERE_TAGS:
+            return True
+        attrs = f"{el.get('class', '')} {el.get('id', '')}"
+        if len(attrs) > 1:
+            words = {w.lower() for w in _CLASS_WORDS.split(attrs) if w}
+            words |= {t.lower() for t in attrs.split()}
+            if words & _ELSEWHERE_WORDS:
+                return True
+    return False
+
+
+def _positions(tree: lxml_html.HtmlElement, wanted: Iterable[Any]) -> dict[Any, int]:
+    """Document-order positions of the ``wanted`` elements (one walk over the tree)."""
+    wanted = set(wanted)
+    found: dict[Any, int] = {}
+    if not wanted:
+        return found
+    for i, el in enumerate(tree.iter()):
+        if el in wanted:
+            found[el] = i
+            if len(found) == len(wanted):
+                break
+    return found
+
+
+def _nearest_block(
+    tree: lxml_html.HtmlElement, found: list[tuple[Any, Byline]]
+) -> list[tuple[Any, Byline]]:
+    """The byline node nearest the headline and those of the same byline block."""
+    if len(found) <= 1:
+        return found
+    h1 = _H1(tree)
+    heading = h1[0] if h1 else None
+    pos = _positions(tree, [n for n, _ in found] + ([heading] if heading is not None else []))
+    anchor = pos.get(heading, 0)
+    best = min(found, key=lambda item: abs(pos.get(item[0], 0) - anchor))[0]
+    block = best
+    for _ in range(_BYLINE_BLOCK_DEPTH):
+        if block.getparent() is None or block.getparent().tag in ("body", "html"):
+            break
+        block = block.getparent()
+    return [(n, b) for n, b in found if n is best or block in n.iterancestors()]
+
+
+def _people(found: list[tuple[Any, Byline]]) -> tuple[str, ...]:
+    return tuple(dict.fromkeys(p for _, b in found for p in b.people))
+
+
+def _byline_tiers(tree: lxml_html.HtmlElement) -> list[list[Any]]:
+    """Byline nodes by trust: itemprop=author, rel=author, then byline/author class tokens."""
+    nodes = [n for n in _BYLINE_NODES(tree) if not _elsewhere(n)]
     tokens = [node.get("class", "").split() for node in nodes]
-    ordered = [n for n in nodes if n.get("itemprop") == "author"]
-    ordered += [n for n in nodes if n.get("rel") == "author"]
+    tiers = [
+        [n for n in nodes if n.get("itemprop") == "author"],
+        [n for n in nodes if n.get("rel") == "author"],
+    ]
     for wanted in _BYLINE_CLASSES:
-        ordered += [n for n, t in zip(nodes, tokens) if wanted in t]
-    texts = []
-    for node in ordered:
-        text = _SPACE.sub(" ", node.text_content()).strip()
-        if text and len(text) <= MAX_BYLINE_CHARS:
-            texts.append(text)
-    return texts
+        tiers.append([n for n, t in zip(nodes, tokens) if wanted in t])
+    # Nodes whose class only contains the words ("authors__text", "author-details").
+    tiers.append([n for n in nodes if "byline" in n.get("class", "") or "author" in n.get("class", "")])
+    return tiers
 
 
-def _byline_pieces(tree: lxml_html.HtmlElement) -> list[str]:
-    """Byline nodes whose names sit in separate elements with nothing between them
-    (``<span>A B</span><span>C D</span>``): the pieces joined with a separator, so the names
-    don't run together. Asked only when no other source named anybody."""
-    texts = []
-    for node in _BYLINE_NODES(tree):
-        if "byline" not in node.get("class", "") and "author" not in node.get("class", ""):
+def _dom_authors(tree: lxml_html.HtmlElement, sites: tuple[str, ...]) -> tuple[Byline, list[str]]:
+    """People from the byline nodes nearest the headline (first tier that names any), and the
+    agencies all byline nodes name."""
+    agencies: list[str] = []
+    people: tuple[str, ...] = ()
+    for tier in _byline_tiers(tree):
+        found = []
+        for node in tier:
+            text = node_text(node)
+            if not text or len(text) > MAX_BYLINE_CHARS:
+                continue
+            parsed = split_byline(text, sites)
+            if not parsed.people:
+                # Names in separate elements with nothing between them: "<span>A B</span><span>C
+                # D</span>" would run together as one text.
+                pieces = "; ".join(p for p in (t.strip() for t in _HIDDEN_TEXT(node)) if p)
+                parsed = split_byline(pieces, sites) if len(pieces) <= MAX_BYLINE_CHARS else parsed
+            agencies += parsed.agencies
+            if parsed.people:
+                found.append((node, parsed))
+        if not people and found:
+            chosen = _people(_nearest_block(tree, found))
+            if len(chosen) <= MAX_AUTHORS:
+                people = chosen
+    if not people:
+        people = _labelled_authors(tree, sites)
+    return Byline(people, tuple(dict.fromkeys(agencies))), []
+
+
+def _labelled_authors(tree: lxml_html.HtmlElement, sites: tuple[str, ...]) -> tuple[str, ...]:
+    """People of a byline that only its label marks ("Von: A, B", "Autorin/Autor A")."""
+    found = []
+    for text in _LABEL_TEXTS(tree):
+        if not _BYLINE_LABEL.match(text):
             continue
-        pieces = [_SPACE.sub(" ", t).strip() for t in node.itertext()]
-        text = "; ".join(p for p in pieces if p)
-        if text and len(text) <= MAX_BYLINE_CHARS:
-            texts.append(text)
-    return texts
+        node = text.getparent()
+        for _ in range(2):  # "<li><strong>Autor</strong> Roman G.</li>": the names follow it
+            if node is None:
+                break
+            whole = node_text(node)
+            rest = _BYLINE_LABEL.sub("", whole, count=1).strip()
+            if rest or len(whole) > MAX_BYLINE_CHARS:
+                break
+            node = node.getparent()
+        if node is None or _elsewhere(node):
+            continue
+        whole = node_text(node)
+        rest = _BYLINE_LABEL.sub("", whole, count=1).strip()
+        if not rest or len(whole) > MAX_BYLINE_CHARS:
+            continue
+        parts = [p for p in _BYLINE_SPLIT.split(rest) if p.strip()]
+        if not parts or not all(_STRICT_NAME.fullmatch(p.strip(" .")) or agency_name(p) for p in parts):
+            continue
+        parsed = split_byline(rest, sites)
+        if parsed.people:
+            found.append((node, parsed))
+    chosen = _people(_nearest_block(tree, found))
+    return chosen if len(chosen) <= MAX_AUTHORS else ()
 
 
 def page_authors(
@@ -367,26 +565,33 @@ def page_authors(
     extractor_author: str | None = None,
     site_names: Iterable[str] = (),
 ) -> Byline:
-    """People from the first source that names any (feed, JSON-LD, meta, byline, extractor);
-    agencies from all of them."""
+    """People from the first source that names any, in order of trust: the feed, the JSON-LD
+    ``author`` of the article item, the byline nodes nearest the headline (itemprop/rel=author,
+    byline classes, a "Von:"/"By" label), author meta tags, the extractor; agencies from all
+    of them. A source naming more than :data:`MAX_AUTHORS` people is passed over."""
     sites = tuple(site_names)
-    sources: list[list[str]] = [list(feed_authors)]
     org_names: list[str] = []
-    if tree is not None:
-        ld_people, org_names = _json_ld_authors(tree)
-        meta = [v for v in _meta_authors(tree) if not str(v).startswith("http")]
-        sources += [ld_people, [str(v) for v in meta], _byline_texts(tree)]
-    sources.append([extractor_author] if extractor_author else [])
     people: tuple[str, ...] = ()
     agencies: list[str] = []
-    for source in sources:
+
+    def take(source: Iterable[str]) -> None:
+        nonlocal people
         parsed = [split_byline(raw, sites) for raw in source]
-        agencies += [a for b in parsed for a in b.agencies]
+        agencies.extend(a for b in parsed for a in b.agencies)
+        named = tuple(dict.fromkeys(p for b in parsed for p in b.people))
+        if not people and len(named) <= MAX_AUTHORS:
+            people = named
+
+    take(feed_authors)
+    if tree is not None:
+        ld_people, org_names = _json_ld_authors(tree)
+        take(ld_people)
+        dom, _ = _dom_authors(tree, sites)
+        agencies.extend(dom.agencies)
         if not people:
-            people = tuple(dict.fromkeys(p for b in parsed for p in b.people))
-    if not people and tree is not None:
-        parsed = [split_byline(raw, sites) for raw in _byline_pieces(tree)]
-        people = tuple(dict.fromkeys(p for b in parsed for p in b.people))
+            people = dom.people
+        take(str(v) for v in _meta_authors(tree) if not str(v).startswith("http"))
+    take([extractor_author] if extractor_author else [])
     agencies += [a for a in (agency_name(o) for o in org_names) if a]
     return Byline(people, tuple(dict.fromkeys(agencies)))
 
