@@ -20,9 +20,11 @@ from __future__ import annotations
 
 import datetime as dt
 import email.utils
+import html
 import json
 import re
 import threading
+import unicodedata
 import urllib.parse
 from collections.abc import Callable, Iterable
 from typing import Any, NamedTuple
@@ -658,23 +660,62 @@ def published_at(
 # --- title -----------------------------------------------------------------------------------
 
 
+# A trailing part of a title that only dates it ("| DW | 28.04.2023").
+_TITLE_DATE = re.compile(r"\d{1,2}\.\d{1,2}\.\d{2,4}|\d{4}-\d{2}-\d{2}|\d{1,2}/\d{1,2}/\d{2,4}")
+# Separators a site part may follow without spaces around it: "…逮捕：東京新聞デジタル",
+# "…-정치ㅣ한국일보".
+_TIGHT_SEPARATORS = re.compile(r"\s*[：｜ㅣ]\s*")
+_QUOTES = re.compile(r"[\"'“”„‟‚‘’‛«»‹›「」『』]")
+_DASHES = re.compile(r"[‐‑‒–—―−]")
+_TITLE_EDGE = " |–—·:•»*-：｜ㅣ"
+_COMMA = re.compile(r",\s+")
+# A trailing "by Cristina Laila" part: the byline, not the title.
+_BY_PART = re.compile(r"(?:by|von)\s+\S", re.IGNORECASE)
+
+
+def _title_key(title: str) -> str:
+    """A title compared with others: entities, quotes, dashes, case and spacing folded."""
+    text = unicodedata.normalize("NFKC", html.unescape(title))
+    text = _DASHES.sub("-", _QUOTES.sub("", text))
+    return " ".join(text.split()).casefold()
+
+
 def clean_title(title: str, site_names: Iterable[str]) -> str:
-    """Drop a trailing or leading `` | Site`` part when it names the site."""
+    """Drop a trailing or leading `` | Site`` part when it names the site, and trailing parts
+    that only date the page (``… | DW | 28.04.2023``)."""
     title = _SPACE.sub(" ", title).strip()
     sites = _site_keys(site_names)
-    parts = [p for p in _TITLE_SEPARATORS.split(title) if p.strip()]
-    if len(parts) < 2 or not sites:
-        return title
 
     def names_site(part: str) -> bool:
         key = _ALNUM.sub("", part.lower())
-        return bool(key) and (key in sites or any(key.startswith(s) and len(s) >= 3 for s in sites))
+        return bool(key) and (
+            key in sites
+            or any(key.startswith(s) and len(s) >= 3 for s in sites)
+            or any(s in key and len(s) >= 6 and len(key) <= 2 * len(s) + 12 for s in sites)
+        )
 
-    if names_site(parts[-1]):
-        return title[: title.rfind(parts[-1])].rstrip(" |–—·:•»-").strip() or title
-    if names_site(parts[0]):
-        return title[title.find(parts[0]) + len(parts[0]) :].lstrip(" |–—·:•»-").strip() or title
-    return title
+    def parts_of(text: str) -> list[str]:
+        dated = [p for p in _COMMA.split(text) if p.strip()]
+        if len(dated) >= 3 and _TITLE_DATE.fullmatch(dated[-1].strip()) and names_site(dated[-2]):
+            return dated  # "Orden fürs Morden, Tageszeitung junge Welt, 26.04.2024"
+        spaced = [p for p in _TITLE_SEPARATORS.split(text) if p.strip()]
+        tight = [p for p in _TIGHT_SEPARATORS.split(text) if p.strip()]
+        return tight if len(tight) > len(spaced) and names_site(tight[-1]) else spaced
+
+    while True:
+        parts = parts_of(title)
+        if len(parts) < 2:
+            return title
+        last = parts[-1].strip()
+        if _TITLE_DATE.fullmatch(last) or _BY_PART.match(last) or (sites and names_site(last)):
+            shorter = title[: title.rfind(parts[-1])].rstrip(_TITLE_EDGE).strip()
+            if not shorter:
+                return title
+            title = shorter
+            continue
+        if sites and names_site(parts[0]):
+            return title[title.find(parts[0]) + len(parts[0]) :].lstrip(_TITLE_EDGE).strip() or title
+        return title
 
 
 def _first(tree: lxml_html.HtmlElement, paths: Iterable[str]) -> str:
@@ -687,26 +728,97 @@ def _first(tree: lxml_html.HtmlElement, paths: Iterable[str]) -> str:
     return ""
 
 
+def _ld_headline(tree: lxml_html.HtmlElement) -> str:
+    """The JSON-LD ``headline`` of the article item, else of any item."""
+    items = [i for i in _top_level_json_ld(tree) if isinstance(i.get("headline"), str)]
+    articles = [i for i in items if any(_ARTICLE_TYPES.search(t) for t in _types(i))]
+    for item in articles or items or [
+        i for i in _json_ld(tree) if isinstance(i.get("headline"), str)
+    ]:
+        text = _SPACE.sub(" ", html.unescape(str(item["headline"]))).strip()
+        if text:
+            return text
+    return ""
+
+
+def title_candidates(tree: lxml_html.HtmlElement | None, fallbacks: Iterable[str | None]) -> list[str]:
+    """The page's titles in order of trust: ``og:title`` (or ``twitter:title``), the
+    article's ``<h1>``, JSON-LD ``headline``, ``<title>``, then ``fallbacks`` (the feed's)."""
+    found: list[str] = []
+    if tree is not None:
+        found.append(_first_meta(tree, (("property", "og:title"), ("name", "twitter:title"))))
+        found.append(_first(tree, ("//article//h1", "//main//h1", "//h1")))
+        found.append(_ld_headline(tree))
+        found.append(_first(tree, ("//title",)))
+    found += [_SPACE.sub(" ", html.unescape(f or "")).strip() for f in fallbacks]
+    return found
+
+
+def _edge(rest: str) -> bool:
+    """Whether ``rest`` (what follows a title in a longer one) starts with a separator."""
+    head = rest.lstrip()[:1]
+    return bool(head) and head in _TITLE_EDGE and (head != "-" or rest[:1].isspace())
+
+
+# Words a complete headline rarely ends with: an og:title cut to a length limit often does
+# ("Überlegener Sieger und").
+_CUT_WORDS = frozenset(
+    "und oder aber mit von vom zum zur der die das den dem des ein eine einen im in an auf für "
+    "and or but with of the a an to in on at for from by as is".split()
+)
+
+
+def _looks_cut(title: str) -> bool:
+    text = title.rstrip()
+    if text.endswith(("…", "...", ",", ":", "–", "-")):
+        return True
+    words = text.split()
+    return bool(words) and words[-1].casefold() in _CUT_WORDS
+
+
+def choose_title(candidates: Iterable[str], site_names: Iterable[str]) -> str:
+    """The page's title: the first candidate, repaired by the others where they agree.
+
+    The candidates come in order of trust (:func:`title_candidates`: og:title first, whose
+    wording matched the publisher's headline best on the development pages when the others
+    differ). Each is cleaned (:func:`clean_title`) and compared folded (:func:`_title_key`).
+    Then the others decide two things:
+    - a suffix: when another candidate is the first one up to a separator ("Title - National
+      | Globalnews.ca" against "Title"), the part after it is the site's or the section's and
+      goes;
+    - a cut: when the first candidate is the start of a longer one and ends the way a cut-off
+      title does ("… Sieger und"), the longer one is the whole title.
+    """
+    sites = tuple(site_names)
+    given = [c for c in candidates if c and c.strip()]
+    if not given:
+        return ""
+    cleaned = [clean_title(c, sites) for c in given]
+    keys = [_title_key(c) for c in cleaned]
+    title, key = cleaned[0], keys[0]
+    shorter = [
+        i for i, k in enumerate(keys)
+        if k and len(k) >= 8 and len(k) < len(key) and key.startswith(k) and _edge(key[len(k) :])
+    ]
+    if shorter:
+        best = max(shorter, key=lambda i: len(keys[i]))
+        return cleaned[best]
+    if _looks_cut(title):
+        longer = [
+            i for i, k in enumerate(keys)
+            if len(k) > len(key) and k.startswith(key.rstrip(" .…,:-–")) and not _edge(k[len(key) :])
+        ]
+        if longer:
+            return cleaned[min(longer, key=lambda i: len(keys[i]))]
+    return title
+
+
 def page_title(
     tree: lxml_html.HtmlElement | None, fallbacks: Iterable[str | None], site_names: Iterable[str]
 ) -> str:
-    """og:title, the article's h1, schema.org headline, then ``fallbacks``; site part removed."""
-    sites = tuple(site_names)
-    candidates: list[str] = []
-    if tree is not None:
-        candidates.append(
-            _first_meta(tree, (("property", "og:title"), ("name", "twitter:title")))
-        )
-        candidates.append(_first(tree, ("//article//h1", "//main//h1", "//h1")))
-        candidates += [
-            str(i["headline"]) for i in _json_ld(tree) if isinstance(i.get("headline"), str)
-        ]
-        candidates.append(_first(tree, ("//title",)))
-    candidates += [f or "" for f in fallbacks]
-    for candidate in candidates:
-        if candidate and candidate.strip():
-            return clean_title(candidate, sites)
-    return ""
+    """The title the page's candidates agree on (:func:`title_candidates`,
+    :func:`choose_title`); site and date parts removed."""
+    return choose_title(title_candidates(tree, fallbacks), site_names)
 
 
 def site_names(tree: lxml_html.HtmlElement | None, *extra: str | None) -> tuple[str, ...]:
