@@ -149,15 +149,26 @@ def extract_text(tree: lxml_html.HtmlElement, url: str, cfg: ExtractConfig) -> t
     # Without precision mode the first pass is the only one, so it is the rescue pass too.
     first_fallback = cfg.fallback == "always" or (rescue and not cfg.favor_precision)
     doc = _trafilatura(tree, url, cfg, cfg.favor_precision, first_fallback)
-    text = (doc.text or "").strip() if doc is not None else ""
+    text = join_blank_lines((doc.text or "").strip()) if doc is not None else ""
     used = "precision" if cfg.favor_precision else "default"
     if cfg.favor_precision and len(text) < cfg.precision_min_chars:
         # bare_extraction leaves the tree as it found it, so a second pass sees the same page.
         second = _trafilatura(tree, url, cfg, False, rescue)
-        other = (second.text or "").strip() if second is not None else ""
+        other = join_blank_lines((second.text or "").strip()) if second is not None else ""
         if len(other) > len(text):
             text, used = other, "default"
     return text, used
+
+
+# A line of spaces or tabs only. trafilatura emits such lines where a paragraph holds inline
+# elements on lines of their own ("Startdatum für \n   \n    Legos …" on Focus): they are line
+# wrapping inside one paragraph, never a paragraph break.
+_BLANK_RUN = re.compile(r"[ \t\xa0]*\n(?:[ \t\xa0]+\n)+[ \t\xa0]*")
+
+
+def join_blank_lines(text: str) -> str:
+    """Join the lines around runs of whitespace-only lines with one space."""
+    return _BLANK_RUN.sub(" ", text)
 
 
 def _key(text: str) -> str:
