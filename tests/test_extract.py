@@ -192,3 +192,12 @@ def test_extract_articles_transform() -> None:
             equal_to([("extract", "https://example.test/empty", "no_text")]),
             label="CheckDeadLetters",
         )
+
+
+def test_whitespace_only_lines_never_break_a_paragraph() -> None:
+    from transforms.extract import join_blank_lines
+
+    assert join_blank_lines("Startdatum für \n   \n    \n    Legos Star Wars Day.") == (
+        "Startdatum für Legos Star Wars Day."
+    )
+    assert join_blank_lines("Erster Absatz.\nZweiter Absatz.") == "Erster Absatz.\nZweiter Absatz."

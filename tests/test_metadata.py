@@ -137,7 +137,7 @@ def test_page_title_og_then_h1_then_fallback() -> None:
         head='<meta property="og:title" content="Aus og | Blatt"><title>Aus title</title>',
         body="<h1>Aus h1</h1>",
     )
-    assert page_title(og, (), ("Blatt",)) == "Aus og"
+    assert page_title(og, (), ("Blatt",)) == "Aus og"  # og:title first when nothing repairs it
     assert (
         page_title(
             page(head="<title>T | Blatt</title>", body="<article><h1>Aus h1</h1></article>"),
@@ -195,3 +195,23 @@ def test_visible_teaser_is_the_description_shown_in_the_body() -> None:
         visible_teaser(page(head=f'<meta name="description" content="{lead}">', body="<p>x</p>"))
         == ""
     )
+
+
+def test_a_list_of_a_dozen_names_is_no_byline() -> None:
+    names = "".join(f'<a rel="author" href="/a{i}">Autor{i} Beispiel</a>' for i in range(12))
+    tree = page(body=f"<h1>Titel</h1><div>{names}</div><p class='byline'>Von Lea Muster</p>")
+    assert page_authors(tree).people == ("Lea Muster",)
+
+
+@pytest.mark.parametrize(
+    "raw, expected",
+    [
+        ("Webedia Gaming GmbH", Byline((), ())),
+        ("Deutsche Welle (www.dw.com)", Byline((), ())),
+        ("Associated Press in Valencia", Byline((), ("AP",))),
+        ("Emma Example, Lifestyle Writer", Byline(("Emma Example",), ())),
+        ("Von Anna Beispiel, Tom Muster und Lea Probe", Byline(("Anna Beispiel", "Tom Muster", "Lea Probe"), ())),
+    ],
+)
+def test_split_byline_organisations_and_roles(raw: str, expected: Byline) -> None:
+    assert split_byline(raw) == expected
