@@ -86,6 +86,9 @@ class ExtractConfig(BaseModel):
     processes: int = Field(default=0, ge=0)
     # Take credit and caption nodes out of the DOM before extraction.
     strip_credits: bool = True
+    # Put back paragraphs that the precision pass dropped from the middle of the article while
+    # the default pass kept them (a second, fast trafilatura pass; see ``restore_dropped``).
+    recall_pass: bool = True
     # Put back the lead paragraph (the page's description, shown in its body) when trafilatura
     # dropped it with the article header. Off: the lead is kept in ``summary`` anyway, and the
     # two ground truths disagree on it (fundus F1 +0.004, AEB F1 -0.002, bench/text_quality.py).
@@ -143,6 +146,55 @@ def _trafilatura(
     )
 
 
+# Lines of the default pass taken back from before the precise text's start. Chosen on the
+# development folds (bench/text_quality.py): 2 raised fundus F1 and AEB recall there; more
+# lines, or lines after the end, cost precision.
+RESTORE_LEAD_LINES = 2
+
+
+def _line_key(line: str) -> str:
+    return " ".join(line.split()).casefold()
+
+
+def restore_dropped(precise: str, default: str) -> str:
+    """``precise`` with the lines that ``default`` has between two lines that follow each other
+    in ``precise``: paragraphs, headings and list items inside the article that precision mode
+    left out (IGN's product headings, a paragraph after an embed). Lines before the first or
+    after the last common line are not taken: that is where related links, teasers and author
+    boxes sit, and taking them cost precision on both corpora (BENCHMARKS.md) — except at most
+    :data:`RESTORE_LEAD_LINES` lines right before the first line when that is the precise
+    text's first line."""
+    mine = [line for line in precise.splitlines() if line.strip()]
+    theirs = [line for line in default.splitlines() if line.strip()]
+    where: dict[str, int] = {}
+    for i, line in enumerate(mine):
+        where.setdefault(_line_key(line), i)
+    anchors: list[tuple[int, int]] = []
+    last = -1
+    for j, line in enumerate(theirs):
+        i = where.get(_line_key(line))
+        if i is not None and i > last:
+            anchors.append((j, i))
+            last = i
+    inserts = {
+        i: theirs[j + 1 : k]
+        for (j, i), (k, n) in zip(anchors, anchors[1:])
+        if n == i + 1 and k - j > 1
+    }
+    # The lines just before the precise text's first line (a heading and its paragraph that
+    # precision mode cut off the start of the article).
+    lead: list[str] = []
+    if anchors and anchors[0][1] == 0:
+        lead = theirs[max(0, anchors[0][0] - RESTORE_LEAD_LINES) : anchors[0][0]]
+    if not inserts and not lead:
+        return precise
+    out: list[str] = list(lead)
+    for i, line in enumerate(mine):
+        out.append(line)
+        out += inserts.get(i, [])
+    return "\n".join(out)
+
+
 def extract_text(tree: lxml_html.HtmlElement, url: str, cfg: ExtractConfig) -> tuple[str, str]:
     """(text, pass name) for a stripped tree."""
     rescue = cfg.fallback != "never"
@@ -157,6 +209,14 @@ def extract_text(tree: lxml_html.HtmlElement, url: str, cfg: ExtractConfig) -> t
         other = join_blank_lines((second.text or "").strip()) if second is not None else ""
         if len(other) > len(text):
             text, used = other, "default"
+    if cfg.recall_pass and used == "precision" and text:
+        # Not asked when the default pass already ran: its longer text would have won.
+        if not (cfg.favor_precision and len(text) < cfg.precision_min_chars):
+            second = _trafilatura(tree, url, cfg, False, False)
+            other = join_blank_lines((second.text or "").strip()) if second is not None else ""
+        restored = restore_dropped(text, other)
+        if restored != text:
+            text, used = restored, "precision+recall"
     return text, used
 
 
