@@ -113,14 +113,18 @@ _LABEL_ONLY = re.compile(
 # node, but it is not a photo credit unless it sits with an image (an AP photo's credit does
 # carry "All rights reserved").
 SITE_NOTICE = re.compile(
-    r"rights\s+reserved|rechte\s+vorbehalten|droits\s+r[ée]serv|riproduzione\s+riservata|"
+    r"rights?\s+reserved|rechte\s+vorbehalten|droits\s+r[ée]serv|riproduzione\s+riservata|"
     r"derechos\s+reservados|\bimpressum\b|datenschutz|privacy|terms\s+(?:of|and)|\bAGB\b|"
     r"über\s+uns|about\s+us|kontakt\b|contact\s+us|cookie|licen[cs]ed?\b|lizenz|"
     r"creative\s+commons|ansvarig\s+utgivare|subsidiary|"
-    r"\b(?:GmbH|LLC|Ltd|plc|Inc|Corporation|S\.A\.|Medien|media)\.?\s*$|"
+    r"\b(?:GmbH|KG|AG|SA|S\.A\.|LLC|Ltd|plc|Inc|Corporation|Holdings?|Medien|media)\.?\s*$|"
+    r"(?:19|20)\d\d\s*©|"
     r"(?:©|\(c\)|copyright)\s*(?:(?:19|20)\d\d\b|[^/]*\b(?:19|20)\d\d\s*$)|^\s*(?:19|20)\d\d(?:\s*[-–]\s*(?:19|20)\d\d)?\s+\w",
     re.IGNORECASE,
 )
+# A credit line on its own is a name or an agency chain; longer text in a credit node is a
+# notice (Yomiuri's copyright paragraph), kept only inside the photo's figure.
+MAX_CREDIT_LINE_CHARS = 100
 # Credit values that are only a label, the node's heading rather than a credit.
 _BARE_LABEL = re.compile(rf"^(?:{CREDIT_LABELS}|Bildrechte|Fotos?\s*:?)$", re.IGNORECASE)
 # Caption-classed text that is no caption: a date or reading time, a sponsor or login line.
@@ -129,6 +133,9 @@ _NOT_CAPTION = re.compile(
     r"|Ein\s+Angebot\s+von|Powered\s+by|Anzeige|Advertisement|Anmelden|Abmelden|Mein\s+Konto|Login|Sign\s+in)\s*$",
     re.IGNORECASE,
 )
+_IMAGE_CAPTION_WORDS = (IMAGE_WORDS | CAPTION_WORDS | {"wp"}) - {
+    "caption", "captions", "legend", "legende", "media"
+}
 # Where an image sits: a node with one of these near it (itself, or within two ancestors) is
 # attached to that image.
 _MEDIA = ("img", "picture", "video", "amp-img")
@@ -263,7 +270,7 @@ def is_credit(node: lxml_html.HtmlElement, value: str) -> bool:
     its own — not the site's footer, copyright or imprint line, not a bare label."""
     if not value or _BARE_LABEL.match(value.strip(" :")):
         return False
-    if SITE_NOTICE.search(value):
+    if SITE_NOTICE.search(value) or len(value) > MAX_CREDIT_LINE_CHARS:
         # A notice with the photo it belongs to ("AP Photo/… Copyright 2024 The Associated
         # Press. All rights reserved" in a <figure>), never one that merely shares a container
         # with a logo.
@@ -277,7 +284,12 @@ def is_caption(node: lxml_html.HtmlElement, text: str) -> bool:
     if _NOT_CAPTION.match(text):
         return False
     itemprop = set((node.get("itemprop") or "").split())
-    return node.tag == "figcaption" or bool(itemprop & _ITEMPROP_CAPTION) or attached_to_image(node)
+    if node.tag == "figcaption" or itemprop & _ITEMPROP_CAPTION:
+        return True
+    # A class that names an image caption ("image-caption", "wp-caption", "bildunterschrift")
+    # says so itself; a bare "caption" is often a typography class ("text-caption").
+    words = attr_words(f"{node.get('class', '')} {node.get('id', '')}")
+    return bool(words & _IMAGE_CAPTION_WORDS) or attached_to_image(node)
 
 
 def strip_credit_nodes(tree: lxml_html.HtmlElement) -> DomStrip:

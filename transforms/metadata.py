@@ -86,7 +86,8 @@ _NOT_PEOPLE = re.compile(
     r"\b(?:redaktion|newsdesk|newsroom|staff|team|editors?|editorial|agenturen|agencies|"
     r"nachrichtenagenturen|online|wire|contributors?|reporters?|autoren|autor(?:in)?|author|"
     r"writer|correspondent|columnist|journalist(?:in)?|redakteur(?:in)?|korrespondent(?:in)?|"
-    r"volontär(?:in)?|kolumnist(?:in)?|fotograf(?:in)?|photographer|producer)\b",
+    r"volontär(?:in)?|kolumnist(?:in)?|fotograf(?:in)?|photographer|producer|"
+    r"twitter|facebook|instagram|linkedin|whatsapp|telegram|pinterest|e-?mail|share|teilen)\b",
     re.IGNORECASE,
 )
 # Companies credited as authors ("Webedia Gaming GmbH"): never a person, never an agency.
