@@ -15,6 +15,15 @@ A node is removed when
   it is not ``<html>``/``<body>``/``<main>``/``<article>`` — a page whose ``<body>`` class says
   ``has-captions`` must not lose its article.
 
+Every such node leaves the page, but its text is kept only when it is what the column says:
+a credit belongs to an image (in its ``<figure>``, an image within two ancestors) or stands as
+a short credit line outside the page's footer and navigation, and it is never a site notice
+(copyright/rights reserved, imprint, privacy, licence, the publishing company) unless it sits
+with the photo itself (an AP photo's "All rights reserved" does). A caption is a
+``<figcaption>``, ``itemprop=caption``, a class that names an image caption, or a caption class
+next to an image — never a date, reading time, sponsor or login line ("text-caption" is a
+typography class on Funke sites).
+
 Credits come out without their label (``Foto: picture alliance/dpa`` → ``picture alliance/dpa``);
 a caption whose credit is glued to its end in plain text (``Peking. Foto: AFP``) is split in two.
 """

@@ -6,11 +6,19 @@ strips credit nodes from the tree, so bylines and schema.org data are still ther
 - Authors: bylines credit people and news agencies in one string ("Von Anna Beispiel und Tom
   Muster, dpa"; trafilatura even turns "ntv.de; mli; AFP" into "Ntv De; Mli; AFP"). We split
   them: agencies go to ``Article.agencies``; editor initials, the site's own name, e-mail
-  addresses and desk names ("Redaktion", "staff") are dropped.
+  addresses, desk and role names ("Redaktion", "staff", "Lifestyle Writer") and companies
+  ("Webedia Gaming GmbH") are dropped. Sources in order of trust (:func:`page_authors`): the
+  feed, the JSON-LD ``author`` of the article item (not of its images, not of the claim a fact
+  check reviews), byline nodes nearest the headline and outside teasers (itemprop/rel=author,
+  byline classes, then a "Von:"/"By"/"Autorin/Autor" label), author meta tags. Script and
+  style text never counts; a source naming more than :data:`MAX_AUTHORS` people is a list,
+  not a byline, and is passed over.
 - Dates: the feed's date wins (it is what the publisher announced); then the page's
   ``article:published_time``/``datePublished`` markup, then htmldate's guess. Always UTC.
-- Title: ``og:title``, then the article's ``<h1>``, then schema.org ``headline`` and
-  ``<title>``, with a ``| Site`` part removed when it names the site.
+- Title (:func:`choose_title`): ``og:title`` first, repaired by the ``<h1>``, JSON-LD
+  ``headline``, ``<title>`` and feed title where they agree (a ``| Section | Site`` suffix the
+  others lack goes, a cut-off og:title gives way to the whole one); ``| Site`` and ``| date``
+  parts removed.
 - Paywall: schema.org ``isAccessibleForFree`` (JSON-LD, also inside ``hasPart``, or microdata),
   ``article:content_tier``, and gated HTTP statuses (402; 401/403 only with paywall markup).
   Phrase lists ("Jetzt abonnieren") are not used: free articles carry them too.
@@ -78,6 +86,7 @@ AGENCIES = {
     "canadian press": "The Canadian Press",
     "anadolu": "Anadolu",
     "anadolu agency": "Anadolu",
+    "anadolu ajansı": "Anadolu",
     "interfax": "Interfax",
     "aa": "AA",
 }
