@@ -1,6 +1,7 @@
 """Text quality of extract + clean against trafilatura's default, side by side from one run.
 
-Usage: ``python bench/text_quality.py [--hits] [-v]``
+Usage: ``python bench/text_quality.py [--hits] [-v]``; prints the corpora as a whole and by
+outlet fold (``dev`` / ``held-out``, see :func:`fold_of`).
   ``--hits``  only the rule check on the ground truth (seconds; for rule authors)
   ``-v``      also list pages where we score below trafilatura, worst first
 Data: ``../shared/data`` from the repo root, or the directory in ``NEWSBEAM_SHARED_DATA``; the
@@ -33,7 +34,9 @@ Measures
 - body lines hit: every removal rule (whole-line rules and suffix cuts of
   ``configs/clean_rules.yaml``) is run on every expected paragraph/line of both ground truths
   (fundus summary/headlines/paragraphs, aeb ``articleBody`` lines); a line counts when
-  :func:`transforms.clean.clean_text` would change it. On fundus this must be 0. AEB's
+  :func:`transforms.clean.clean_text` would change it. On fundus only the 4 promo and
+  cross-link lines its truth keeps may be listed ("Read more: …", "Special offer for Gear
+  readers …"; issue 18 asks for them to go). AEB's
   annotators kept some photo-credit and copyright lines in ``articleBody`` ("(Image credit:
   NASA)"); those hits are listed so a reader can check that each one is such a line.
 """
