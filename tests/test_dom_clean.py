@@ -110,10 +110,14 @@ def test_large_or_structural_nodes_are_never_dropped() -> None:
     "html",
     [
         "<footer><p class='copyright'>© 2024 Reuters. All rights reserved</p></footer>",
-        "<div class='footer'><span class='copyright'>All site contents © Copyright 2023 The"
-        " Washington Times, LLC</span><img src='logo.png'></div>",
-        "<footer><div class='copyright'>© 2023 Deutsche Welle | Datenschutz | Impressum |"
-        " Kontakt</div></footer>",
+        (
+            "<div class='footer'><span class='copyright'>All site contents © Copyright 2023 The"
+            " Washington Times, LLC</span><img src='logo.png'></div>"
+        ),
+        (
+            "<footer><div class='copyright'>© 2023 Deutsche Welle | Datenschutz | Impressum |"
+            " Kontakt</div></footer>"
+        ),
         "<div class='fp-copyright'>Über uns Impressum Abo@MZ Werben@MZ Datenschutz</div>",
         "<div class='copyright'>© 2024 a Reach plc subsidiary</div>",
         "<p class='copyright'>Dieser Inhalt steht unter der Lizenz CC BY-SA 4.0</p>",
@@ -138,8 +142,8 @@ def test_agency_copyright_with_its_photo_stays_a_credit() -> None:
 
 
 def test_credit_line_standing_alone_stays_a_credit() -> None:
-    page = tree("<article><p>Text.</p><p class='bildnachweis'>Foto: Jens Beispiel/dpa</p></article>")
-    assert strip_credit_nodes(page).credits == ("Jens Beispiel/dpa",)
+    page = tree("<article><p>Text.</p><p class='bildnachweis'>Foto: Jens B./dpa</p></article>")
+    assert strip_credit_nodes(page).credits == ("Jens B./dpa",)
 
 
 @pytest.mark.parametrize(

@@ -210,8 +210,42 @@ def test_a_list_of_a_dozen_names_is_no_byline() -> None:
         ("Deutsche Welle (www.dw.com)", Byline((), ())),
         ("Associated Press in Valencia", Byline((), ("AP",))),
         ("Emma Example, Lifestyle Writer", Byline(("Emma Example",), ())),
-        ("Von Anna Beispiel, Tom Muster und Lea Probe", Byline(("Anna Beispiel", "Tom Muster", "Lea Probe"), ())),
+        (
+            "Von Anna Beispiel, Tom Muster und Lea Probe",
+            Byline(("Anna Beispiel", "Tom Muster", "Lea Probe"), ()),
+        ),
     ],
 )
 def test_split_byline_organisations_and_roles(raw: str, expected: Byline) -> None:
     assert split_byline(raw) == expected
+
+
+CUT = "Marathon 2026: Überlegener Sieger und"
+WHOLE = "Marathon 2026: Überlegener Sieger und „royaler Besuch“"
+DW = "Gegenoffensive: Ziele, Chancen, Risiken"
+
+
+@pytest.mark.parametrize(
+    "candidates, sites, expected",
+    [
+        # A cut-off og:title gives way to the whole h1.
+        ([CUT, WHOLE], (), WHOLE),
+        # A complete og:title that another candidate continues stays.
+        (["Your bill is worth THOUSANDS", "Your bill is worth THOUSANDS if rare"], (),
+         "Your bill is worth THOUSANDS"),
+        # A section/site suffix the h1 lacks goes; so do a date part, a site part, a by part.
+        (["Russia hits Kyiv - National | Globalnews.ca", "Russia hits Kyiv"], (), "Russia hits Kyiv"),
+        ([f"{DW} | DW | 28.04.2026"], ("DW",), DW),
+        (["Orden fürs Morden, Tageszeitung junge Welt, 26.04.2026"], ("junge Welt",),
+         "Orden fürs Morden"),
+        (["Plot twist | The Daily Example | by Jane Doe"], ("The Daily Example",), "Plot twist"),
+        # og:title first when the others say something else; the spelling most candidates share.
+        (["Lego feiert: Viele neue Sets", "Lego feiert: Alle Angebote"], (), "Lego feiert: Viele neue Sets"),
+        (["Doing What's Right", "Doing What’s Right", "Doing What’s Right"], (), "Doing What’s Right"),
+        ([], (), ""),
+    ],
+)
+def test_choose_title(candidates: list[str], sites: tuple[str, ...], expected: str) -> None:
+    from transforms.metadata import choose_title
+
+    assert choose_title(candidates, sites) == expected

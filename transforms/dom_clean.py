@@ -128,7 +128,8 @@ SITE_NOTICE = re.compile(
     r"creative\s+commons|ansvarig\s+utgivare|subsidiary|"
     r"\b(?:GmbH|KG|AG|SA|S\.A\.|LLC|Ltd|plc|Inc|Corporation|Holdings?|Medien|media)\.?\s*$|"
     r"(?:19|20)\d\d\s*©|"
-    r"(?:©|\(c\)|copyright)\s*(?:(?:19|20)\d\d\b|[^/]*\b(?:19|20)\d\d\s*$)|^\s*(?:19|20)\d\d(?:\s*[-–]\s*(?:19|20)\d\d)?\s+\w",
+    r"(?:©|\(c\)|copyright)\s*(?:(?:19|20)\d\d\b|[^/]*\b(?:19|20)\d\d\s*$)|"
+    r"^\s*(?:19|20)\d\d(?:\s*[-–]\s*(?:19|20)\d\d)?\s+\w",
     re.IGNORECASE,
 )
 # A credit line on its own is a name or an agency chain; longer text in a credit node is a
@@ -138,8 +139,10 @@ MAX_CREDIT_LINE_CHARS = 100
 _BARE_LABEL = re.compile(rf"^(?:{CREDIT_LABELS}|Bildrechte|Fotos?\s*:?)$", re.IGNORECASE)
 # Caption-classed text that is no caption: a date or reading time, a sponsor or login line.
 _NOT_CAPTION = re.compile(
-    r"^(?:[\d.,:/\s•|·-]*(?:Uhr|min\.?|Min\.?)?[\s•|·-]*(?:(?:Lesezeit|Lesedauer|Reading\s+time)\s*:?\s*\d+\s*Min(?:uten|\.)?)?"
-    r"|Ein\s+Angebot\s+von|Powered\s+by|Anzeige|Advertisement|Anmelden|Abmelden|Mein\s+Konto|Login|Sign\s+in)\s*$",
+    r"^(?:[\d.,:/\s•|·-]*(?:Uhr|min\.?|Min\.?)?[\s•|·-]*"
+    r"(?:(?:Lesezeit|Lesedauer|Reading\s+time)\s*:?\s*\d+\s*Min(?:uten|\.)?)?"
+    r"|Ein\s+Angebot\s+von|Powered\s+by|Anzeige|Advertisement|Anmelden|Abmelden|Mein\s+Konto|"
+    r"Login|Sign\s+in)\s*$",
     re.IGNORECASE,
 )
 _IMAGE_CAPTION_WORDS = (IMAGE_WORDS | CAPTION_WORDS | {"wp"}) - {

@@ -38,6 +38,7 @@ the page that killed it (twice) with it.
 from __future__ import annotations
 
 import codecs
+import itertools
 import re
 import urllib.parse
 from collections.abc import Iterator
@@ -184,7 +185,7 @@ def restore_dropped(precise: str, default: str) -> str:
             last = i
     inserts = {
         i: theirs[j + 1 : k]
-        for (j, i), (k, n) in zip(anchors, anchors[1:])
+        for (j, i), (k, n) in itertools.pairwise(anchors)
         if n == i + 1 and k - j > 1
     }
     # The lines just before the precise text's first line (a heading and its paragraph that

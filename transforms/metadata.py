@@ -434,7 +434,8 @@ _LABEL_TEXTS = etree.XPath(
 # A name in a labelled byline: every word capitalised (particles aside), as bylines write them;
 # "Von Berlin aus fuhr er weiter" is a sentence.
 _STRICT_NAME = re.compile(
-    r"(?-i:[A-ZÀ-ÖØ-Þ][\w'’.\-]*)(?:\s+(?:(?:von|van|de|der|den|del|di|da|du|la|le|zu|ten|ter|bin|al)\s+)*"
+    r"(?-i:[A-ZÀ-ÖØ-Þ][\w'’.\-]*)"
+    r"(?:\s+(?:(?:von|van|de|der|den|del|di|da|du|la|le|zu|ten|ter|bin|al)\s+)*"
     r"(?-i:[A-ZÀ-ÖØ-Þ][\w'’.\-]*)){1,4}"
 )
 _H1 = etree.XPath("(//article//h1 | //main//h1)[1] | (//h1)[1]")
@@ -507,7 +508,9 @@ def _byline_tiers(tree: lxml_html.HtmlElement) -> list[list[Any]]:
     for wanted in _BYLINE_CLASSES:
         tiers.append([n for n, t in zip(nodes, tokens) if wanted in t])
     # Nodes whose class only contains the words ("authors__text", "author-details").
-    tiers.append([n for n in nodes if "byline" in n.get("class", "") or "author" in n.get("class", "")])
+    tiers.append(
+        [n for n in nodes if "byline" in n.get("class", "") or "author" in n.get("class", "")]
+    )
     return tiers
 
 
@@ -562,7 +565,8 @@ def _labelled_authors(tree: lxml_html.HtmlElement, sites: tuple[str, ...]) -> tu
         if not rest or len(whole) > MAX_BYLINE_CHARS:
             continue
         parts = [p for p in _BYLINE_SPLIT.split(rest) if p.strip()]
-        if not parts or not all(_STRICT_NAME.fullmatch(p.strip(" .")) or agency_name(p) for p in parts):
+        strict = all(_STRICT_NAME.fullmatch(p.strip(" .")) or agency_name(p) for p in parts)
+        if not parts or not strict:
             continue
         parsed = split_byline(rest, sites)
         if parsed.people:
@@ -708,6 +712,8 @@ def clean_title(title: str, site_names: Iterable[str]) -> str:
         dated = [p for p in _COMMA.split(text) if p.strip()]
         if len(dated) >= 3 and _TITLE_DATE.fullmatch(dated[-1].strip()) and names_site(dated[-2]):
             return dated  # "Orden fürs Morden, Tageszeitung junge Welt, 26.04.2024"
+        if len(dated) >= 2 and sites and names_site(dated[-1]):
+            return dated  # what is left of it: "Orden fürs Morden, Tageszeitung junge Welt"
         spaced = [p for p in _TITLE_SEPARATORS.split(text) if p.strip()]
         tight = [p for p in _TIGHT_SEPARATORS.split(text) if p.strip()]
         return tight if len(tight) > len(spaced) and names_site(tight[-1]) else spaced
@@ -718,13 +724,14 @@ def clean_title(title: str, site_names: Iterable[str]) -> str:
             return title
         last = parts[-1].strip()
         if _TITLE_DATE.fullmatch(last) or _BY_PART.match(last) or (sites and names_site(last)):
-            shorter = title[: title.rfind(parts[-1])].rstrip(_TITLE_EDGE).strip()
+            shorter = title[: title.rfind(parts[-1])].rstrip(_TITLE_EDGE + ",").strip()
             if not shorter:
                 return title
             title = shorter
             continue
         if sites and names_site(parts[0]):
-            return title[title.find(parts[0]) + len(parts[0]) :].lstrip(_TITLE_EDGE).strip() or title
+            rest = title[title.find(parts[0]) + len(parts[0]) :]
+            return rest.lstrip(_TITLE_EDGE).strip() or title
         return title
 
 
@@ -751,7 +758,9 @@ def _ld_headline(tree: lxml_html.HtmlElement) -> str:
     return ""
 
 
-def title_candidates(tree: lxml_html.HtmlElement | None, fallbacks: Iterable[str | None]) -> list[str]:
+def title_candidates(
+    tree: lxml_html.HtmlElement | None, fallbacks: Iterable[str | None]
+) -> list[str]:
     """The page's titles in order of trust: ``og:title`` (or ``twitter:title``), the
     article's ``<h1>``, JSON-LD ``headline``, ``<title>``, then ``fallbacks`` (the feed's)."""
     found: list[str] = []
@@ -773,8 +782,11 @@ def _edge(rest: str) -> bool:
 # Words a complete headline rarely ends with: an og:title cut to a length limit often does
 # ("Überlegener Sieger und").
 _CUT_WORDS = frozenset(
-    "und oder aber mit von vom zum zur der die das den dem des ein eine einen im in an auf für "
-    "and or but with of the a an to in on at for from by as is".split()
+    {
+        "und", "oder", "aber", "mit", "von", "vom", "zum", "zur", "der", "die", "das", "den",
+        "dem", "des", "ein", "eine", "einen", "im", "in", "an", "auf", "für", "and", "or",
+        "but", "with", "of", "the", "a", "to", "on", "at", "for", "from", "by", "as", "is",
+    }
 )
 
 
@@ -805,6 +817,14 @@ def choose_title(candidates: Iterable[str], site_names: Iterable[str]) -> str:
         return ""
     cleaned = [clean_title(c, sites) for c in given]
     keys = [_title_key(c) for c in cleaned]
+    best = _chosen_title(cleaned, keys)
+    # Among the candidates that say the same words, the spelling most of them use (curly or
+    # straight quotes, dashes); between equals the first.
+    same = [c for c, k in zip(cleaned, keys) if k == _title_key(best)]
+    return max(same, key=same.count) if same else best
+
+
+def _chosen_title(cleaned: list[str], keys: list[str]) -> str:
     title, key = cleaned[0], keys[0]
     shorter = [
         i for i, k in enumerate(keys)
@@ -816,7 +836,9 @@ def choose_title(candidates: Iterable[str], site_names: Iterable[str]) -> str:
     if _looks_cut(title):
         longer = [
             i for i, k in enumerate(keys)
-            if len(k) > len(key) and k.startswith(key.rstrip(" .…,:-–")) and not _edge(k[len(key) :])
+            if len(k) > len(key)
+            and k.startswith(key.rstrip(" .…,:-–"))
+            and not _edge(k[len(key) :])
         ]
         if longer:
             return cleaned[min(longer, key=lambda i: len(keys[i]))]
