@@ -425,12 +425,10 @@ _BYLINE_LABEL = re.compile(
     r"^\s*(?:von|by|autor(?:in)?(?:\s*/\s*autor(?:in)?)?|authors?|text|texto|av|af)\s*:?(?:\s+|$)",
     re.IGNORECASE,
 )
-_LABEL_TEXTS = etree.XPath(
-    "//body//text()[not(ancestor::script or ancestor::style)]"
-    "[starts-with(normalize-space(.), 'Von') or starts-with(normalize-space(.), 'von')"
-    " or starts-with(normalize-space(.), 'By') or starts-with(normalize-space(.), 'Autor')"
-    " or starts-with(normalize-space(.), 'Author') or starts-with(normalize-space(.), 'Text')]"
-)
+# The first words such a label starts with (a cheap test before the regex; an XPath with
+# normalize-space() or translate() on every text node measured slower than this loop).
+_LABEL_STARTS = ("Von", "von", "By", "by", "Autor", "Author", "Text", "Texto", "Av", "Af")
+_LABEL_SKIP = frozenset({"script", "style", "noscript", "template", "svg"})
 # A name in a labelled byline: every word capitalised (particles aside), as bylines write them;
 # "Von Berlin aus fuhr er weiter" is a sentence.
 _STRICT_NAME = re.compile(
@@ -446,13 +444,18 @@ def node_text(node: lxml_html.HtmlElement) -> str:
     return _SPACE.sub(" ", "".join(_HIDDEN_TEXT(node))).strip()
 
 
+# Every class/id that _elsewhere() can accept contains one of these (one search per element
+# rules out nearly all of them before the word splitting).
+_ELSEWHERE_HINT = re.compile("|".join(sorted(_ELSEWHERE_WORDS, key=len, reverse=True)))
+
+
 def _elsewhere(node: lxml_html.HtmlElement) -> bool:
     """Whether ``node`` sits in a teaser, related-links, comment or navigation container."""
     for el in (node, *node.iterancestors()):
         if el.tag in _ELSEWHERE_TAGS:
             return True
         attrs = f"{el.get('class', '')} {el.get('id', '')}"
-        if len(attrs) > 1:
+        if len(attrs) > 1 and _ELSEWHERE_HINT.search(attrs.lower()):
             words = {w.lower() for w in _CLASS_WORDS.split(attrs) if w}
             words |= {t.lower() for t in attrs.split()}
             if words & _ELSEWHERE_WORDS:
@@ -543,13 +546,37 @@ def _dom_authors(tree: lxml_html.HtmlElement, sites: tuple[str, ...]) -> tuple[B
     return Byline(people, tuple(dict.fromkeys(agencies))), []
 
 
+def _headline_region(tree: lxml_html.HtmlElement) -> lxml_html.HtmlElement:
+    """Where a byline near the headline sits: the headline's ``<article>`` or ``<main>``, else
+    the element four levels above it; the whole body on a page without an ``<h1>``."""
+    h1 = _H1(tree)
+    body = tree.find("body")
+    whole = body if body is not None else tree
+    if not h1:
+        return whole
+    region = h1[0]
+    for depth, anc in enumerate(h1[0].iterancestors()):
+        if anc.tag in ("body", "html"):
+            break
+        region = anc
+        if anc.tag in ("article", "main") or depth >= 3:
+            break
+    return region
+
+
 def _labelled_authors(tree: lxml_html.HtmlElement, sites: tuple[str, ...]) -> tuple[str, ...]:
     """People of a byline that only its label marks ("Von: A, B", "Autorin/Autor A")."""
     found = []
-    for text in _LABEL_TEXTS(tree):
-        if not _BYLINE_LABEL.match(text):
+    for element in _headline_region(tree).iter(etree.Element):
+        text = element.text
+        if (
+            not text
+            or element.tag in _LABEL_SKIP
+            or not text.lstrip().startswith(_LABEL_STARTS)
+            or not _BYLINE_LABEL.match(text)
+        ):
             continue
-        node = text.getparent()
+        node = element
         for _ in range(2):  # "<li><strong>Autor</strong> Roman G.</li>": the names follow it
             if node is None:
                 break
