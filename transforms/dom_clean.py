@@ -136,7 +136,11 @@ SITE_NOTICE = re.compile(
 # notice (Yomiuri's copyright paragraph), kept only inside the photo's figure.
 MAX_CREDIT_LINE_CHARS = 100
 # Credit values that are only a label, the node's heading rather than a credit.
-_BARE_LABEL = re.compile(rf"^(?:{CREDIT_LABELS}|Bildrechte|Fotos?\s*:?)$", re.IGNORECASE)
+_BARE_LABEL = re.compile(
+    r"^(?:Copyright|Bildrechte|Bildnachweis|Fotonachweis|Bildquelle|Credits?|Fotos?|Photos?|"
+    r"(?:Photo|Image|Picture)\s+credits?|Quelle|Source)$",
+    re.IGNORECASE,
+)
 # Caption-classed text that is no caption: a date or reading time, a sponsor or login line.
 _NOT_CAPTION = re.compile(
     r"^(?:[\d.,:/\s•|·-]*(?:Uhr|min\.?|Min\.?)?[\s•|·-]*"
