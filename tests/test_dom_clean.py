@@ -159,3 +159,12 @@ def test_credit_line_standing_alone_stays_a_credit() -> None:
 def test_dates_reading_times_and_ui_lines_are_not_captions(html: str) -> None:
     page = tree(f"<article><p>Text des Artikels.</p>{html}</article>")
     assert strip_credit_nodes(page).captions == ()
+
+
+def test_an_outlet_credited_in_capitals_is_no_bare_label() -> None:
+    page = tree(
+        "<article><figure><img src='a.jpg'><figcaption>Der Trainer."
+        "<span class='credits'>Quelle: BILD</span><span class='credit'>Copyright</span>"
+        "</figcaption></figure><p>Text.</p></article>"
+    )
+    assert strip_credit_nodes(page).credits == ("BILD",)
