@@ -196,7 +196,7 @@ def test_credit_at_the_end_of_a_paragraph_is_cut_and_the_text_stays() -> None:
         "Reuters berichtete am Montag, der Minister sei zurückgetreten.",
         "Die Quelle des Flusses liegt in den Alpen.",
         "Mehr zum Thema Steuern sagte er nichts, was wir nicht schon wussten.",
-        "Read more: Plymouth protests erupt in violence",
+        "Read more about the study in the journal Nature.",
         "Sources:",
         "Werbung für Kinder soll verboten werden, sagte die Ministerin.",
         "(Reporting by Will Example; Editing by Tom Example)",

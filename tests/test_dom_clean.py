@@ -82,7 +82,8 @@ def test_strip_credit_nodes_keeps_text_and_tails() -> None:
         "<article><figure><img src='a.jpg'><figcaption>Die Brücke am Morgen. "
         "<span class='credit'>Foto: Jens Beispiel/dpa</span></figcaption></figure>"
         "<p>Erster Absatz <span class='photo-credit'>(Foto: AFP)</span>geht weiter.</p>"
-        "<div class='caption'>Nur ein Bildtext</div></article>"
+        "<div class='media'><img src='b.jpg'><div class='caption'>Nur ein Bildtext</div></div>"
+        "</article>"
     )
     assert strip_credit_nodes(page) == DomStrip(
         ("Jens Beispiel/dpa", "AFP"), ("Die Brücke am Morgen.", "Nur ein Bildtext")
@@ -101,3 +102,69 @@ def test_large_or_structural_nodes_are_never_dropped() -> None:
     assert strip_credit_nodes(page) == DomStrip((), ())
     assert "Ein langer Absatz" in page.text_content()
     assert "Mitwirkende" in page.text_content()
+
+
+# Site footers and notices that carry credit/copyright class names: taken out of the page, not
+# kept as photo credits (issue 18). Synthetic pages, one per shape seen on real sites.
+@pytest.mark.parametrize(
+    "html",
+    [
+        "<footer><p class='copyright'>© 2024 Reuters. All rights reserved</p></footer>",
+        (
+            "<div class='footer'><span class='copyright'>All site contents © Copyright 2023 The"
+            " Washington Times, LLC</span><img src='logo.png'></div>"
+        ),
+        (
+            "<footer><div class='copyright'>© 2023 Deutsche Welle | Datenschutz | Impressum |"
+            " Kontakt</div></footer>"
+        ),
+        "<div class='fp-copyright'>Über uns Impressum Abo@MZ Werben@MZ Datenschutz</div>",
+        "<div class='copyright'>© 2024 a Reach plc subsidiary</div>",
+        "<p class='copyright'>Dieser Inhalt steht unter der Lizenz CC BY-SA 4.0</p>",
+        "<span class='credit'>Copyright</span>",
+    ],
+)
+def test_site_notices_are_not_credits(html: str) -> None:
+    page = tree(f"<article><p>Text des Artikels.</p></article>{html}")
+    assert strip_credit_nodes(page).credits == ()
+    assert "Impressum" not in page.text_content() and "©" not in page.text_content()
+
+
+def test_agency_copyright_with_its_photo_stays_a_credit() -> None:
+    page = tree(
+        "<article><figure><img src='a.jpg'><figcaption>Rescue workers on Monday."
+        "<span class='credit'>Copyright 2024 The Associated Press. All rights reserved.</span>"
+        "</figcaption></figure><p>Text.</p></article>"
+    )
+    assert strip_credit_nodes(page).credits == (
+        "Copyright 2024 The Associated Press. All rights reserved.",
+    )
+
+
+def test_credit_line_standing_alone_stays_a_credit() -> None:
+    page = tree("<article><p>Text.</p><p class='bildnachweis'>Foto: Jens B./dpa</p></article>")
+    assert strip_credit_nodes(page).credits == ("Jens B./dpa",)
+
+
+@pytest.mark.parametrize(
+    "html",
+    [
+        # A typography class ("text-caption") on a date line, a sponsor line and a login box.
+        "<div class='text-caption'>28.04.2024, 17:19 Uhr • Lesezeit: 8 Minuten</div>",
+        "<header><a class='text-caption' href='/'>Ein Angebot von</a><img src='logo.png'></header>",
+        "<div class='caption'>Sie sind angemeldet als: a@example.com</div>",
+        "<figure><img src='a.jpg'><figcaption>15.05.2023</figcaption></figure>",
+    ],
+)
+def test_dates_reading_times_and_ui_lines_are_not_captions(html: str) -> None:
+    page = tree(f"<article><p>Text des Artikels.</p>{html}</article>")
+    assert strip_credit_nodes(page).captions == ()
+
+
+def test_an_outlet_credited_in_capitals_is_no_bare_label() -> None:
+    page = tree(
+        "<article><figure><img src='a.jpg'><figcaption>Der Trainer."
+        "<span class='credits'>Quelle: BILD</span><span class='credit'>Copyright</span>"
+        "</figcaption></figure><p>Text.</p></article>"
+    )
+    assert strip_credit_nodes(page).credits == ("BILD",)

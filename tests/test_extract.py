@@ -192,3 +192,29 @@ def test_extract_articles_transform() -> None:
             equal_to([("extract", "https://example.test/empty", "no_text")]),
             label="CheckDeadLetters",
         )
+
+
+def test_whitespace_only_lines_never_break_a_paragraph() -> None:
+    from transforms.extract import join_blank_lines
+
+    assert join_blank_lines("Startdatum für \n   \n    \n    Legos Star Wars Day.") == (
+        "Startdatum für Legos Star Wars Day."
+    )
+    assert join_blank_lines("Erster Absatz.\nZweiter Absatz.") == "Erster Absatz.\nZweiter Absatz."
+
+
+def test_restore_dropped_takes_back_inner_paragraphs_and_a_cut_off_start() -> None:
+    from transforms.extract import restore_dropped
+
+    precise = "Erster Absatz.\nDritter Absatz.\nLetzter Absatz."
+    default = (
+        "Menü\nVerwandte Artikel\nÜberschrift\nNullter Absatz.\nErster Absatz.\n"
+        "Zweiter Absatz.\nDritter Absatz.\nLetzter Absatz.\nMehr aus dem Ressort\nImpressum"
+    )
+    assert restore_dropped(precise, default) == (
+        "Überschrift\nNullter Absatz.\nErster Absatz.\nZweiter Absatz.\nDritter Absatz.\n"
+        "Letzter Absatz."
+    )
+    # Nothing in common, or nothing dropped: the precise text as it was.
+    assert restore_dropped(precise, "Ganz anderer Text.") == precise
+    assert restore_dropped(precise, precise) == precise

@@ -137,7 +137,7 @@ def test_page_title_og_then_h1_then_fallback() -> None:
         head='<meta property="og:title" content="Aus og | Blatt"><title>Aus title</title>',
         body="<h1>Aus h1</h1>",
     )
-    assert page_title(og, (), ("Blatt",)) == "Aus og"
+    assert page_title(og, (), ("Blatt",)) == "Aus og"  # og:title first when nothing repairs it
     assert (
         page_title(
             page(head="<title>T | Blatt</title>", body="<article><h1>Aus h1</h1></article>"),
@@ -195,3 +195,57 @@ def test_visible_teaser_is_the_description_shown_in_the_body() -> None:
         visible_teaser(page(head=f'<meta name="description" content="{lead}">', body="<p>x</p>"))
         == ""
     )
+
+
+def test_a_list_of_a_dozen_names_is_no_byline() -> None:
+    names = "".join(f'<a rel="author" href="/a{i}">Autor{i} Beispiel</a>' for i in range(12))
+    tree = page(body=f"<h1>Titel</h1><div>{names}</div><p class='byline'>Von Lea Muster</p>")
+    assert page_authors(tree).people == ("Lea Muster",)
+
+
+@pytest.mark.parametrize(
+    "raw, expected",
+    [
+        ("Webedia Gaming GmbH", Byline((), ())),
+        ("Deutsche Welle (www.dw.com)", Byline((), ())),
+        ("Associated Press in Valencia", Byline((), ("AP",))),
+        ("Emma Example, Lifestyle Writer", Byline(("Emma Example",), ())),
+        (
+            "Von Anna Beispiel, Tom Muster und Lea Probe",
+            Byline(("Anna Beispiel", "Tom Muster", "Lea Probe"), ()),
+        ),
+    ],
+)
+def test_split_byline_organisations_and_roles(raw: str, expected: Byline) -> None:
+    assert split_byline(raw) == expected
+
+
+CUT = "Marathon 2026: Überlegener Sieger und"
+WHOLE = "Marathon 2026: Überlegener Sieger und „royaler Besuch“"
+DW = "Gegenoffensive: Ziele, Chancen, Risiken"
+
+
+@pytest.mark.parametrize(
+    "candidates, sites, expected",
+    [
+        # A cut-off og:title gives way to the whole h1.
+        ([CUT, WHOLE], (), WHOLE),
+        # A complete og:title that another candidate continues stays.
+        (["Your bill is worth THOUSANDS", "Your bill is worth THOUSANDS if rare"], (),
+         "Your bill is worth THOUSANDS"),
+        # A section/site suffix the h1 lacks goes; so do a date part, a site part, a by part.
+        (["Russia hits Kyiv - National | Globalnews.ca", "Russia hits Kyiv"], (), "Russia hits Kyiv"),
+        ([f"{DW} | DW | 28.04.2026"], ("DW",), DW),
+        (["Orden fürs Morden, Tageszeitung junge Welt, 26.04.2026"], ("junge Welt",),
+         "Orden fürs Morden"),
+        (["Plot twist | The Daily Example | by Jane Doe"], ("The Daily Example",), "Plot twist"),
+        # og:title first when the others say something else; the spelling most candidates share.
+        (["Lego feiert: Viele neue Sets", "Lego feiert: Alle Angebote"], (), "Lego feiert: Viele neue Sets"),
+        (["Doing What's Right", "Doing What’s Right", "Doing What’s Right"], (), "Doing What’s Right"),
+        ([], (), ""),
+    ],
+)
+def test_choose_title(candidates: list[str], sites: tuple[str, ...], expected: str) -> None:
+    from transforms.metadata import choose_title
+
+    assert choose_title(candidates, sites) == expected

@@ -15,6 +15,15 @@ A node is removed when
   it is not ``<html>``/``<body>``/``<main>``/``<article>`` — a page whose ``<body>`` class says
   ``has-captions`` must not lose its article.
 
+Every such node leaves the page, but its text is kept only when it is what the column says:
+a credit belongs to an image (in its ``<figure>``, an image within two ancestors) or stands as
+a short credit line outside the page's footer and navigation, and it is never a site notice
+(copyright/rights reserved, imprint, privacy, licence, the publishing company) unless it sits
+with the photo itself (an AP photo's "All rights reserved" does). A caption is a
+``<figcaption>``, ``itemprop=caption``, a class that names an image caption, or a caption class
+next to an image — never a date, reading time, sponsor or login line ("text-caption" is a
+typography class on Funke sites).
+
 Credits come out without their label (``Foto: picture alliance/dpa`` → ``picture alliance/dpa``);
 a caption whose credit is glued to its end in plain text (``Peking. Foto: AFP``) is split in two.
 """
@@ -106,6 +115,46 @@ _GLUED_CREDIT = re.compile(
 _LABEL_ONLY = re.compile(
     rf"^\s*[\(\[]?\s*(?:(?:{CREDIT_LABELS})\s*:\s*|[©ⓒ]\s*|{_BY_LABEL})", re.IGNORECASE
 )
+
+
+# What a site says about itself in its footer: copyright and licence notices, imprint and
+# privacy links, the publishing company. Such a node is taken out of the page like a credit
+# node, but it is not a photo credit unless it sits with an image (an AP photo's credit does
+# carry "All rights reserved").
+SITE_NOTICE = re.compile(
+    r"rights?\s+reserved|rechte\s+vorbehalten|droits\s+r[ée]serv|riproduzione\s+riservata|"
+    r"derechos\s+reservados|\bimpressum\b|datenschutz|privacy|terms\s+(?:of|and)|\bAGB\b|"
+    r"über\s+uns|about\s+us|kontakt\b|contact\s+us|cookie|licen[cs]ed?\b|lizenz|"
+    r"creative\s+commons|ansvarig\s+utgivare|subsidiary|"
+    r"\b(?:GmbH|KG|AG|SA|S\.A\.|LLC|Ltd|plc|Inc|Corporation|Holdings?|Medien|media)\.?\s*$|"
+    r"(?:19|20)\d\d\s*©|"
+    r"(?:©|\(c\)|copyright)\s*(?:(?:19|20)\d\d\b|[^/]*\b(?:19|20)\d\d\s*$)|"
+    r"^\s*(?:19|20)\d\d(?:\s*[-–]\s*(?:19|20)\d\d)?\s+\w",
+    re.IGNORECASE,
+)
+# A credit line on its own is a name or an agency chain; longer text in a credit node is a
+# notice (Yomiuri's copyright paragraph), kept only inside the photo's figure.
+MAX_CREDIT_LINE_CHARS = 100
+# Credit values that are only a label, the node's heading rather than a credit.
+_BARE_LABEL = re.compile(
+    r"^(?:Copyright|Bildrechte|Bildnachweis|Fotonachweis|Bildquelle|Credits?|Fotos?|Photos?|"
+    r"(?:Photo|Image|Picture)\s+credits?|Quelle|Source)$",
+    re.IGNORECASE,
+)
+# Caption-classed text that is no caption: a date or reading time, a sponsor or login line.
+_NOT_CAPTION = re.compile(
+    r"^(?:[\d.,:/\s•|·-]*(?:Uhr|min\.?|Min\.?)?[\s•|·-]*"
+    r"(?:(?:Lesezeit|Lesedauer|Reading\s+time)\s*:?\s*\d+\s*Min(?:uten|\.)?)?"
+    r"|Ein\s+Angebot\s+von|Powered\s+by|Anzeige|Advertisement|Anmelden|Abmelden|Mein\s+Konto|"
+    r"Login|Sign\s+in)\s*$",
+    re.IGNORECASE,
+)
+_IMAGE_CAPTION_WORDS = (IMAGE_WORDS | CAPTION_WORDS | {"wp"}) - {
+    "caption", "captions", "legend", "legende", "media"
+}
+# Where an image sits: a node with one of these near it (itself, or within two ancestors) is
+# attached to that image.
+_MEDIA = ("img", "picture", "video", "amp-img")
 
 
 class DomStrip(NamedTuple):
@@ -207,6 +256,58 @@ def _attached(node: lxml_html.HtmlElement, root: lxml_html.HtmlElement) -> bool:
     return top is root or node is root
 
 
+def attached_to_image(node: lxml_html.HtmlElement, reach: int = 2) -> bool:
+    """Whether ``node`` belongs to an image: inside a ``<figure>``, or an image within
+    ``reach`` ancestors (the parent and grandparent by default)."""
+    if node.tag == "figcaption":
+        return True
+    for i, anc in enumerate((node, *node.iterancestors())):
+        if anc.tag == "figure":
+            return True
+        if anc.tag in _NEVER:
+            return False
+        if i <= reach and any(True for _ in anc.iter(*_MEDIA)):
+            return True
+    return False
+
+
+def _in_chrome(node: lxml_html.HtmlElement, *tags: str) -> bool:
+    """Inside one of ``tags`` (the page's footer, navigation, header) and not in an article."""
+    found = False
+    for anc in node.iterancestors():
+        if anc.tag == "article":
+            return False
+        found = found or anc.tag in tags
+    return found
+
+
+def is_credit(node: lxml_html.HtmlElement, value: str) -> bool:
+    """A credit node's value is a photo credit: with an image, or a credit line standing on
+    its own — not the site's footer, copyright or imprint line, not a bare label."""
+    if not value or _BARE_LABEL.match(value.strip(" :")):
+        return False
+    if SITE_NOTICE.search(value) or len(value) > MAX_CREDIT_LINE_CHARS:
+        # A notice with the photo it belongs to ("AP Photo/… Copyright 2024 The Associated
+        # Press. All rights reserved" in a <figure>), never one that merely shares a container
+        # with a logo.
+        return attached_to_image(node, reach=0) and not _in_chrome(node, "footer", "nav")
+    return attached_to_image(node) or not _in_chrome(node, "footer", "nav", "header")
+
+
+def is_caption(node: lxml_html.HtmlElement, text: str) -> bool:
+    """A caption node's text is an image caption: with an image, and not a date, reading time
+    or UI line that a typography class calls "caption" (``text-caption``)."""
+    if _NOT_CAPTION.match(text):
+        return False
+    itemprop = set((node.get("itemprop") or "").split())
+    if node.tag == "figcaption" or itemprop & _ITEMPROP_CAPTION:
+        return True
+    # A class that names an image caption ("image-caption", "wp-caption", "bildunterschrift")
+    # says so itself; a bare "caption" is often a typography class ("text-caption").
+    words = attr_words(f"{node.get('class', '')} {node.get('id', '')}")
+    return bool(words & _IMAGE_CAPTION_WORDS) or attached_to_image(node)
+
+
 def strip_credit_nodes(tree: lxml_html.HtmlElement) -> DomStrip:
     """Remove credit and caption nodes from ``tree``; return their texts, credits unlabelled."""
     credits: list[str] = []
@@ -224,11 +325,13 @@ def strip_credit_nodes(tree: lxml_html.HtmlElement) -> DomStrip:
             limit = MAX_CREDIT_CHARS if wanted == "credit" else MAX_CAPTION_CHARS
             if not _small(node, text, limit):
                 continue
+            # Every node found is taken out of the page (footers and typography "captions" are
+            # chrome too); only what belongs to an image, or stands as a credit line, is kept.
             if wanted == "credit":
                 value = credit_value(text)
-                if value:
+                if is_credit(node, value):
                     credits.append(value)
-            elif text:
+            elif text and is_caption(node, text):
                 caption, credit = split_caption(text)
                 if credit:
                     credits.append(credit)

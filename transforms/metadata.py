@@ -6,11 +6,19 @@ strips credit nodes from the tree, so bylines and schema.org data are still ther
 - Authors: bylines credit people and news agencies in one string ("Von Anna Beispiel und Tom
   Muster, dpa"; trafilatura even turns "ntv.de; mli; AFP" into "Ntv De; Mli; AFP"). We split
   them: agencies go to ``Article.agencies``; editor initials, the site's own name, e-mail
-  addresses and desk names ("Redaktion", "staff") are dropped.
+  addresses, desk and role names ("Redaktion", "staff", "Lifestyle Writer") and companies
+  ("Webedia Gaming GmbH") are dropped. Sources in order of trust (:func:`page_authors`): the
+  feed, the JSON-LD ``author`` of the article item (not of its images, not of the claim a fact
+  check reviews), byline nodes nearest the headline and outside teasers (itemprop/rel=author,
+  byline classes, then a "Von:"/"By"/"Autorin/Autor" label), author meta tags. Script and
+  style text never counts; a source naming more than :data:`MAX_AUTHORS` people is a list,
+  not a byline, and is passed over.
 - Dates: the feed's date wins (it is what the publisher announced); then the page's
   ``article:published_time``/``datePublished`` markup, then htmldate's guess. Always UTC.
-- Title: ``og:title``, then the article's ``<h1>``, then schema.org ``headline`` and
-  ``<title>``, with a ``| Site`` part removed when it names the site.
+- Title (:func:`choose_title`): ``og:title`` first, repaired by the ``<h1>``, JSON-LD
+  ``headline``, ``<title>`` and feed title where they agree (a ``| Section | Site`` suffix the
+  others lack goes, a cut-off og:title gives way to the whole one); ``| Site`` and ``| date``
+  parts removed.
 - Paywall: schema.org ``isAccessibleForFree`` (JSON-LD, also inside ``hasPart``, or microdata),
   ``article:content_tier``, and gated HTTP statuses (402; 401/403 only with paywall markup).
   Phrase lists ("Jetzt abonnieren") are not used: free articles carry them too.
@@ -20,9 +28,11 @@ from __future__ import annotations
 
 import datetime as dt
 import email.utils
+import html
 import json
 import re
 import threading
+import unicodedata
 import urllib.parse
 from collections.abc import Callable, Iterable
 from typing import Any, NamedTuple
@@ -76,15 +86,30 @@ AGENCIES = {
     "canadian press": "The Canadian Press",
     "anadolu": "Anadolu",
     "anadolu agency": "Anadolu",
+    "anadolu ajansı": "Anadolu",
     "interfax": "Interfax",
     "aa": "AA",
 }
 # Desk and role names that are not people.
 _NOT_PEOPLE = re.compile(
     r"\b(?:redaktion|newsdesk|newsroom|staff|team|editors?|editorial|agenturen|agencies|"
-    r"nachrichtenagenturen|online|wire|contributors?|reporters?|autoren|autor(?:in)?|author)\b",
+    r"nachrichtenagenturen|online|wire|contributors?|reporters?|autoren|autor(?:in)?|author|"
+    r"writer|correspondent|columnist|journalist(?:in)?|redakteur(?:in)?|korrespondent(?:in)?|"
+    r"volontär(?:in)?|kolumnist(?:in)?|fotograf(?:in)?|photographer|producer|"
+    r"twitter|facebook|instagram|linkedin|whatsapp|telegram|pinterest|e-?mail|share|teilen)\b",
     re.IGNORECASE,
 )
+# Companies credited as authors ("Webedia Gaming GmbH"): never a person, never an agency.
+_COMPANY = re.compile(
+    r"\b(?:GmbH|gGmbH|mbH|LLC|L\.L\.C\.|Ltd|Limited|Inc|plc|Corp|Corporation|Verlag|Medien|"
+    r"Holding|(?-i:AG|SE|KG|KGaA|S\.A\.|S\.L\.|B\.V\.|N\.V\.|SpA|S\.p\.A\.))\b\.?"
+)
+# "(www.dw.com)" after a name: the name is the site's, not a person's.
+_HOST_IN_PARENS = re.compile(
+    r"[^,;|/()]*\(\s*(?:https?://)?(?:www\.)?[\w-]+(?:\.[\w-]+)+/?\s*\)"
+)
+# "Associated Press in Valencia": an agency filing from a place.
+_FROM_PLACE = re.compile(r"^(?P<who>.+?)\s+(?:in|aus|from)\s+(?-i:[A-ZÀ-ÖØ-Þ])[\w\s.'’-]*$")
 _BYLINE_PREFIX = re.compile(
     r"^\s*(?:(?:ein(?:e)?\s+)?(?:kommentar|analyse|gastbeitrag|interview|essay|reportage|"
     r"kolumne)\s+von|von|by|text(?:\s+und\s+fotos?)?\s*:|autor(?:in)?\s*:|authors?\s*:|written\s+by|"
@@ -190,18 +215,23 @@ def split_byline(raw: str | None, site_names: Iterable[str] = ()) -> Byline:
     sites = _site_keys(site_names)
     people: list[str] = []
     agencies: list[str] = []
-    text = _EMAIL_OR_HANDLE.sub(" ", _PARENS.sub("", raw))
+    # "Deutsche Welle (www.dw.com)" names the site itself.
+    text = _EMAIL_OR_HANDLE.sub(" ", _PARENS.sub("", _HOST_IN_PARENS.sub(" ", raw)))
     for part in _BYLINE_SPLIT.split(text):
         token = _BYLINE_PREFIX.sub("", part).strip(" \t\n.:-–—·")
         if not token:
             continue
-        agency = agency_name(token)
+        place = _FROM_PLACE.match(token)
+        agency = agency_name(token) or (agency_name(place.group("who")) if place else None)
+        if place and not agency and looks_like_person(place.group("who")):
+            token = place.group("who")  # "Anna Beispiel in Kiew"
         if agency:
             agencies.append(agency)
         elif (
             _INITIALS.fullmatch(token)
             or _ALNUM.sub("", token.lower()) in sites
             or _NOT_PEOPLE.search(token)
+            or _COMPANY.search(token)
         ):
             continue
         elif looks_like_person(token):
@@ -249,18 +279,54 @@ def _types(item: dict[str, Any]) -> set[str]:
     return set(value) if isinstance(value, list) else {str(value)} if value else set()
 
 
+# JSON-LD types whose ``author`` wrote the page; the author of an image, a video or the claim a
+# fact check reviews ("itemReviewed") is somebody else.
+_ARTICLE_TYPES = re.compile(r"Article$|^BlogPosting$|^Report$|^ClaimReview$|^LiveBlogPosting$")
+_MEDIA_TYPES = frozenset(
+    {"ImageObject", "VideoObject", "AudioObject", "MediaObject", "Photograph", "Clip", "Claim",
+     "CreativeWork", "Comment", "Person", "Organization", "NewsMediaOrganization", "WebSite"}
+)
+
+
+def _top_level_json_ld(tree: lxml_html.HtmlElement) -> list[dict[str, Any]]:
+    """The JSON-LD objects that describe the page itself: a script's own object, the members of
+    a list or an ``@graph``, ``mainEntity`` — not the objects nested in their properties."""
+    items: list[dict[str, Any]] = []
+    for script in tree.xpath("//script[@type='application/ld+json']/text()"):
+        try:
+            data = json.loads(script)
+        except ValueError:
+            continue
+        stack = [data]
+        while stack:
+            item = stack.pop()
+            if isinstance(item, list):
+                stack.extend(reversed(item))
+            elif isinstance(item, dict):
+                items.append(item)
+                for key in ("@graph", "mainEntity", "mainEntityOfPage"):
+                    if isinstance(item.get(key), (list, dict)):
+                        stack.append(item[key])
+    return items
+
+
 def _json_ld_authors(tree: lxml_html.HtmlElement) -> tuple[list[str], list[str]]:
-    """(person names, organisation names) of the JSON-LD ``author``/``creator`` fields."""
+    """(person names, organisation names) of the ``author``/``creator`` of the page's article
+    item(s); of its other top-level items only when no article item names one."""
+    items = [i for i in _top_level_json_ld(tree) if "author" in i or "creator" in i]
+    articles = [i for i in items if any(_ARTICLE_TYPES.search(t) for t in _types(i))]
+    chosen = articles or [i for i in items if not _types(i) & _MEDIA_TYPES]
     people: list[str] = []
     orgs: list[str] = []
-    for item in _json_ld(tree):
+    for item in chosen:
         for key in ("author", "creator"):
             value = item.get(key)
             for entry in value if isinstance(value, list) else [value]:
                 if isinstance(entry, str):
                     people.append(entry)
                 elif isinstance(entry, dict) and isinstance(entry.get("name"), str):
-                    (orgs if "Organization" in _types(entry) else people).append(entry["name"])
+                    is_org = any("Organization" in t for t in _types(entry))
+                    (orgs if is_org else people).append(entry["name"])
     return people, orgs
 
 
@@ -331,34 +397,209 @@ def _meta_authors(tree: lxml_html.HtmlElement) -> list[str]:
     ]
 
 
-def _byline_texts(tree: lxml_html.HtmlElement) -> list[str]:
-    nodes = _BYLINE_NODES(tree)
+# Containers of other articles' teasers, related links and comments: a byline in there names
+# the author of some other piece (Stern lists five teaser authors below its article).
+_ELSEWHERE_WORDS = frozenset(
+    {"teaser", "teasers", "related", "recommended", "recommendation", "recommendations",
+     "sidebar", "comment", "comments", "widget", "promo", "outbrain", "taboola", "more-articles",
+     "article-list", "newsletter", "footer-nav"}
+)
+_ELSEWHERE_TAGS = frozenset({"aside", "nav"})
+_CLASS_WORDS = re.compile(r"[-_\s]+|(?<=[a-z])(?=[A-Z])")
+# Text that is never shown as a byline: code and widgets (Focus keeps an inline script in its
+# author list).
+_HIDDEN_TEXT = etree.XPath(
+    ".//text()[not(ancestor::script or ancestor::style or ancestor::noscript or ancestor::svg"
+    " or ancestor::template or ancestor::button)]"
+)
+# A DOM byline source naming more people than this is a list (an author directory, a row of
+# teasers, a contributor box), not the byline of one story: it is passed over, and the next
+# source is asked. Real bylines in the fundus set name at most four people.
+MAX_AUTHORS = 8
+# How far (in ancestors) the byline nodes of one story sit from each other: "<div
+# class=bylines><div class=byline><a rel=author>A</a></div><div class=byline>…</div></div>".
+_BYLINE_BLOCK_DEPTH = 3
+# A text node that labels a byline ("Von:", "By", "Autorin/Autor") with the names after it, in
+# the node or its parent: AFP writes "<li>Von: <span><a>Bill MCCARTHY</a></span>, …</li>".
+_BYLINE_LABEL = re.compile(
+    r"^\s*(?:von|by|autor(?:in)?(?:\s*/\s*autor(?:in)?)?|authors?|text|texto|av|af)\s*:?(?:\s+|$)",
+    re.IGNORECASE,
+)
+# The first words such a label starts with (a cheap test before the regex; an XPath with
+# normalize-space() or translate() on every text node measured slower than this loop).
+_LABEL_STARTS = ("Von", "von", "By", "by", "Autor", "Author", "Text", "Texto", "Av", "Af")
+_LABEL_SKIP = frozenset({"script", "style", "noscript", "template", "svg"})
+# A name in a labelled byline: every word capitalised (particles aside), as bylines write them;
+# "Von Berlin aus fuhr er weiter" is a sentence.
+_STRICT_NAME = re.compile(
+    r"(?-i:[A-ZÀ-ÖØ-Þ][\w'’.\-]*)"
+    r"(?:\s+(?:(?:von|van|de|der|den|del|di|da|du|la|le|zu|ten|ter|bin|al)\s+)*"
+    r"(?-i:[A-ZÀ-ÖØ-Þ][\w'’.\-]*)){1,4}"
+)
+_H1 = etree.XPath("(//article//h1 | //main//h1)[1] | (//h1)[1]")
+
+
+def node_text(node: lxml_html.HtmlElement) -> str:
+    """The text a reader sees in ``node``: scripts, styles and widgets left out."""
+    return _SPACE.sub(" ", "".join(_HIDDEN_TEXT(node))).strip()
+
+
+# Every class/id that _elsewhere() can accept contains one of these (one search per element
+# rules out nearly all of them before the word splitting).
+_ELSEWHERE_HINT = re.compile("|".join(sorted(_ELSEWHERE_WORDS, key=len, reverse=True)))
+
+
+def _elsewhere(node: lxml_html.HtmlElement) -> bool:
+    """Whether ``node`` sits in a teaser, related-links, comment or navigation container."""
+    for el in (node, *node.iterancestors()):
+        if el.tag in _ELSEWHERE_TAGS:
+            return True
+        attrs = f"{el.get('class', '')} {el.get('id', '')}"
+        if len(attrs) > 1 and _ELSEWHERE_HINT.search(attrs.lower()):
+            words = {w.lower() for w in _CLASS_WORDS.split(attrs) if w}
+            words |= {t.lower() for t in attrs.split()}
+            if words & _ELSEWHERE_WORDS:
+                return True
+    return False
+
+
+def _positions(tree: lxml_html.HtmlElement, wanted: Iterable[Any]) -> dict[Any, int]:
+    """Document-order positions of the ``wanted`` elements (one walk over the tree)."""
+    wanted = set(wanted)
+    found: dict[Any, int] = {}
+    if not wanted:
+        return found
+    for i, el in enumerate(tree.iter()):
+        if el in wanted:
+            found[el] = i
+            if len(found) == len(wanted):
+                break
+    return found
+
+
+def _nearest_block(
+    tree: lxml_html.HtmlElement, found: list[tuple[Any, Byline]]
+) -> list[tuple[Any, Byline]]:
+    """The byline node nearest the headline and those of the same byline block."""
+    if len(found) <= 1:
+        return found
+    h1 = _H1(tree)
+    heading = h1[0] if h1 else None
+    pos = _positions(tree, [n for n, _ in found] + ([heading] if heading is not None else []))
+    anchor = pos.get(heading, 0)
+    best = min(found, key=lambda item: abs(pos.get(item[0], 0) - anchor))[0]
+    block = best
+    for _ in range(_BYLINE_BLOCK_DEPTH):
+        if block.getparent() is None or block.getparent().tag in ("body", "html"):
+            break
+        block = block.getparent()
+    return [(n, b) for n, b in found if n is best or block in n.iterancestors()]
+
+
+def _people(found: list[tuple[Any, Byline]]) -> tuple[str, ...]:
+    return tuple(dict.fromkeys(p for _, b in found for p in b.people))
+
+
+def _byline_tiers(tree: lxml_html.HtmlElement) -> list[list[Any]]:
+    """Byline nodes by trust: itemprop=author, rel=author, then byline/author class tokens."""
+    nodes = [n for n in _BYLINE_NODES(tree) if not _elsewhere(n)]
     tokens = [node.get("class", "").split() for node in nodes]
-    ordered = [n for n in nodes if n.get("itemprop") == "author"]
-    ordered += [n for n in nodes if n.get("rel") == "author"]
+    tiers = [
+        [n for n in nodes if n.get("itemprop") == "author"],
+        [n for n in nodes if n.get("rel") == "author"],
+    ]
     for wanted in _BYLINE_CLASSES:
-        ordered += [n for n, t in zip(nodes, tokens) if wanted in t]
-    texts = []
-    for node in ordered:
-        text = _SPACE.sub(" ", node.text_content()).strip()
-        if text and len(text) <= MAX_BYLINE_CHARS:
-            texts.append(text)
-    return texts
+        tiers.append([n for n, t in zip(nodes, tokens) if wanted in t])
+    # Nodes whose class only contains the words ("authors__text", "author-details").
+    tiers.append(
+        [n for n in nodes if "byline" in n.get("class", "") or "author" in n.get("class", "")]
+    )
+    return tiers
 
 
-def _byline_pieces(tree: lxml_html.HtmlElement) -> list[str]:
-    """Byline nodes whose names sit in separate elements with nothing between them
-    (``<span>A B</span><span>C D</span>``): the pieces joined with a separator, so the names
-    don't run together. Asked only when no other source named anybody."""
-    texts = []
-    for node in _BYLINE_NODES(tree):
-        if "byline" not in node.get("class", "") and "author" not in node.get("class", ""):
+def _dom_authors(tree: lxml_html.HtmlElement, sites: tuple[str, ...]) -> tuple[Byline, list[str]]:
+    """People from the byline nodes nearest the headline (first tier that names any), and the
+    agencies all byline nodes name."""
+    agencies: list[str] = []
+    people: tuple[str, ...] = ()
+    for tier in _byline_tiers(tree):
+        found = []
+        for node in tier:
+            text = node_text(node)
+            if not text or len(text) > MAX_BYLINE_CHARS:
+                continue
+            parsed = split_byline(text, sites)
+            if not parsed.people:
+                # Names in separate elements with nothing between them: "<span>A B</span><span>C
+                # D</span>" would run together as one text.
+                pieces = "; ".join(p for p in (t.strip() for t in _HIDDEN_TEXT(node)) if p)
+                parsed = split_byline(pieces, sites) if len(pieces) <= MAX_BYLINE_CHARS else parsed
+            agencies += parsed.agencies
+            if parsed.people:
+                found.append((node, parsed))
+        if not people and found:
+            chosen = _people(_nearest_block(tree, found))
+            if len(chosen) <= MAX_AUTHORS:
+                people = chosen
+    if not people:
+        people = _labelled_authors(tree, sites)
+    return Byline(people, tuple(dict.fromkeys(agencies))), []
+
+
+def _headline_region(tree: lxml_html.HtmlElement) -> lxml_html.HtmlElement:
+    """Where a byline near the headline sits: the headline's ``<article>`` or ``<main>``, else
+    the element four levels above it; the whole body on a page without an ``<h1>``."""
+    h1 = _H1(tree)
+    body = tree.find("body")
+    whole = body if body is not None else tree
+    if not h1:
+        return whole
+    region = h1[0]
+    for depth, anc in enumerate(h1[0].iterancestors()):
+        if anc.tag in ("body", "html"):
+            break
+        region = anc
+        if anc.tag in ("article", "main") or depth >= 3:
+            break
+    return region
+
+
+def _labelled_authors(tree: lxml_html.HtmlElement, sites: tuple[str, ...]) -> tuple[str, ...]:
+    """People of a byline that only its label marks ("Von: A, B", "Autorin/Autor A")."""
+    found = []
+    for element in _headline_region(tree).iter(etree.Element):
+        text = element.text
+        if (
+            not text
+            or element.tag in _LABEL_SKIP
+            or not text.lstrip().startswith(_LABEL_STARTS)
+            or not _BYLINE_LABEL.match(text)
+        ):
             continue
-        pieces = [_SPACE.sub(" ", t).strip() for t in node.itertext()]
-        text = "; ".join(p for p in pieces if p)
-        if text and len(text) <= MAX_BYLINE_CHARS:
-            texts.append(text)
-    return texts
+        node = element
+        for _ in range(2):  # "<li><strong>Autor</strong> Roman G.</li>": the names follow it
+            if node is None:
+                break
+            whole = node_text(node)
+            rest = _BYLINE_LABEL.sub("", whole, count=1).strip()
+            if rest or len(whole) > MAX_BYLINE_CHARS:
+                break
+            node = node.getparent()
+        if node is None or _elsewhere(node):
+            continue
+        whole = node_text(node)
+        rest = _BYLINE_LABEL.sub("", whole, count=1).strip()
+        if not rest or len(whole) > MAX_BYLINE_CHARS:
+            continue
+        parts = [p for p in _BYLINE_SPLIT.split(rest) if p.strip()]
+        strict = all(_STRICT_NAME.fullmatch(p.strip(" .")) or agency_name(p) for p in parts)
+        if not parts or not strict:
+            continue
+        parsed = split_byline(rest, sites)
+        if parsed.people:
+            found.append((node, parsed))
+    chosen = _people(_nearest_block(tree, found))
+    return chosen if len(chosen) <= MAX_AUTHORS else ()
 
 
 def page_authors(
@@ -367,26 +608,33 @@ def page_authors(
     extractor_author: str | None = None,
     site_names: Iterable[str] = (),
 ) -> Byline:
-    """People from the first source that names any (feed, JSON-LD, meta, byline, extractor);
-    agencies from all of them."""
+    """People from the first source that names any, in order of trust: the feed, the JSON-LD
+    ``author`` of the article item, the byline nodes nearest the headline (itemprop/rel=author,
+    byline classes, a "Von:"/"By" label), author meta tags, the extractor; agencies from all
+    of them. A source naming more than :data:`MAX_AUTHORS` people is passed over."""
     sites = tuple(site_names)
-    sources: list[list[str]] = [list(feed_authors)]
     org_names: list[str] = []
-    if tree is not None:
-        ld_people, org_names = _json_ld_authors(tree)
-        meta = [v for v in _meta_authors(tree) if not str(v).startswith("http")]
-        sources += [ld_people, [str(v) for v in meta], _byline_texts(tree)]
-    sources.append([extractor_author] if extractor_author else [])
     people: tuple[str, ...] = ()
     agencies: list[str] = []
-    for source in sources:
+
+    def take(source: Iterable[str]) -> None:
+        nonlocal people
         parsed = [split_byline(raw, sites) for raw in source]
-        agencies += [a for b in parsed for a in b.agencies]
+        agencies.extend(a for b in parsed for a in b.agencies)
+        named = tuple(dict.fromkeys(p for b in parsed for p in b.people))
+        if not people and len(named) <= MAX_AUTHORS:
+            people = named
+
+    take(feed_authors)
+    if tree is not None:
+        ld_people, org_names = _json_ld_authors(tree)
+        take(ld_people)
+        dom, _ = _dom_authors(tree, sites)
+        agencies.extend(dom.agencies)
         if not people:
-            people = tuple(dict.fromkeys(p for b in parsed for p in b.people))
-    if not people and tree is not None:
-        parsed = [split_byline(raw, sites) for raw in _byline_pieces(tree)]
-        people = tuple(dict.fromkeys(p for b in parsed for p in b.people))
+            people = dom.people
+        take(str(v) for v in _meta_authors(tree) if not str(v).startswith("http"))
+    take([extractor_author] if extractor_author else [])
     agencies += [a for a in (agency_name(o) for o in org_names) if a]
     return Byline(people, tuple(dict.fromkeys(agencies)))
 
@@ -453,23 +701,65 @@ def published_at(
 # --- title -----------------------------------------------------------------------------------
 
 
+# A trailing part of a title that only dates it ("| DW | 28.04.2023").
+_TITLE_DATE = re.compile(r"\d{1,2}\.\d{1,2}\.\d{2,4}|\d{4}-\d{2}-\d{2}|\d{1,2}/\d{1,2}/\d{2,4}")
+# Separators a site part may follow without spaces around it: "…逮捕：東京新聞デジタル",
+# "…-정치ㅣ한국일보".
+_TIGHT_SEPARATORS = re.compile(r"\s*[：｜ㅣ]\s*")
+_QUOTES = re.compile(r"[\"'“”„‟‚‘’‛«»‹›「」『』]")
+_DASHES = re.compile(r"[‐‑‒–—―−]")
+_TITLE_EDGE = " |–—·:•»*-：｜ㅣ"
+_COMMA = re.compile(r",\s+")
+# A trailing "by Cristina Laila" part: the byline, not the title.
+_BY_PART = re.compile(r"(?:by|von)\s+\S", re.IGNORECASE)
+
+
+def _title_key(title: str) -> str:
+    """A title compared with others: entities, quotes, dashes, case and spacing folded."""
+    text = unicodedata.normalize("NFKC", html.unescape(title))
+    text = _DASHES.sub("-", _QUOTES.sub("", text))
+    return " ".join(text.split()).casefold()
+
+
 def clean_title(title: str, site_names: Iterable[str]) -> str:
-    """Drop a trailing or leading `` | Site`` part when it names the site."""
+    """Drop a trailing or leading `` | Site`` part when it names the site, and trailing parts
+    that only date the page (``… | DW | 28.04.2023``)."""
     title = _SPACE.sub(" ", title).strip()
     sites = _site_keys(site_names)
-    parts = [p for p in _TITLE_SEPARATORS.split(title) if p.strip()]
-    if len(parts) < 2 or not sites:
-        return title
 
     def names_site(part: str) -> bool:
         key = _ALNUM.sub("", part.lower())
-        return bool(key) and (key in sites or any(key.startswith(s) and len(s) >= 3 for s in sites))
+        return bool(key) and (
+            key in sites
+            or any(key.startswith(s) and len(s) >= 3 for s in sites)
+            or any(s in key and len(s) >= 6 and len(key) <= 2 * len(s) + 12 for s in sites)
+        )
 
-    if names_site(parts[-1]):
-        return title[: title.rfind(parts[-1])].rstrip(" |–—·:•»-").strip() or title
-    if names_site(parts[0]):
-        return title[title.find(parts[0]) + len(parts[0]) :].lstrip(" |–—·:•»-").strip() or title
-    return title
+    def parts_of(text: str) -> list[str]:
+        dated = [p for p in _COMMA.split(text) if p.strip()]
+        if len(dated) >= 3 and _TITLE_DATE.fullmatch(dated[-1].strip()) and names_site(dated[-2]):
+            return dated  # "Orden fürs Morden, Tageszeitung junge Welt, 26.04.2024"
+        if len(dated) >= 2 and sites and names_site(dated[-1]):
+            return dated  # what is left of it: "Orden fürs Morden, Tageszeitung junge Welt"
+        spaced = [p for p in _TITLE_SEPARATORS.split(text) if p.strip()]
+        tight = [p for p in _TIGHT_SEPARATORS.split(text) if p.strip()]
+        return tight if len(tight) > len(spaced) and names_site(tight[-1]) else spaced
+
+    while True:
+        parts = parts_of(title)
+        if len(parts) < 2:
+            return title
+        last = parts[-1].strip()
+        if _TITLE_DATE.fullmatch(last) or _BY_PART.match(last) or (sites and names_site(last)):
+            shorter = title[: title.rfind(parts[-1])].rstrip(_TITLE_EDGE + ",").strip()
+            if not shorter:
+                return title
+            title = shorter
+            continue
+        if sites and names_site(parts[0]):
+            rest = title[title.find(parts[0]) + len(parts[0]) :]
+            return rest.lstrip(_TITLE_EDGE).strip() or title
+        return title
 
 
 def _first(tree: lxml_html.HtmlElement, paths: Iterable[str]) -> str:
@@ -482,26 +772,112 @@ def _first(tree: lxml_html.HtmlElement, paths: Iterable[str]) -> str:
     return ""
 
 
+def _ld_headline(tree: lxml_html.HtmlElement) -> str:
+    """The JSON-LD ``headline`` of the article item, else of any item."""
+    items = [i for i in _top_level_json_ld(tree) if isinstance(i.get("headline"), str)]
+    articles = [i for i in items if any(_ARTICLE_TYPES.search(t) for t in _types(i))]
+    for item in articles or items or [
+        i for i in _json_ld(tree) if isinstance(i.get("headline"), str)
+    ]:
+        text = _SPACE.sub(" ", html.unescape(str(item["headline"]))).strip()
+        if text:
+            return text
+    return ""
+
+
+def title_candidates(
+    tree: lxml_html.HtmlElement | None, fallbacks: Iterable[str | None]
+) -> list[str]:
+    """The page's titles in order of trust: ``og:title`` (or ``twitter:title``), the
+    article's ``<h1>``, JSON-LD ``headline``, ``<title>``, then ``fallbacks`` (the feed's)."""
+    found: list[str] = []
+    if tree is not None:
+        found.append(_first_meta(tree, (("property", "og:title"), ("name", "twitter:title"))))
+        found.append(_first(tree, ("//article//h1", "//main//h1", "//h1")))
+        found.append(_ld_headline(tree))
+        found.append(_first(tree, ("//title",)))
+    found += [_SPACE.sub(" ", html.unescape(f or "")).strip() for f in fallbacks]
+    return found
+
+
+def _edge(rest: str) -> bool:
+    """Whether ``rest`` (what follows a title in a longer one) starts with a separator."""
+    head = rest.lstrip()[:1]
+    return bool(head) and head in _TITLE_EDGE and (head != "-" or rest[:1].isspace())
+
+
+# Words a complete headline rarely ends with: an og:title cut to a length limit often does
+# ("Überlegener Sieger und").
+_CUT_WORDS = frozenset(
+    {
+        "und", "oder", "aber", "mit", "von", "vom", "zum", "zur", "der", "die", "das", "den",
+        "dem", "des", "ein", "eine", "einen", "im", "in", "an", "auf", "für", "and", "or",
+        "but", "with", "of", "the", "a", "to", "on", "at", "for", "from", "by", "as", "is",
+    }
+)
+
+
+def _looks_cut(title: str) -> bool:
+    text = title.rstrip()
+    if text.endswith(("…", "...", ",", ":", "–", "-")):
+        return True
+    words = text.split()
+    return bool(words) and words[-1].casefold() in _CUT_WORDS
+
+
+def choose_title(candidates: Iterable[str], site_names: Iterable[str]) -> str:
+    """The page's title: the first candidate, repaired by the others where they agree.
+
+    The candidates come in order of trust (:func:`title_candidates`: og:title first, whose
+    wording matched the publisher's headline best on the development pages when the others
+    differ). Each is cleaned (:func:`clean_title`) and compared folded (:func:`_title_key`).
+    Then the others decide two things:
+    - a suffix: when another candidate is the first one up to a separator ("Title - National
+      | Globalnews.ca" against "Title"), the part after it is the site's or the section's and
+      goes;
+    - a cut: when the first candidate is the start of a longer one and ends the way a cut-off
+      title does ("… Sieger und"), the longer one is the whole title.
+    """
+    sites = tuple(site_names)
+    given = [c for c in candidates if c and c.strip()]
+    if not given:
+        return ""
+    cleaned = [clean_title(c, sites) for c in given]
+    keys = [_title_key(c) for c in cleaned]
+    best = _chosen_title(cleaned, keys)
+    # Among the candidates that say the same words, the spelling most of them use (curly or
+    # straight quotes, dashes); between equals the first.
+    same = [c for c, k in zip(cleaned, keys) if k == _title_key(best)]
+    return max(same, key=same.count) if same else best
+
+
+def _chosen_title(cleaned: list[str], keys: list[str]) -> str:
+    title, key = cleaned[0], keys[0]
+    shorter = [
+        i for i, k in enumerate(keys)
+        if k and len(k) >= 8 and len(k) < len(key) and key.startswith(k) and _edge(key[len(k) :])
+    ]
+    if shorter:
+        best = max(shorter, key=lambda i: len(keys[i]))
+        return cleaned[best]
+    if _looks_cut(title):
+        longer = [
+            i for i, k in enumerate(keys)
+            if len(k) > len(key)
+            and k.startswith(key.rstrip(" .…,:-–"))
+            and not _edge(k[len(key) :])
+        ]
+        if longer:
+            return cleaned[min(longer, key=lambda i: len(keys[i]))]
+    return title
+
+
 def page_title(
     tree: lxml_html.HtmlElement | None, fallbacks: Iterable[str | None], site_names: Iterable[str]
 ) -> str:
-    """og:title, the article's h1, schema.org headline, then ``fallbacks``; site part removed."""
-    sites = tuple(site_names)
-    candidates: list[str] = []
-    if tree is not None:
-        candidates.append(
-            _first_meta(tree, (("property", "og:title"), ("name", "twitter:title")))
-        )
-        candidates.append(_first(tree, ("//article//h1", "//main//h1", "//h1")))
-        candidates += [
-            str(i["headline"]) for i in _json_ld(tree) if isinstance(i.get("headline"), str)
-        ]
-        candidates.append(_first(tree, ("//title",)))
-    candidates += [f or "" for f in fallbacks]
-    for candidate in candidates:
-        if candidate and candidate.strip():
-            return clean_title(candidate, sites)
-    return ""
+    """The title the page's candidates agree on (:func:`title_candidates`,
+    :func:`choose_title`); site and date parts removed."""
+    return choose_title(title_candidates(tree, fallbacks), site_names)
 
 
 def site_names(tree: lxml_html.HtmlElement | None, *extra: str | None) -> tuple[str, ...]:
