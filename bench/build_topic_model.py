@@ -17,7 +17,6 @@ on two cores.
 from __future__ import annotations
 
 import argparse
-import collections
 import os
 import sys
 import time
@@ -75,12 +74,6 @@ def first_layer(name: str, seeds, refit_from: Path | None):
     return config, arrays
 
 
-def class_weights(gold) -> dict[str, float]:
-    counts = collections.Counter(gold)
-    mean = sum(counts.values()) / len(counts)
-    return {g: (mean / n) ** STACK_BALANCE for g, n in counts.items()}
-
-
 def build(name: str, out_root: Path, items, languages, refit_from: Path | None = None) -> None:
     folder, datasets = MODELS[name]
     seeds_path = REPO / "configs" / SEEDS_FILE
@@ -112,7 +105,7 @@ def build(name: str, out_root: Path, items, languages, refit_from: Path | None =
     for key, value in summary["outlet_cv_accuracy"].items():
         print(f"  outlet-held-out {key}: {value}")
     print(f"  ECE {ece:.3f}")
-    w, b = topic_train.fit_stack(feats, gold, model.classes, STACK_C, class_weights(gold))
+    w, b = topic_train.fit_stack(feats, gold, model.classes, STACK_C, topic_train.balance_weights(gold, STACK_BALANCE))
     w, b = w / temperature, b / temperature
     config, arrays = topic_train.with_stack(config, arrays, w, b, topic_dev.LANGUAGES, summary)
     config["training"]["data"] = "commercial-use data only" if datasets else "all shared topic data"

@@ -189,10 +189,9 @@ def outlet_cv_logits(
 ):
     """Decision values of a stack fitted without each item's outlet (5 folds by outlet);
     gold topics weigh (mean count / count) ** balance."""
-    import collections
     import numpy as np
 
-    from transforms.topic_train import fit_stack
+    from transforms.topic_train import balance_weights, fit_stack
 
     folds = np.array([outlet_fold(o) for o in outlets])
     logits = np.zeros((len(gold), len(classes)))
@@ -201,9 +200,7 @@ def outlet_cv_logits(
         test = folds == k
         if not test.any():
             continue
-        counts = collections.Counter(gold_arr[~test])
-        mean = sum(counts.values()) / len(counts)
-        weights = {g: (mean / n) ** balance for g, n in counts.items()}
+        weights = balance_weights(list(gold_arr[~test]), balance)
         w, b = fit_stack(features[~test], gold_arr[~test], classes, c, weights)
         logits[test] = features[test] @ w.T + b
     return logits

@@ -104,7 +104,7 @@ def fold_models(model: TopicModel, dev_items, dev_languages) -> dict[int, TopicM
     (on the development set's publisher texts, as bench/build_topic_model.py fits it)."""
     import dataclasses
 
-    from transforms.topic_train import fit_stack
+    from transforms.topic_train import balance_weights, fit_stack
 
     rows = [i for i, lang in zip(dev_items, dev_languages) if lang in topic_dev.LANGUAGES]
     feats = topic_dev.stack_inputs(model, rows)
@@ -116,9 +116,7 @@ def fold_models(model: TopicModel, dev_items, dev_languages) -> dict[int, TopicM
     out = {}
     for k in range(topic_dev.CV_FOLDS):
         train = folds != k
-        counts = {g: int((gold[train] == g).sum()) for g in set(gold[train])}
-        mean = sum(counts.values()) / len(counts)
-        weights = {g: (mean / n) ** balance for g, n in counts.items()}
+        weights = balance_weights(list(gold[train]), balance)
         w, b = fit_stack(feats[train], gold[train], model.classes, c, weights)
         out[k] = dataclasses.replace(
             model, stack_weights=w / temperature, stack_bias=b / temperature

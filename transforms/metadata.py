@@ -256,7 +256,11 @@ def _json_ld(tree: lxml_html.HtmlElement) -> list[dict[str, Any]]:
     return _for_last_tree(_LD_CACHE, tree, _read_json_ld)
 
 
-def _read_json_ld(tree: lxml_html.HtmlElement) -> list[dict[str, Any]]:
+def _walk_json_ld(
+    tree: lxml_html.HtmlElement, children: Callable[[dict[str, Any]], list[Any]]
+) -> list[dict[str, Any]]:
+    """The objects of the page's JSON-LD scripts in document order, each followed by those of
+    ``children(object)`` (lists are walked through); unparsable scripts are skipped."""
     items: list[dict[str, Any]] = []
     for script in tree.xpath("//script[@type='application/ld+json']/text()"):
         try:
@@ -270,8 +274,12 @@ def _read_json_ld(tree: lxml_html.HtmlElement) -> list[dict[str, Any]]:
                 stack.extend(reversed(item))
             elif isinstance(item, dict):
                 items.append(item)
-                stack.extend(v for v in item.values() if isinstance(v, (list, dict)))
+                stack.extend(children(item))
     return items
+
+
+def _read_json_ld(tree: lxml_html.HtmlElement) -> list[dict[str, Any]]:
+    return _walk_json_ld(tree, lambda item: [v for v in item.values() if isinstance(v, (list, dict))])
 
 
 def _types(item: dict[str, Any]) -> set[str]:
@@ -291,23 +299,10 @@ _MEDIA_TYPES = frozenset(
 def _top_level_json_ld(tree: lxml_html.HtmlElement) -> list[dict[str, Any]]:
     """The JSON-LD objects that describe the page itself: a script's own object, the members of
     a list or an ``@graph``, ``mainEntity`` — not the objects nested in their properties."""
-    items: list[dict[str, Any]] = []
-    for script in tree.xpath("//script[@type='application/ld+json']/text()"):
-        try:
-            data = json.loads(script)
-        except ValueError:
-            continue
-        stack = [data]
-        while stack:
-            item = stack.pop()
-            if isinstance(item, list):
-                stack.extend(reversed(item))
-            elif isinstance(item, dict):
-                items.append(item)
-                for key in ("@graph", "mainEntity", "mainEntityOfPage"):
-                    if isinstance(item.get(key), (list, dict)):
-                        stack.append(item[key])
-    return items
+    keys = ("@graph", "mainEntity", "mainEntityOfPage")
+    return _walk_json_ld(
+        tree, lambda item: [item[k] for k in keys if isinstance(item.get(k), (list, dict))]
+    )
 
 
 def _json_ld_authors(tree: lxml_html.HtmlElement) -> tuple[list[str], list[str]]:

@@ -516,6 +516,14 @@ def default_examples(
     return examples
 
 
+def balance_weights(gold: Sequence[str], power: float) -> dict[str, float]:
+    """Per gold topic, (mean count / its count) ** power: 0 weighs every row alike, 1 every
+    topic alike."""
+    counts = collections.Counter(gold)
+    mean = sum(counts.values()) / len(counts)
+    return {g: (mean / n) ** power for g, n in counts.items()}
+
+
 def fit_stack(
     features: np.ndarray,
     gold: Sequence[str],
