@@ -1,0 +1,50 @@
+"""Topic classification speed of several models side by side, in one process, one core.
+
+    python bench/topic_speed.py default research [DIR …]
+
+Times ``classify_article`` (the pipeline's code path) on the held-out rows of the shared topic
+data, best of five passes each (``topic_quality.docs_per_second``): articles of 3,000+
+characters, all rows, and feed items (title + 300 characters). Running the models in one
+invocation makes their ratio meaningful on a machine whose speed drifts.
+"""
+
+from __future__ import annotations
+
+import os
+
+for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_var, "1")
+
+import sys  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from topic_quality import LONG_CHARS, docs_per_second, shared_data_dir  # noqa: E402
+from transforms.topic import Lexicon, TopicModel  # noqa: E402
+from transforms.topic_train import load_shared_topics  # noqa: E402
+
+
+def main(argv: list[str]) -> int:
+    data = shared_data_dir() / "topics"
+    if not data.is_dir():
+        print(f"topic_speed: no shared data at {data}; nothing measured")
+        return 0
+    lexicon = Lexicon.load()
+    rows = sorted((e for e in load_shared_topics(data) if e.held_out), key=lambda e: e.key)
+    long_rows = [e for e in rows if len(e.text) >= LONG_CHARS]
+    print(f"{'model':<24} {'3,000+ chars':>12} {'all rows':>9} {'feed items':>10}  (docs/s)")
+    for name in argv or ["default"]:
+        model = TopicModel.load(None if name == "default" else name)
+        speeds = [
+            docs_per_second(model, lexicon, long_rows, False),
+            docs_per_second(model, lexicon, rows, False),
+            docs_per_second(model, lexicon, rows, True),
+        ]
+        print(f"{name:<24} {speeds[0]:>12,.0f} {speeds[1]:>9,.0f} {speeds[2]:>10,.0f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
