@@ -26,12 +26,12 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "bench"))
 
-import numpy as np  # noqa: E402
+import numpy as np
+import topic_dev
 
-import topic_dev  # noqa: E402
-from transforms import topic_train  # noqa: E402
-from transforms.topic import Lexicon, TopicModel  # noqa: E402
-from transforms.topic_seeds import SEEDS_FILE, Seeds  # noqa: E402
+from transforms import topic_train
+from transforms.topic import Lexicon, TopicModel
+from transforms.topic_seeds import SEEDS_FILE, Seeds
 
 # The default is trained on commercial-use data only: it measured within 0.03 of the model on
 # all shared data in every cell of the outlet cross-validation (BENCHMARKS.md), which ships as

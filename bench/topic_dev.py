@@ -37,7 +37,7 @@ IN_SAMPLE_OUTLETS = {"bbc", "derstandard"}
 MAX_PER_FEED = 40
 _TAG = re.compile(r"<[^>]+>")
 _SPACE = re.compile(r"\s+")
-_TITLE = re.compile(r"<title[^>]*>(.*?)</title>", re.S | re.I)
+_TITLE = re.compile(r"<title[^>]*>(.*?)</title>", re.DOTALL | re.IGNORECASE)
 # Feed files whose outlet is not their file name.
 _FEED_OUTLETS = {
     "wapowellness": "washingtonpost",

@@ -37,8 +37,8 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 import numpy as np
+import topic_dev
 
-import topic_dev  # noqa: E402  (bench/ is on sys.path: this file's folder)
 from transforms.topic import Lexicon, TopicModel, classify_article
 from transforms.topic_train import Example, load_shared_topics
 
@@ -173,7 +173,7 @@ def dev_report(model: TopicModel, lexicon: Lexicon, shared: Path) -> list[str]:
         for i, lang in zip(items, languages)
     ]
     unseen = [n for n, i in enumerate(items) if not i.in_sample]
-    sub = lambda seq: [seq[n] for n in unseen]  # noqa: E731
+    sub = lambda seq: [seq[n] for n in unseen]
     columns = {"in-sample": sub([r.topic for r in results])}
     readable = [n for n in unseen if languages[n] in topic_dev.LANGUAGES]
     held = {}

@@ -15,15 +15,16 @@ import os
 for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_var, "1")
 
-import sys  # noqa: E402
-from pathlib import Path  # noqa: E402
+import sys
+from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from topic_quality import LONG_CHARS, docs_per_second, shared_data_dir  # noqa: E402
-from transforms.topic import Lexicon, TopicModel  # noqa: E402
-from transforms.topic_train import load_shared_topics  # noqa: E402
+from topic_quality import LONG_CHARS, docs_per_second, shared_data_dir
+
+from transforms.topic import Lexicon, TopicModel
+from transforms.topic_train import load_shared_topics
 
 
 def main(argv: list[str]) -> int:
