@@ -15,11 +15,12 @@ seeds. ``configs/topic_seeds.yaml`` lists words per IPTC top-level topic in Germ
 from __future__ import annotations
 
 import dataclasses
+import functools
 import importlib.resources
 import json
 import random
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -43,34 +44,29 @@ def fold(text: str) -> str:
 
 @dataclasses.dataclass(frozen=True)
 class Seeds:
-    """Per topic: whole-word seeds, prefix seeds and infix seeds (all folded)."""
+    """The seed words as written (per topic and language) and the index that matches them."""
 
-    exact: Mapping[str, frozenset[str]]
-    prefix: Mapping[str, tuple[str, ...]]
-    infix: Mapping[str, tuple[str, ...]]
     words: Mapping[str, Mapping[str, tuple[str, ...]]]  # topic -> language -> seeds as written
+    index: SeedIndex
 
     @classmethod
     def from_data(cls, data: Mapping[str, Any]) -> Seeds:
-        exact: dict[str, frozenset[str]] = {}
-        prefix: dict[str, tuple[str, ...]] = {}
-        infix: dict[str, tuple[str, ...]] = {}
         words: dict[str, dict[str, tuple[str, ...]]] = {}
+        # Folded seed -> topics, for whole-word, prefix and infix seeds.
+        tables: tuple[dict[str, set[str]], ...] = ({}, {}, {})
         for code, by_language in data["topics"].items():
-            ex, pre, inf = set(), [], []
             words[code] = {}
             for language, seeds in by_language.items():
                 words[code][language] = tuple(str(s).rstrip("=") for s in seeds)
                 for raw in seeds:
                     seed = fold(str(raw))
                     if seed.endswith("="):
-                        ex.add(seed[:-1])
-                    elif len(seed) >= INFIX_MIN:
-                        inf.append(seed)
+                        table, seed = tables[0], seed[:-1]
                     else:
-                        pre.append(seed)
-            exact[code], prefix[code], infix[code] = frozenset(ex), tuple(pre), tuple(inf)
-        return cls(exact, prefix, infix, words)
+                        table = tables[2] if len(seed) >= INFIX_MIN else tables[1]
+                    table.setdefault(seed, set()).add(code)
+        exact, prefix, infix = ({k: frozenset(v) for k, v in t.items()} for t in tables)
+        return cls(words, SeedIndex(exact, prefix, infix))
 
     @classmethod
     def load(cls, path: str | Path | None = None) -> Seeds:
@@ -79,49 +75,30 @@ class Seeds:
 
     def hits(self, word: str) -> list[str]:
         """Topics whose seeds match one folded word."""
-        return sorted(self.index().hits(word))
-
-    def index(self) -> SeedIndex:
-        cached = self.__dict__.get("_index")
-        if cached is None:
-            cached = SeedIndex.build(self)
-            object.__setattr__(self, "_index", cached)
-        return cached
+        return sorted(self.index.hits(word))
 
 
 @dataclasses.dataclass(frozen=True)
 class SeedIndex:
     """Seeds as hash tables: a word is looked up by itself, its prefixes and (for infix seeds)
     its substrings, which costs a few dozen dict lookups per word instead of a scan of every
-    seed (the topic stage reads it for every article)."""
+    seed (the topic stage reads it for every article). Infix seeds also match at the start of
+    a word, like prefix seeds."""
 
     exact: Mapping[str, frozenset[str]]
     prefix: Mapping[str, frozenset[str]]
     infix: Mapping[str, frozenset[str]]
-    max_prefix: int
-    max_infix: int
     # Word -> topics, filled as words are met: news vocabulary repeats (Zipf), so most words
     # are found here after the first few hundred articles. Bounded by CACHE_WORDS.
     cache: dict[str, frozenset[str]] = dataclasses.field(default_factory=dict, compare=False)
 
-    @classmethod
-    def build(cls, seeds: Seeds) -> SeedIndex:
-        tables: list[dict[str, set[str]]] = [{}, {}, {}]
-        for code in seeds.exact:
-            for table, group in zip(
-                tables, (seeds.exact[code], seeds.prefix[code], seeds.infix[code])
-            ):
-                for seed in group:
-                    table.setdefault(seed, set()).add(code)
-        exact, prefix, infix = ({k: frozenset(v) for k, v in t.items()} for t in tables)
-        # Infix seeds also match at the start of a word, like prefix seeds.
-        return cls(
-            exact,
-            prefix,
-            infix,
-            max((len(p) for p in prefix), default=0),
-            max((len(p) for p in infix), default=0),
-        )
+    @functools.cached_property
+    def max_prefix(self) -> int:
+        return max((len(p) for p in self.prefix), default=0)
+
+    @functools.cached_property
+    def max_infix(self) -> int:
+        return max((len(p) for p in self.infix), default=0)
 
     def hits(self, word: str) -> frozenset[str]:
         found = self.cache.get(word)
@@ -150,7 +127,7 @@ class SeedIndex:
 
 def seed_scores(seeds: Seeds, title: str, text: str) -> dict[str, float]:
     """Topic -> seed hits in the title (x TITLE_WEIGHT) and the lead of the text."""
-    index = seeds.index()
+    index = seeds.index
     scores: dict[str, float] = {}
     for weight, part in ((TITLE_WEIGHT, title), (1, text[:LEAD_CHARS])):
         for word in _WORDS.findall(fold(part)):
@@ -221,7 +198,3 @@ def iptc_documents(mapping: Mapping[str, Mapping[str, Any]]) -> list[tuple[str, 
 def load_iptc_mapping(path: str | Path) -> dict[str, Any]:
     """``iptc_mapping.json``; its missing values are written as NaN, which json accepts."""
     return json.loads(Path(path).read_text(encoding="utf-8"))
-
-
-def topics_of(dataset_labels: Sequence[str | None]) -> set[str]:
-    return {label for label in dataset_labels if label}
