@@ -460,14 +460,21 @@ def url_hint(url: str | None, lexicon: Lexicon) -> tuple[str, str] | None:
     return None
 
 
+def label_codes(label: str, lexicon: Lexicon) -> list[str]:
+    """Topic codes a category or section names: the whole label ("Wirtschaft"), else its
+    words in order ("Politik & Gesellschaft" -> politics, society)."""
+    folded = fold_term(label)
+    code = lexicon.terms.get(folded)
+    if code:
+        return [code]
+    return [c for c in (lexicon.terms.get(w) for w in _WORD_SPLIT.split(folded)) if c]
+
+
 def tag_votes(tags: Iterable[str], lexicon: Lexicon) -> dict[str, int]:
     """Topic code -> number of categories that name it (a whole category, else its words)."""
     votes: dict[str, int] = {}
     for tag in tags:
-        folded = fold_term(tag)
-        code = lexicon.terms.get(folded)
-        codes = {code} if code else {lexicon.terms.get(w) for w in _WORD_SPLIT.split(folded)}
-        for c in codes - {None}:
+        for c in set(label_codes(tag, lexicon)):
             votes[c] = votes.get(c, 0) + 1
     return votes
 
@@ -521,14 +528,9 @@ def section_hint(sections: Iterable[str], lexicon: Lexicon) -> tuple[str, str] |
     """(topic code, section) of the first page section that names a desk of the lexicon,
     the whole section first ("Wirtschaft"), else its words ("Politik & Gesellschaft")."""
     for section in sections:
-        folded = fold_term(section)
-        code = lexicon.terms.get(folded)
-        if code is None:
-            words = [lexicon.terms.get(w) for w in _WORD_SPLIT.split(folded) if w]
-            found = [c for c in words if c]
-            code = found[0] if found else None
-        if code:
-            return code, section
+        codes = label_codes(section, lexicon)
+        if codes:
+            return codes[0], section
     return None
 
 
