@@ -4,13 +4,14 @@
 ``../shared/data``): every article page of the fundus and AEB collections and the entries of the
 real news feeds there, each with the IPTC top-level topics a desk editor could file it under
 (first = best; several for mixed stories, e.g. a court case about a politician). Nothing here is
-trained on: the development set only scores models and fits the score calibration.
+trained on by the first layer: the development set scores models and fits the second layer and
+the score calibration.
 
-Items carry their outlet. ``fold`` splits the outlets (never the rows) into a ``tune`` half,
-on which modelling choices are compared and the calibration is fitted, and a ``report`` half,
-which only reports. Outlets that the training data came from (BBC: the BBC News and MasakhaNEWS
-sets; DER STANDARD: 10kGNAD) are marked ``in_sample`` and kept out of both halves' held-out
-figures.
+Items carry their outlet. The second layer, which is fitted on these items, is scored by
+cross-validation over outlets (never rows): ``outlet_fold`` puts each outlet in one of 5 folds,
+and each fold is scored by a second layer fitted without it (``fold_stacks``). Outlets that the
+training data came from (BBC: the BBC News and MasakhaNEWS sets; DER STANDARD: 10kGNAD) are
+marked ``in_sample`` and kept out of every figure.
 
 Feed items read their title and summary; articles their headline and the publisher's body text
 (fundus truth, AEB ``articleBody``), so the figure measures the classifier, not the extractor.
@@ -64,10 +65,6 @@ class DevItem:
     def in_sample(self) -> bool:
         return self.outlet in IN_SAMPLE_OUTLETS
 
-    @property
-    def fold(self) -> str:
-        digest = hashlib.sha256(f"outlet\0{self.outlet}".encode()).digest()
-        return "tune" if digest[0] % 2 == 0 else "report"
 
 
 def _plain(s: str) -> str:
@@ -184,26 +181,45 @@ def stack_inputs(model, items: list[DevItem]):
     return np.array([model.stacked_features(i.title, i.text) for i in items])
 
 
-def outlet_cv_logits(
+def fold_stacks(
     features, gold: list[str], outlets: list[str], classes, c: float = 0.3, balance: float = 0.0
-):
-    """Decision values of a stack fitted without each item's outlet (5 folds by outlet);
-    gold topics weigh (mean count / count) ** balance."""
+) -> dict[int, tuple]:
+    """Per outlet fold k (5 folds by outlet), the second layer ``(weights, bias)`` fitted
+    without fold k's items; gold topics weigh (mean count / count) ** balance."""
     import numpy as np
 
     from transforms.topic_train import balance_weights, fit_stack
 
     folds = np.array([outlet_fold(o) for o in outlets])
-    logits = np.zeros((len(gold), len(classes)))
     gold_arr = np.array(gold)
+    stacks = {}
     for k in range(CV_FOLDS):
         test = folds == k
-        if not test.any():
-            continue
-        weights = balance_weights(list(gold_arr[~test]), balance)
-        w, b = fit_stack(features[~test], gold_arr[~test], classes, c, weights)
+        if test.any():
+            weights = balance_weights(list(gold_arr[~test]), balance)
+            stacks[k] = fit_stack(features[~test], gold_arr[~test], classes, c, weights)
+    return stacks
+
+
+def held_out_logits(features, outlets: list[str], stacks: dict[int, tuple]):
+    """Each item's decision values under the second layer of :func:`fold_stacks` that was
+    fitted without its outlet."""
+    import numpy as np
+
+    folds = np.array([outlet_fold(o) for o in outlets])
+    logits = np.zeros((len(outlets), next(iter(stacks.values()))[1].shape[0]))
+    for k, (w, b) in stacks.items():
+        test = folds == k
         logits[test] = features[test] @ w.T + b
     return logits
+
+
+def outlet_cv_logits(
+    features, gold: list[str], outlets: list[str], classes, c: float = 0.3, balance: float = 0.0
+):
+    """Decision values of a stack fitted without each item's outlet (5 folds by outlet)."""
+    stacks = fold_stacks(features, gold, outlets, classes, c, balance)
+    return held_out_logits(features, outlets, stacks)
 
 
 def softmax(logits, temperature: float = 1.0):
@@ -226,14 +242,6 @@ def fit_temperature(logits, golds: list[tuple[str, ...]], classes) -> float:
     grid = np.geomspace(0.1, 5.0, 200)
     loss = [np.mean((softmax(logits, t).max(axis=1) - right) ** 2) for t in grid]
     return float(grid[int(np.argmin(loss))])
-
-
-def outlet_cv_proba(
-    features, golds: list[tuple[str, ...]], outlets: list[str], classes, c=0.3, balance=0.0
-):
-    """Outlet-held-out probabilities, with the temperature fitted on the held-out logits."""
-    logits = outlet_cv_logits(features, [g[0] for g in golds], outlets, classes, c, balance)
-    return softmax(logits, fit_temperature(logits, golds, classes))
 
 
 def accuracy_table(items: list[DevItem], languages: list[str], predicted: list[str | None]):

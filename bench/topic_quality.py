@@ -99,32 +99,19 @@ def _cell(table, key) -> str:
     return f"{ok / n:.3f} ({n:>3})" if n else "   -       "
 
 
-def fold_models(model: TopicModel, dev_items, dev_languages) -> dict[int, TopicModel]:
-    """Per outlet fold, the model with a second layer fitted without that fold's outlets
-    (on the development set's publisher texts, as bench/build_topic_model.py fits it)."""
+def fold_models(model: TopicModel, stacks: dict[int, tuple]) -> dict[int, TopicModel]:
+    """Per outlet fold, the model with the second layer fitted without that fold's outlets,
+    scaled by the shipped temperature as bench/build_topic_model.py scales it."""
     import dataclasses
 
-    from transforms.topic_train import balance_weights, fit_stack
-
-    rows = [i for i, lang in zip(dev_items, dev_languages) if lang in topic_dev.LANGUAGES]
-    feats = topic_dev.stack_inputs(model, rows)
-    gold = np.array([r.gold[0] for r in rows])
-    folds = np.array([topic_dev.outlet_fold(r.outlet) for r in rows])
-    stack = model.meta.get("stack", {})
-    c, balance = stack.get("c", 0.3), stack.get("class_balance", 0.0)
-    temperature = stack.get("temperature", 1.0)
-    out = {}
-    for k in range(topic_dev.CV_FOLDS):
-        train = folds != k
-        weights = balance_weights(list(gold[train]), balance)
-        w, b = fit_stack(feats[train], gold[train], model.classes, c, weights)
-        out[k] = dataclasses.replace(
-            model, stack_weights=w / temperature, stack_bias=b / temperature
-        )
-    return out
+    temperature = model.meta.get("stack", {}).get("temperature", 1.0)
+    return {
+        k: dataclasses.replace(model, stack_weights=w / temperature, stack_bias=b / temperature)
+        for k, (w, b) in stacks.items()
+    }
 
 
-def pipeline_report(model: TopicModel, lexicon: Lexicon, items, dev_items, dev_languages):
+def pipeline_report(model: TopicModel, lexicon: Lexicon, items, stacks: dict[int, tuple]):
     """Articles as ``newsbeam run`` would see them: our extractor's text, the page's declared
     sections and keywords, the detected language; neutral URLs. Outlet-held-out: each page is
     classified with a second layer fitted without its outlet; in-sample: the shipped one."""
@@ -132,7 +119,7 @@ def pipeline_report(model: TopicModel, lexicon: Lexicon, items, dev_items, dev_l
 
     identifier = load_identifier()
     articles = topic_dev.pipeline_articles(items)
-    held = fold_models(model, dev_items, dev_languages) if model.stack_weights is not None else {}
+    held = fold_models(model, stacks)
     table: dict[tuple[str, str], list[int]] = {}
     sources: dict[str, int] = {}
     for item, article in zip(items, articles):
@@ -166,7 +153,7 @@ def pipeline_report(model: TopicModel, lexicon: Lexicon, items, dev_items, dev_l
 
 def dev_report(model: TopicModel, lexicon: Lexicon, shared: Path) -> list[str]:
     """Print the development-set figures; returns the bars missed."""
-    items = [i for i in topic_dev.load_dev(shared)]
+    items = topic_dev.load_dev(shared)
     languages = topic_dev.detect_languages(items)
     results = [
         classify_article(model, lexicon, title=i.title, text=i.text, language=lang)
@@ -176,15 +163,19 @@ def dev_report(model: TopicModel, lexicon: Lexicon, shared: Path) -> list[str]:
     sub = lambda seq: [seq[n] for n in unseen]
     columns = {"in-sample": sub([r.topic for r in results])}
     readable = [n for n in unseen if languages[n] in topic_dev.LANGUAGES]
-    held = {}
+    held, stacks = {}, {}
     if model.stack_weights is not None:
         rows = [items[n] for n in readable]
         feats = topic_dev.stack_inputs(model, rows)
         stack = model.meta.get("stack", {})
-        proba = topic_dev.outlet_cv_proba(
-            feats, [r.gold for r in rows], [r.outlet for r in rows], model.classes,
+        outlets = [r.outlet for r in rows]
+        stacks = topic_dev.fold_stacks(
+            feats, [r.gold[0] for r in rows], outlets, model.classes,
             stack.get("c", 0.3), stack.get("class_balance", 0.0),
         )
+        logits = topic_dev.held_out_logits(feats, outlets, stacks)
+        golds = [r.gold for r in rows]
+        proba = topic_dev.softmax(logits, topic_dev.fit_temperature(logits, golds, model.classes))
         for n, p in zip(readable, proba):
             held[n] = (model.classes[int(p.argmax())], float(p.max()))
         columns["outlet-held-out"] = [held.get(n, (None, 0.0))[0] for n in unseen]
@@ -209,8 +200,7 @@ def dev_report(model: TopicModel, lexicon: Lexicon, shared: Path) -> list[str]:
             print(f"{kind:<9} {lang:<4}  {_cell(tables['outlet-held-out'], key):>15}  "
                   f"{_cell(tables['in-sample'], key):>15}  {bar:.2f} {'yes' if met else 'NO'}")
     pipeline_report(
-        model, lexicon, [items[n] for n in unseen if items[n].kind == "article"],
-        [items[n] for n in unseen], [languages[n] for n in unseen],
+        model, lexicon, [items[n] for n in unseen if items[n].kind == "article"], stacks
     )
     others = [n for n in unseen if languages[n] not in topic_dev.LANGUAGES]
     abstained = sum(results[n].topic is None for n in others)
