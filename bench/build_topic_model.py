@@ -29,9 +29,9 @@ sys.path.insert(0, str(REPO / "bench"))
 import numpy as np
 import topic_dev
 
-from transforms import topic_train
-from transforms.topic import Lexicon, TopicModel
-from transforms.topic_seeds import SEEDS_FILE, Seeds
+from transforms.enrichment import topic_train
+from transforms.enrichment.topic import Lexicon, TopicModel
+from transforms.enrichment.topic_seeds import SEEDS_FILE, Seeds
 
 # The default is trained on commercial-use data only: it measured within 0.03 of the model on
 # all shared data in every cell of the outlet cross-validation (BENCHMARKS.md), which ships as

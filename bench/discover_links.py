@@ -4,7 +4,7 @@ Usage: ``python bench/discover_links.py [-v]`` (``-v``: list every candidate per
 Data: the article pages under ``extraction/`` of ``../shared/data`` (fundus, aeb, newspaper4k),
 or of the directory in ``NEWSBEAM_SHARED_DATA``; exits 0 with a message when it is absent.
 
-Each page goes through :func:`transforms.discover.feed_links` exactly as a homepage would (an
+Each page goes through :func:`transforms.sources.discover.feed_links` exactly as a homepage would (an
 article page carries the same ``<head>`` and footer as the homepage on most sites). Printed: pages,
 pages with at least one ``<link rel="alternate">`` feed, pages with at least one ``<a>`` feed-like
 link, the candidates in total, how many of them are comments feeds by URL or title, and the time.
@@ -23,7 +23,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from transforms.discover import comments_reason, feed_links
+from transforms.sources.discover import comments_reason, feed_links
 
 
 def _data_dir() -> Path:

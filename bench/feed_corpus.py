@@ -6,8 +6,8 @@ Data: ``feeds/`` under ``../shared/data`` from the repo root, or under the direc
 
 Each file is what the feed stage would hold after fetching: bytes that start with the gzip magic
 are inflated first (with the same cap as the fetch stage: the corpus has a few gzipped bodies
-saved as served), then :func:`transforms.feed_safety.check_feed` and
-:func:`transforms.feeds.parse_feed` run exactly as in ``_FetchFeedFn``. No HTTP headers are
+saved as served), then :func:`transforms.sources.feed_safety.check_feed` and
+:func:`transforms.sources.feeds.parse_feed` run exactly as in ``_FetchFeedFn``. No HTTP headers are
 passed: a guessed Content-Type would override the XML declaration's encoding (``text/xml``
 defaults to US-ASCII), which says more about the guess than about the parser.
 
@@ -28,8 +28,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import NamedTuple
 
-from transforms.feed_safety import UnsafeFeedError, check_feed
-from transforms.feeds import NotAFeedError, parse_feed
+from transforms.sources.feed_safety import UnsafeFeedError, check_feed
+from transforms.sources.feeds import NotAFeedError, parse_feed
 from transforms.records import UTC, FeedSpec
 
 REPO = Path(__file__).resolve().parents[1]

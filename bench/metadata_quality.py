@@ -6,8 +6,8 @@ Usage: ``python bench/metadata_quality.py [-v] [--fold dev|held-out|all]``
 Data: ``../shared/data`` from the repo root, or the directory in ``NEWSBEAM_SHARED_DATA``; exits 0
 with a message when it is absent. About half a minute on 2 cores.
 
-The pipeline's own path runs on every fundus page (:func:`transforms.extract.extract_article`,
-then :func:`transforms.clean.clean_text` + :func:`transforms.clean.apply_cleaning`), with the
+The pipeline's own path runs on every fundus page (:func:`transforms.text.extract.extract_article`,
+then :func:`transforms.text.clean.clean_text` + :func:`transforms.text.clean.apply_cleaning`), with the
 page's URL and no feed data.
 
 Folds are by publisher, never by row: a publisher's pages are all in one fold. ``dev`` holds the
@@ -23,8 +23,8 @@ Measures
   fundus' truth also lists organisations as authors ("dpa", "The Associated Press", "FOCUS
   online", "ndr.de", "Gear Team"), which newsbeam keeps out of ``authors`` by design (agencies
   go to ``agencies``). ``people`` scores leave those out of the truth: a truth name that
-  :func:`transforms.metadata.agency_name` knows (alone or as its first word), that names the
-  publisher, or that :func:`transforms.metadata.split_byline` does not take for a person (a
+  :func:`transforms.text.metadata.agency_name` knows (alone or as its first word), that names the
+  publisher, or that :func:`transforms.text.metadata.split_byline` does not take for a person (a
   desk, a site). ``raw F1`` compares ``authors`` + ``agencies`` with the truth as it is, agency
   names normalised on both sides ("Deutsche Presse-Agentur" = "dpa").
 - titles: share of pages whose title equals the expected ``title`` after whitespace is collapsed
@@ -55,9 +55,9 @@ from typing import NamedTuple
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from transforms.clean import Rule, apply_cleaning, clean_text, load_rules
-from transforms.extract import ExtractConfig, NoTextError, extract_article
-from transforms.metadata import agency_name, split_byline
+from transforms.text.clean import Rule, apply_cleaning, clean_text, load_rules
+from transforms.text.extract import ExtractConfig, NoTextError, extract_article
+from transforms.text.metadata import agency_name, split_byline
 from transforms.records import UTC, FeedEntry, FetchedPage
 
 WORKERS = min(2, os.cpu_count() or 1)

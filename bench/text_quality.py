@@ -7,9 +7,9 @@ outlet fold (``dev`` / ``held-out``, see :func:`fold_of`).
 Data: ``../shared/data`` from the repo root, or the directory in ``NEWSBEAM_SHARED_DATA``; the
 script exits 0 with a message when it is absent. About a minute on 2 cores.
 
-"ours" is the pipeline's own path: :func:`transforms.extract.extract_article` on a
-``FetchedPage`` built from each HTML file, then :func:`transforms.clean.clean_text` +
-:func:`transforms.clean.apply_cleaning` — the functions ``_ExtractFn`` and ``_CleanFn`` call.
+"ours" is the pipeline's own path: :func:`transforms.text.extract.extract_article` on a
+``FetchedPage`` built from each HTML file, then :func:`transforms.text.clean.clean_text` +
+:func:`transforms.text.clean.apply_cleaning` — the functions ``_ExtractFn`` and ``_CleanFn`` call.
 "trafilatura" is ``trafilatura.extract(html)`` with its defaults, on the same decoded HTML.
 
 Measures
@@ -34,7 +34,7 @@ Measures
 - body lines hit: every removal rule (whole-line rules and suffix cuts of
   ``configs/clean_rules.yaml``) is run on every expected paragraph/line of both ground truths
   (fundus summary/headlines/paragraphs, aeb ``articleBody`` lines); a line counts when
-  :func:`transforms.clean.clean_text` would change it. On fundus only the 4 promo and
+  :func:`transforms.text.clean.clean_text` would change it. On fundus only the 4 promo and
   cross-link lines its truth keeps may be listed ("Read more: …", "Special offer for Gear
   readers …"; issue 18 asks for them to go). AEB's
   annotators kept some photo-credit and copyright lines in ``articleBody`` ("(Image credit:
@@ -60,8 +60,8 @@ from typing import NamedTuple
 
 import trafilatura
 
-from transforms.clean import Rule, apply_cleaning, clean_text, load_rules
-from transforms.extract import ExtractConfig, NoTextError, decode_html, extract_article
+from transforms.text.clean import Rule, apply_cleaning, clean_text, load_rules
+from transforms.text.extract import ExtractConfig, NoTextError, decode_html, extract_article
 from transforms.records import UTC, FeedEntry, FetchedPage
 
 REPO = Path(__file__).resolve().parents[1]

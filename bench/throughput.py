@@ -214,13 +214,13 @@ def stage_times(pages: list[bytes], sample: int = 120) -> dict[str, float]:
     bare trafilatura on the same page right before (interleaved, so machine noise hits both)."""
     import trafilatura
 
-    from transforms.canonicalize import article_id
-    from transforms.clean import apply_cleaning, clean_text, load_rules
-    from transforms.extract import ExtractConfig, extract_article
-    from transforms.language import detect_language, load_identifier
-    from transforms.memory import simhash
+    from transforms.sources.canonicalize import article_id
+    from transforms.text.clean import apply_cleaning, clean_text, load_rules
+    from transforms.text.extract import ExtractConfig, extract_article
+    from transforms.enrichment.language import detect_language, load_identifier
+    from transforms.storage.memory import simhash
     from transforms.records import FeedEntry, FetchedPage, utc_now
-    from transforms.topic import Lexicon, TopicModel, classify_article
+    from transforms.enrichment.topic import Lexicon, TopicModel, classify_article
 
     rules, identifier, cfg = load_rules(), load_identifier(), ExtractConfig()
     model, lexicon = TopicModel.load(), Lexicon.load()
@@ -257,12 +257,12 @@ def plain_loop(site: Site, workers: int) -> tuple[float, int]:
     """The same work without Beam: fetch in a thread pool, process in the same threads."""
     import httpx
 
-    from transforms.canonicalize import article_id
-    from transforms.clean import apply_cleaning, clean_text, load_rules
-    from transforms.extract import ExtractConfig, extract_article
-    from transforms.language import detect_language, load_identifier
+    from transforms.sources.canonicalize import article_id
+    from transforms.text.clean import apply_cleaning, clean_text, load_rules
+    from transforms.text.extract import ExtractConfig, extract_article
+    from transforms.enrichment.language import detect_language, load_identifier
     from transforms.records import FeedEntry, FetchedPage, utc_now
-    from transforms.topic import Lexicon, TopicModel, classify_article
+    from transforms.enrichment.topic import Lexicon, TopicModel, classify_article
 
     rules, identifier, cfg = load_rules(), load_identifier(), ExtractConfig()
     model, lexicon = TopicModel.load(), Lexicon.load()
@@ -379,10 +379,10 @@ def fetch_stage(site: Site, concurrency: int, per_host: int, beam_args: list[str
     import apache_beam as beam
 
     from pipeline.run import pipeline_options
-    from transforms.canonicalize import CanonicalizeEntries
-    from transforms.feeds import FetchFeeds
-    from transforms.fetch import FetchArticles, FetchConfig
-    from transforms.http import HttpConfig
+    from transforms.sources.canonicalize import CanonicalizeEntries
+    from transforms.sources.feeds import FetchFeeds
+    from transforms.fetching.fetch import FetchArticles, FetchConfig
+    from transforms.fetching.http import HttpConfig
     from transforms.records import FeedSpec
 
     http = HttpConfig(allow_private_hosts=True)

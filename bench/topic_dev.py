@@ -162,7 +162,7 @@ def outlet_fold(outlet: str, folds: int = CV_FOLDS) -> int:
 
 def detect_languages(items: list[DevItem]) -> list[str]:
     """The language the pipeline would detect for each item (py3langid on title + text)."""
-    from transforms.language import detect_language, load_identifier
+    from transforms.enrichment.language import detect_language, load_identifier
 
     identifier = load_identifier()
     return [detect_language(identifier, i.title, i.text, None)[0] or "" for i in items]
@@ -175,7 +175,7 @@ def stack_inputs(model, items: list[DevItem]):
     if model.seeds is None:
         import dataclasses as dc
 
-        from transforms.topic_seeds import Seeds
+        from transforms.enrichment.topic_seeds import Seeds
 
         model = dc.replace(model, seeds=Seeds.load())
     return np.array([model.stacked_features(i.title, i.text) for i in items])
@@ -188,7 +188,7 @@ def fold_stacks(
     without fold k's items; gold topics weigh (mean count / count) ** balance."""
     import numpy as np
 
-    from transforms.topic_train import balance_weights, fit_stack
+    from transforms.enrichment.topic_train import balance_weights, fit_stack
 
     folds = np.array([outlet_fold(o) for o in outlets])
     gold_arr = np.array(gold)
@@ -282,8 +282,8 @@ def pipeline_articles(items: list[DevItem]):
     Items whose page yields no text come back as None."""
     import datetime as dt
 
-    from transforms.clean import apply_cleaning, clean_text, load_rules
-    from transforms.extract import ExtractConfig, NoTextError, extract_article
+    from transforms.text.clean import apply_cleaning, clean_text, load_rules
+    from transforms.text.extract import ExtractConfig, NoTextError, extract_article
     from transforms.records import FeedEntry, FetchedPage
 
     rules, cfg = load_rules(), ExtractConfig()

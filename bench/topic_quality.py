@@ -10,7 +10,7 @@ second layer, which was fitted on these outlets. Calibration (expected calibrati
 a reliability table) is computed on the outlet-held-out scores. Then the older per-data-set
 figures below.
 
-Scores rows that ``transforms.topic_train.is_held_out`` reserves (training never sees them),
+Scores rows that ``transforms.enrichment.topic_train.is_held_out`` reserves (training never sees them),
 mapped to IPTC top-level codes, from text only (no URL, category or feed hints), through the
 same ``classify_article`` as the pipeline. Accuracy counts a prediction of any model class;
 macro-F1 averages over the classes the data set has. "short" rows read only the title and the
@@ -39,8 +39,8 @@ sys.path.insert(0, str(REPO))
 import numpy as np
 import topic_dev
 
-from transforms.topic import Lexicon, TopicModel, classify_article
-from transforms.topic_train import Example, load_shared_topics
+from transforms.enrichment.topic import Lexicon, TopicModel, classify_article
+from transforms.enrichment.topic_train import Example, load_shared_topics
 
 POLITICS = "medtop:11000000"
 SPEED_BAR = 2000.0
@@ -115,7 +115,7 @@ def pipeline_report(model: TopicModel, lexicon: Lexicon, items, stacks: dict[int
     """Articles as ``newsbeam run`` would see them: our extractor's text, the page's declared
     sections and keywords, the detected language; neutral URLs. Outlet-held-out: each page is
     classified with a second layer fitted without its outlet; in-sample: the shipped one."""
-    from transforms.language import detect_language, load_identifier
+    from transforms.enrichment.language import detect_language, load_identifier
 
     identifier = load_identifier()
     articles = topic_dev.pipeline_articles(items)

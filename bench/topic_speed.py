@@ -23,8 +23,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from topic_quality import LONG_CHARS, docs_per_second, shared_data_dir
 
-from transforms.topic import Lexicon, TopicModel
-from transforms.topic_train import load_shared_topics
+from transforms.enrichment.topic import Lexicon, TopicModel
+from transforms.enrichment.topic_train import load_shared_topics
 
 
 def main(argv: list[str]) -> int:

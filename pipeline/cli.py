@@ -156,7 +156,7 @@ def _feed_options() -> argparse.ArgumentParser:
 
 def _workers(value: str) -> int:
     if value == "auto":
-        from transforms.inflight import cpu_count
+        from transforms.fetching.inflight import cpu_count
 
         return cpu_count()
     try:

@@ -137,7 +137,7 @@ def check_files(cfg: RunConfig) -> None:
     from pipeline.topics_cli import load_model
     import yaml
 
-    from transforms.clean import RuleError, load_rules
+    from transforms.text.clean import RuleError, load_rules
 
     if cfg.topic.model:
         load_model(cfg.topic.model)

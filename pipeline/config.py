@@ -19,9 +19,9 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from transforms.extract import ExtractConfig
-from transforms.fetch import FetchConfig
-from transforms.http import HttpConfig
+from transforms.text.extract import ExtractConfig
+from transforms.fetching.fetch import FetchConfig
+from transforms.fetching.http import HttpConfig
 from transforms.records import FeedSpec
 
 _TOPIC_CODE = re.compile(r"^medtop:\d{8}$")

@@ -1,6 +1,6 @@
 """Feed lists in and out: ``newsbeam discover``, ``newsbeam export-feeds`` and OPML sources.
 
-- ``discover URL …`` finds each site's feeds (transforms.discover) and writes them as a
+- ``discover URL …`` finds each site's feeds (transforms.sources.discover) and writes them as a
   ``feeds:`` YAML block for the config, or as OPML 2.0; exit 3 when no site gave a feed.
 - ``export-feeds`` writes the feeds of a config (and of OPML files) as OPML or YAML.
 - ``--opml FILE_OR_URL`` of run/stream and ``opml:`` in the config add the feeds of OPML files:
@@ -20,12 +20,12 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
-from transforms.opml import OpmlError, OpmlFeed, parse_opml, write_opml
+from transforms.sources.opml import OpmlError, OpmlFeed, parse_opml, write_opml
 
-if TYPE_CHECKING:  # pipeline.config and transforms.discover load Beam: imported where used, so
+if TYPE_CHECKING:  # pipeline.config and transforms.sources.discover load Beam: imported where used, so
     # that `newsbeam --help` stays fast
     from pipeline.config import FeedConfig, RunConfig
-    from transforms.discover import Found, SiteReport
+    from transforms.sources.discover import Found, SiteReport
 
 EXIT_OK = 0
 EXIT_NO_FEEDS = 3
@@ -55,7 +55,7 @@ def read_opml_source(source: str, allow_private_hosts: bool = False) -> bytes:
     from pipeline.config import ConfigError
 
     if source.startswith(("http://", "https://")):
-        from transforms.http import FetchError, HttpConfig, fetch, make_client
+        from transforms.fetching.http import FetchError, HttpConfig, fetch, make_client
 
         http = HttpConfig(allow_private_hosts=allow_private_hosts, max_bytes=5 * 1024 * 1024)
         with make_client(http, max_connections=1) as client:
@@ -141,7 +141,7 @@ def discovered_yaml(reports: list[SiteReport], now: dt.datetime) -> str:
     """A ``feeds:`` block for the config: name, url and language as keys, the rest as comments."""
     lines = [f"# newsbeam discover, {now:%Y-%m-%d %H:%M} UTC: paste under feeds: in your config"]
     lines.append("feeds:" if any(r.feeds for r in reports) else "feeds: []")
-    from transforms.discover import plural
+    from transforms.sources.discover import plural
 
     seen: set[str] = set()
     for report in reports:
@@ -204,7 +204,7 @@ def _write(out: str | None, data: str | bytes) -> None:
 
 
 def _summary(report: SiteReport) -> str:
-    from transforms.discover import plural
+    from transforms.sources.discover import plural
 
     kinds = ", ".join(f"{f.kind} {f.url}" for f in report.feeds)
     left: dict[str, int] = {}
@@ -226,8 +226,8 @@ def cmd_discover(args: argparse.Namespace) -> int:
 
     from pipeline.config import ConfigError
 
-    from transforms.discover import FEED_MAX_BYTES, DiscoverConfig, describe_attempts, discover
-    from transforms.http import HttpConfig
+    from transforms.sources.discover import FEED_MAX_BYTES, DiscoverConfig, describe_attempts, discover
+    from transforms.fetching.http import HttpConfig
 
     for url in args.urls:
         if not url.startswith(("http://", "https://")):

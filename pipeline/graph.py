@@ -13,16 +13,16 @@ from typing import NamedTuple
 import apache_beam as beam
 
 from pipeline.config import RunConfig
-from transforms.canonicalize import CanonicalizeEntries
-from transforms.clean import CleanArticles
-from transforms.extract import ExtractArticles
-from transforms.feeds import FetchFeeds
-from transforms.fetch import FetchArticles
-from transforms.language import DetectLanguage
-from transforms.memory import DropSeen, FindNearDuplicates, HashContent, ReadMemory, duplicate_json
+from transforms.sources.canonicalize import CanonicalizeEntries
+from transforms.text.clean import CleanArticles
+from transforms.text.extract import ExtractArticles
+from transforms.sources.feeds import FetchFeeds
+from transforms.fetching.fetch import FetchArticles
+from transforms.enrichment.language import DetectLanguage
+from transforms.storage.memory import DropSeen, FindNearDuplicates, HashContent, ReadMemory, duplicate_json
 from transforms.records import FeedSpec, FeedStatus
-from transforms.sink import WriteArticles, WriteDeadLetters
-from transforms.topic import ClassifyTopics
+from transforms.storage.sink import WriteArticles, WriteDeadLetters
+from transforms.enrichment.topic import ClassifyTopics
 
 
 class Outputs(NamedTuple):

@@ -40,10 +40,10 @@ from apache_beam.options.pipeline_options import PipelineOptions, StandardOption
 from pipeline import output, state
 from pipeline.config import RunConfig
 from pipeline.graph import RunPlan, build
-from transforms import language
-from transforms.extract import EXTRACT_MODULES
-from transforms.inflight import start_forkserver
-from transforms.memory import apply_duplicates
+from transforms.enrichment import language
+from transforms.text.extract import EXTRACT_MODULES
+from transforms.fetching.inflight import start_forkserver
+from transforms.storage.memory import apply_duplicates
 from transforms.records import FeedStatus
 
 # Dead letters of these stages are about a whole feed, not an entry of one.

@@ -41,12 +41,12 @@ from pipeline.run import (
     newsbeam_version,
     pipeline_options,
 )
-from transforms.canonicalize import CanonicalizeLinks
-from transforms.extract import EXTRACT_MODULES
-from transforms.feeds import FetchFeeds
-from transforms.memory import HashContent, ReadMemory
+from transforms.sources.canonicalize import CanonicalizeLinks
+from transforms.text.extract import EXTRACT_MODULES
+from transforms.sources.feeds import FetchFeeds
+from transforms.storage.memory import HashContent, ReadMemory
 from transforms.records import ARTICLE_SCHEMA, DEAD_LETTER_SCHEMA, FeedSpec, to_row
-from transforms.inflight import start_forkserver
+from transforms.fetching.inflight import start_forkserver
 from transforms.stream import DedupeUnseen, PollTicks, WriteWindows
 
 

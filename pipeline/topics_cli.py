@@ -14,8 +14,8 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
-if TYPE_CHECKING:  # transforms.topic loads Beam and numpy: imported where used, not for --help
-    from transforms.topic import Lexicon, TopicModel
+if TYPE_CHECKING:  # transforms.enrichment.topic loads Beam and numpy: imported where used, not for --help
+    from transforms.enrichment.topic import Lexicon, TopicModel
 
 CLASSIFY_EXAMPLE = """\
 example:
@@ -114,8 +114,8 @@ def register(subparsers: Any) -> None:
 def _classify_line(
     line: str, model: TopicModel, lexicon: Lexicon, identifier: Any = None
 ) -> dict[str, Any]:
-    from transforms.language import detect_language
-    from transforms.topic import TopicError, classify_article
+    from transforms.enrichment.language import detect_language
+    from transforms.enrichment.topic import TopicError, classify_article
 
     try:
         item = json.loads(line)
@@ -184,7 +184,7 @@ def load_model(path: str | None) -> TopicModel:
     """The topic model in ``path`` (None: the shipped one); a directory that is not one is a
     ConfigError naming it, one line."""
     from pipeline.config import ConfigError
-    from transforms.topic import SHIPPED_MODELS, TopicModel
+    from transforms.enrichment.topic import SHIPPED_MODELS, TopicModel
 
     if path is not None and path not in SHIPPED_MODELS and not Path(path).is_dir():
         names = ", ".join(sorted(SHIPPED_MODELS))
@@ -200,8 +200,8 @@ def load_model(path: str | None) -> TopicModel:
 
 
 def run_classify(args: argparse.Namespace) -> int:
-    from transforms.language import shared_identifier
-    from transforms.topic import Lexicon
+    from transforms.enrichment.language import shared_identifier
+    from transforms.enrichment.topic import Lexicon
 
     model = load_model(args.model)
     identifier = shared_identifier() if model.languages else None
@@ -212,8 +212,8 @@ def run_classify(args: argparse.Namespace) -> int:
 
 def run_train(args: argparse.Namespace) -> int:
     # scikit-learn is needed here only; classify and the pipeline run without it.
-    from transforms import topic_train
-    from transforms.topic import Lexicon
+    from transforms.enrichment import topic_train
+    from transforms.enrichment.topic import Lexicon
 
     lexicon = Lexicon.load()
     examples: list[topic_train.Example] = []

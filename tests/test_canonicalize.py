@@ -7,7 +7,7 @@ import pytest
 from apache_beam.testing.test_pipeline import TestPipeline
 from apache_beam.testing.util import assert_that, equal_to
 
-from transforms.canonicalize import (
+from transforms.sources.canonicalize import (
     BadLinkError,
     CanonicalizeEntries,
     article_id,

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from transforms.canonicalize import TRACKING_PARAMS, BadLinkError, article_id, canonical_url
+from transforms.sources.canonicalize import TRACKING_PARAMS, BadLinkError, article_id, canonical_url
 
 _LABEL = st.from_regex(r"[a-z0-9]([a-z0-9-]{0,10}[a-z0-9])?", fullmatch=True)
 HOSTS = st.builds(

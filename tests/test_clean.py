@@ -1,4 +1,4 @@
-"""transforms/clean.py and configs/clean_rules.yaml: rules, pure cleaning, DoFn, transform."""
+"""transforms/text/clean.py and configs/clean_rules.yaml: rules, pure cleaning, DoFn, transform."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from apache_beam.testing.util import assert_that, equal_to
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from transforms.clean import (
+from transforms.text.clean import (
     TITLE_RULE,
     CleanArticles,
     CleanResult,

@@ -15,7 +15,7 @@ from pipeline.config import parse_config
 from tests import discover_sites as sites
 from tests.discover_sites import SiteServer
 from tests.faultserver import loopback_only_fixture  # noqa: F401 - a fixture
-from transforms.discover import (
+from transforms.sources.discover import (
     Candidate,
     DiscoverConfig,
     comments_reason,
@@ -29,9 +29,9 @@ from transforms.discover import (
     looks_like_html,
     robots_sitemaps,
 )
-from transforms.http import HttpConfig, make_client
-from transforms.opml import parse_opml
-from transforms.politeness import HostThrottle
+from transforms.fetching.http import HttpConfig, make_client
+from transforms.sources.opml import parse_opml
+from transforms.fetching.politeness import HostThrottle
 from transforms.records import UTC
 
 NOW = dt.datetime(2026, 11, 24, 12, tzinfo=UTC)
@@ -410,7 +410,7 @@ def test_help_has_an_example(command: str, capsys) -> None:
 
 
 def test_gzipped_news_sitemap_is_found_and_read_by_the_feed_stage() -> None:
-    from transforms.feeds import parse_feed
+    from transforms.sources.feeds import parse_feed
     from transforms.records import FeedSpec
 
     def packed(base: str) -> bytes:
@@ -430,7 +430,7 @@ def test_gzipped_news_sitemap_is_found_and_read_by_the_feed_stage() -> None:
 
 
 def test_gzip_bomb_is_not_a_feed() -> None:
-    from transforms.feeds import NotAFeedError, parse_feed
+    from transforms.sources.feeds import NotAFeedError, parse_feed
     from transforms.records import FeedSpec
 
     bomb = gzip.compress(b"<urlset>" + b" " * (60 * 1024 * 1024))
@@ -573,7 +573,7 @@ def test_a_site_whose_robots_txt_says_no_is_left_alone(status: int, robots_note:
 
 
 def test_a_candidate_that_breaks_the_parser_is_left_out(monkeypatch) -> None:
-    import transforms.discover as discover_module
+    import transforms.sources.discover as discover_module
 
     real = discover_module.evaluate
 

@@ -1,11 +1,11 @@
-"""transforms/dom_clean.py: credit and caption nodes out of the DOM, their text kept."""
+"""transforms/text/dom_clean.py: credit and caption nodes out of the DOM, their text kept."""
 
 from __future__ import annotations
 
 import pytest
 from lxml import html as lxml_html
 
-from transforms.dom_clean import (
+from transforms.text.dom_clean import (
     DomStrip,
     attr_words,
     credit_value,

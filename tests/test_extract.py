@@ -1,4 +1,4 @@
-"""transforms/extract.py: decoding, text and metadata extraction, DoFn and transform."""
+"""transforms/text/extract.py: decoding, text and metadata extraction, DoFn and transform."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from apache_beam.testing.test_pipeline import TestPipeline
 from apache_beam.testing.util import assert_that, equal_to
 from trafilatura.utils import load_html
 
-from transforms.extract import (
+from transforms.text.extract import (
     ExtractArticles,
     ExtractConfig,
     NoTextError,
@@ -195,7 +195,7 @@ def test_extract_articles_transform() -> None:
 
 
 def test_whitespace_only_lines_never_break_a_paragraph() -> None:
-    from transforms.extract import join_blank_lines
+    from transforms.text.extract import join_blank_lines
 
     assert join_blank_lines("Startdatum für \n   \n    \n    Legos Star Wars Day.") == (
         "Startdatum für Legos Star Wars Day."
@@ -204,7 +204,7 @@ def test_whitespace_only_lines_never_break_a_paragraph() -> None:
 
 
 def test_restore_dropped_takes_back_inner_paragraphs_and_a_cut_off_start() -> None:
-    from transforms.extract import restore_dropped
+    from transforms.text.extract import restore_dropped
 
     precise = "Erster Absatz.\nDritter Absatz.\nLetzter Absatz."
     default = (

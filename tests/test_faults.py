@@ -15,9 +15,9 @@ from tests.faultserver import (  # noqa: F401 - fixtures
     fault_server_fixture,
     loopback_only_fixture,
 )
-from transforms.feed_safety import UnsafeFeedError, check_feed
-from transforms.fetch import check_page
-from transforms.http import (
+from transforms.sources.feed_safety import UnsafeFeedError, check_feed
+from transforms.fetching.fetch import check_page
+from transforms.fetching.http import (
     FetchError,
     HttpConfig,
     fetch,

@@ -9,14 +9,14 @@ import feedparser
 import pytest
 
 from tests.faultserver import FEEDS, billion_laughs, fault_server_fixture, loopback_only_fixture  # noqa: F401 - fixtures
-from transforms.feed_safety import (
+from transforms.sources.feed_safety import (
     MAX_DOCTYPE_CHARS,
     UnsafeFeedError,
     check_feed,
     doctypes,
     markup_text,
 )
-from transforms.feeds import NotAFeedError, parse_feed
+from transforms.sources.feeds import NotAFeedError, parse_feed
 from transforms.records import UTC, FeedSpec
 
 RSS_TAIL = '<rss version="2.0"><channel><title>T</title><item><title>{t}</title><link>http://e.example/a</link></item></channel></rss>'

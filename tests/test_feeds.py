@@ -11,8 +11,8 @@ from apache_beam.testing.test_pipeline import TestPipeline
 from apache_beam.testing.util import assert_that, equal_to
 
 from tests.conftest import FIXTURES, run_dofn
-from transforms.deadletter import DEAD
-from transforms.feeds import (
+from transforms.storage.deadletter import DEAD
+from transforms.sources.feeds import (
     STATUS,
     FetchFeeds,
     NotAFeedError,
@@ -20,7 +20,7 @@ from transforms.feeds import (
     html_to_text,
     parse_feed,
 )
-from transforms.http import HttpConfig
+from transforms.fetching.http import HttpConfig
 from transforms.records import UTC, DeadLetter, FeedSpec
 
 NOW = dt.datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
@@ -111,7 +111,7 @@ def test_feeds_are_downloaded_side_by_side(fixture_server) -> None:
 
 
 def test_a_feed_that_breaks_the_parser_is_a_dead_letter_not_a_crash(fixture_server, monkeypatch) -> None:
-    from transforms import feeds
+    from transforms.sources import feeds
 
     def broken(*args, **kwargs):
         raise RecursionError("parser gave up")

@@ -9,9 +9,9 @@ import pytest
 from apache_beam.testing.test_pipeline import TestPipeline
 from apache_beam.testing.util import assert_that, equal_to
 
-from transforms.canonicalize import article_id, canonical_url
-from transforms.fetch import FetchArticles, FetchConfig, check_page, looks_like_html
-from transforms.http import HttpConfig, Response
+from transforms.sources.canonicalize import article_id, canonical_url
+from transforms.fetching.fetch import FetchArticles, FetchConfig, check_page, looks_like_html
+from transforms.fetching.http import HttpConfig, Response
 from transforms.records import FeedEntry
 
 

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from transforms.clean import apply_cleaning, clean_text, load_rules
-from transforms.extract import ExtractConfig, extract_article
+from transforms.text.clean import apply_cleaning, clean_text, load_rules
+from transforms.text.extract import ExtractConfig, extract_article
 from transforms.records import UTC, Article, FeedEntry, FetchedPage
 
 GOLDEN = Path(__file__).parent / "golden"

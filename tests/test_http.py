@@ -6,7 +6,7 @@ import socket
 
 import pytest
 
-from transforms.http import FetchError, HttpConfig, check_url, fetch, make_client, parse_content_type
+from transforms.fetching.http import FetchError, HttpConfig, check_url, fetch, make_client, parse_content_type
 
 
 def resolver_for(*addresses: str):

@@ -9,11 +9,11 @@ from concurrent.futures import Future
 import pytest
 
 from tests.conftest import run_dofn
-from transforms.canonicalize import article_id
-from transforms.extract import ExtractConfig, _ExtractFn, extract_outcome
-from transforms.fetch import FetchConfig, HostQueue, _FetchFn
-from transforms.http import HttpConfig
-from transforms.inflight import InFlight
+from transforms.sources.canonicalize import article_id
+from transforms.text.extract import ExtractConfig, _ExtractFn, extract_outcome
+from transforms.fetching.fetch import FetchConfig, HostQueue, _FetchFn
+from transforms.fetching.http import HttpConfig
+from transforms.fetching.inflight import InFlight
 from transforms.records import Article, DeadLetter, FeedEntry, FetchedPage, utc_now
 
 PARAGRAPH = (

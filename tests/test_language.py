@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from transforms.language import _LanguageFn, detect_language, load_identifier
+from transforms.enrichment.language import _LanguageFn, detect_language, load_identifier
 from transforms.records import Article, utc_now
 
 

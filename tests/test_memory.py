@@ -12,7 +12,7 @@ import pyarrow.parquet as pq
 from apache_beam.testing.test_pipeline import TestPipeline
 from apache_beam.testing.util import assert_that, equal_to
 
-from transforms.memory import (
+from transforms.storage.memory import (
     FindNearDuplicates,
     Remembered,
     apply_duplicates,

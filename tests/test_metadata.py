@@ -1,4 +1,4 @@
-"""transforms/metadata.py: people and agencies, dates in UTC, titles, paywall flags."""
+"""transforms/text/metadata.py: people and agencies, dates in UTC, titles, paywall flags."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import datetime as dt
 import pytest
 from lxml import html as lxml_html
 
-from transforms.metadata import (
+from transforms.text.metadata import (
     Byline,
     accessible_for_free,
     agency_name,
@@ -246,6 +246,6 @@ DW = "Gegenoffensive: Ziele, Chancen, Risiken"
     ],
 )
 def test_choose_title(candidates: list[str], sites: tuple[str, ...], expected: str) -> None:
-    from transforms.metadata import choose_title
+    from transforms.text.metadata import choose_title
 
     assert choose_title(candidates, sites) == expected

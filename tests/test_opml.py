@@ -15,7 +15,7 @@ from pipeline.config import ConfigError, RunConfig, load_config
 from pipeline.feedlists import with_opml
 from tests import discover_sites as sites
 from tests.discover_sites import SiteServer
-from transforms.opml import OpmlError, OpmlFeed, parse_opml, write_opml
+from transforms.sources.opml import OpmlError, OpmlFeed, parse_opml, write_opml
 
 REPO = Path(__file__).resolve().parents[1]
 NOW = dt.datetime(2026, 11, 24, 12, tzinfo=dt.timezone.utc)

@@ -108,7 +108,7 @@ def test_run_ids_sort_by_time() -> None:
 
 
 def test_json_lines_reads_every_matching_file(tmp_path: Path) -> None:
-    from transforms.memory import duplicate_json
+    from transforms.storage.memory import duplicate_json
 
     (tmp_path / "dups-00000-of-00002.jsonl").write_text(duplicate_json(("b", "a")) + "\n\n")
     (tmp_path / "dups-00001-of-00002.jsonl").write_text(duplicate_json(("d", "z")) + "\n")

@@ -14,8 +14,8 @@ from apache_beam.transforms.window import GlobalWindow
 from apache_beam.utils.timestamp import MIN_TIMESTAMP
 
 from tests.faultserver import fault_server_fixture, loopback_only_fixture  # noqa: F401 - fixtures
-from transforms.canonicalize import article_id, canonical_url
-from transforms.fetch import (
+from transforms.sources.canonicalize import article_id, canonical_url
+from transforms.fetching.fetch import (
     FetchArticles,
     FetchConfig,
     Skip,
@@ -24,8 +24,8 @@ from transforms.fetch import (
     robots_http,
     robots_verdict,
 )
-from transforms.http import FetchError, HttpConfig
-from transforms.politeness import (
+from transforms.fetching.http import FetchError, HttpConfig
+from transforms.fetching.politeness import (
     ALLOW_ALL,
     DISALLOW_ALL,
     RULES,

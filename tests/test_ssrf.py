@@ -12,7 +12,7 @@ import socket
 import pytest
 
 from tests.faultserver import OutsideConnection, fault_server_fixture, loopback_only_fixture  # noqa: F401 - fixtures
-from transforms.http import (
+from transforms.fetching.http import (
     FetchError,
     HttpConfig,
     address_category,

@@ -17,7 +17,7 @@ from apache_beam.testing.util import assert_that, equal_to
 
 from pipeline import topics_cli
 from transforms.records import Article
-from transforms.topic import (
+from transforms.enrichment.topic import (
     ClassifyTopics,
     FeatureSpec,
     Lexicon,

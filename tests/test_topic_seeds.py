@@ -11,16 +11,16 @@ import pytest
 import yaml
 from lxml import html as lxml_html
 
-from transforms import topic_train
-from transforms.page_sections import page_keywords, page_sections
-from transforms.topic import (
+from transforms.enrichment import topic_train
+from transforms.text.page_sections import page_keywords, page_sections
+from transforms.enrichment.topic import (
     Lexicon,
     TopicModel,
     classify_article,
     reads_language,
     section_hint,
 )
-from transforms.topic_seeds import (
+from transforms.enrichment.topic_seeds import (
     Seeds,
     iptc_documents,
     seed_documents,
@@ -263,7 +263,7 @@ def test_other_languages_get_no_confident_guess(lexicon: Lexicon) -> None:
 
 
 def test_shipped_config_names_its_languages() -> None:
-    from transforms.topic import default_model_dir
+    from transforms.enrichment.topic import default_model_dir
 
     config = json.loads(Path(str(default_model_dir())).joinpath("config.json").read_text())
     assert config["languages"] == ["de", "en"]
@@ -286,9 +286,9 @@ der Regen immer stärker wurde. Die Stimmung auf den Rängen blieb dennoch gut.<
 def test_extract_reads_sections_and_the_topic_stage_uses_them() -> None:
     import datetime as dt
 
-    from transforms.extract import ExtractConfig, extract_article
+    from transforms.text.extract import ExtractConfig, extract_article
     from transforms.records import FeedEntry, FetchedPage
-    from transforms.topic import _ClassifyFn
+    from transforms.enrichment.topic import _ClassifyFn
 
     entry = FeedEntry("https://example.org/feed.xml", "example", "https://example.org/a/1.html",
                       title="Ein Abend im Stadion", url="https://example.org/a/1.html", id="x1")

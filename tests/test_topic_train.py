@@ -18,8 +18,8 @@ import pytest
 
 from pipeline import topics_cli
 from transforms.records import ARTICLE_SCHEMA, Article, to_row
-from transforms.topic import FeatureSpec, Lexicon, TopicModel, classify_article, default_model_dir
-from transforms.topic_train import (
+from transforms.enrichment.topic import FeatureSpec, Lexicon, TopicModel, classify_article, default_model_dir
+from transforms.enrichment.topic_train import (
     HELD_OUT_SHARE,
     Example,
     TrainError,
@@ -214,8 +214,8 @@ def test_train_from_shared_data_skips_exactly_the_held_out_rows(tmp_path: Path) 
 @pytest.mark.skipif(not SHARED.is_dir(), reason="shared/data/topics not present")
 @pytest.mark.parametrize("name", ["default", "research"])
 def test_shipped_model_never_saw_held_out_rows(name: str) -> None:
-    from transforms.topic_seeds import Seeds
-    from transforms.topic_train import COMMERCIAL_DATASETS, default_examples
+    from transforms.enrichment.topic_seeds import Seeds
+    from transforms.enrichment.topic_train import COMMERCIAL_DATASETS, default_examples
 
     folder = Path(str(default_model_dir(name)))
     config = json.loads((folder / "config.json").read_text())

@@ -12,7 +12,7 @@ top-level code nor a class of the model. Anything else is a bug and fails the bu
 
 The model is a linear classifier over hashed word and character n-grams. Its weights are a
 ``.npz`` of plain arrays plus a JSON config, loaded with ``allow_pickle=False``; inference needs
-numpy only. ``transforms/topic_train.py`` writes such models.
+numpy only. ``transforms/enrichment/topic_train.py`` writes such models.
 """
 
 from __future__ import annotations
@@ -32,9 +32,9 @@ import apache_beam as beam
 import numpy as np
 import yaml
 
-from transforms.deadletter import ToDeadLetter
+from transforms.storage.deadletter import ToDeadLetter
 from transforms.records import Article
-from transforms.topic_seeds import Seeds, seed_scores
+from transforms.enrichment.topic_seeds import Seeds, seed_scores
 
 # --- features --------------------------------------------------------------------------------
 
@@ -276,7 +276,7 @@ class TopicModel:
     # other outlets than the training data's; it also calibrates the scores.
     stack_weights: np.ndarray | None = None  # (classes, 2 * classes) float32
     stack_bias: np.ndarray | None = None  # (classes,) float32
-    seeds: Any = None  # transforms.topic_seeds.Seeds, when the model has a stack
+    seeds: Any = None  # transforms.enrichment.topic_seeds.Seeds, when the model has a stack
     # Languages the model was trained and evaluated on; others get no text-based topic.
     languages: tuple[str, ...] = ()
 

@@ -30,8 +30,8 @@ from apache_beam.io.filesystem import BeamIOError
 from apache_beam.io.filesystems import FileSystems
 
 from transforms import progress
-from transforms.deadletter import DEAD, dead_letter
-from transforms.feed_formats import (
+from transforms.storage.deadletter import DEAD, dead_letter
+from transforms.sources.feed_formats import (
     FormatError,
     gunzipped,
     merge_sitemaps,
@@ -40,10 +40,10 @@ from transforms.feed_formats import (
     sitemap_index_locations,
     sniff_format,
 )
-from transforms.feed_safety import UnsafeFeedError, check_feed
-from transforms.http import FetchError, HttpConfig, Response, fetch, make_client
-from transforms.inflight import InFlight, Pending
-from transforms.metadata import parse_datetime
+from transforms.sources.feed_safety import UnsafeFeedError, check_feed
+from transforms.fetching.http import FetchError, HttpConfig, Response, fetch, make_client
+from transforms.fetching.inflight import InFlight, Pending
+from transforms.text.metadata import parse_datetime
 from transforms.records import UTC, DeadLetter, FeedEntry, FeedSpec, FeedStatus
 
 STATUS = "status"

@@ -7,7 +7,7 @@ Pure functions, no Beam: ``newsbeam train-topics`` and ``bench/topic_quality.py`
 - :func:`is_held_out` is the one split function: training skips exactly the rows the benchmark
   scores, because both ask this function.
 - :func:`train` fits a linear SVM (scikit-learn ``LinearSVC``) on the features of
-  ``transforms.topic.vectorize``, with a softmax temperature fitted out of fold, and
+  ``transforms.enrichment.topic.vectorize``, with a softmax temperature fitted out of fold, and
   :func:`save_model` writes it as ``weights.npz`` + ``config.json``, which
   ``TopicModel.load`` reads with numpy alone.
 """
@@ -29,7 +29,7 @@ from typing import Any
 
 import numpy as np
 
-from transforms.topic import (
+from transforms.enrichment.topic import (
     CONFIG_FILE,
     FORMAT_VERSION,
     SEEDS_FILE,
@@ -479,12 +479,12 @@ def default_examples(
     topics_root: Path | str, seeds: Any, datasets: Sequence[str] | None = None
 ) -> list[Example]:
     """Training rows of the default model: the shared data sets' non-held-out rows, broad-desk
-    rows relabelled by :func:`transforms.topic_seeds.weak_label`, plus seed documents and the
+    rows relabelled by :func:`transforms.enrichment.topic_seeds.weak_label`, plus seed documents and the
     IPTC definitions, so that all 17 top-level topics have examples.
 
     ``datasets`` keeps only the named sources (e.g. :data:`COMMERCIAL_DATASETS`).
     """
-    from transforms.topic_seeds import (
+    from transforms.enrichment.topic_seeds import (
         iptc_documents,
         load_iptc_mapping,
         seed_documents,

@@ -1,6 +1,6 @@
 """Training signal for topics that no labelled data set has: seed words and IPTC definitions.
 
-Pure functions, used only by training (``transforms/topic_train.py``); inference never reads
+Pure functions, used only by training (``transforms/enrichment/topic_train.py``); inference never reads
 seeds. ``configs/topic_seeds.yaml`` lists words per IPTC top-level topic in German and English.
 
 - :func:`seed_scores` counts a text's seed hits per topic (title hits count three times).

@@ -20,7 +20,7 @@ from typing import NamedTuple
 
 from lxml import etree
 
-from transforms.feed_safety import UnsafeFeedError, check_feed
+from transforms.sources.feed_safety import UnsafeFeedError, check_feed
 
 # A subscription list of tens of thousands of feeds is a mistake or an attack; stop reading.
 MAX_FEEDS = 10_000

@@ -12,8 +12,8 @@ Candidates are tried in order of cost, every one within the site's request budge
    site's "RSS" overview) has its own feed links tried next;
 4. common locations (``/feed/``, ``/rss``, ``/index.xml``, ``?type=100``, ``/sitemap_news.xml`` …)
    only when 1-3 gave no feed and no news sitemap; they stop at the first hit.
-Every candidate is fetched with :func:`transforms.http.fetch` (the same SSRF rules as the run)
-and parsed with :func:`transforms.feeds.parse_feed` (the run's own parser): it is kept only when
+Every candidate is fetched with :func:`transforms.fetching.http.fetch` (the same SSRF rules as the run)
+and parsed with :func:`transforms.sources.feeds.parse_feed` (the run's own parser): it is kept only when
 it yields entries with links (``.xml.gz`` sitemaps unpacked as the feed stage does; a sitemap
 index counts by its first sitemap). A URL that is a feed itself is checked in one request.
 Left out: HTML pages, comments feeds (unless ``include_comments``), a feed with the same entries
@@ -39,12 +39,12 @@ import lxml.html
 from lxml import etree
 from pydantic import BaseModel, ConfigDict, Field
 
-from transforms.canonicalize import BadLinkError, canonical_url, identity_key
-from transforms.feed_formats import FormatError, gunzipped, sitemap_index_locations, sniff_format
-from transforms.feed_safety import UnsafeFeedError
-from transforms.feeds import NotAFeedError, parse_feed
-from transforms.http import FetchError, HttpConfig, Response, fetch, make_client
-from transforms.politeness import (
+from transforms.sources.canonicalize import BadLinkError, canonical_url, identity_key
+from transforms.sources.feed_formats import FormatError, gunzipped, sitemap_index_locations, sniff_format
+from transforms.sources.feed_safety import UnsafeFeedError
+from transforms.sources.feeds import NotAFeedError, parse_feed
+from transforms.fetching.http import FetchError, HttpConfig, Response, fetch, make_client
+from transforms.fetching.politeness import (
     ALLOW_ALL,
     UNAVAILABLE,
     HostThrottle,

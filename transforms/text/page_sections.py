@@ -21,7 +21,7 @@ from typing import Any
 
 from lxml import html as lxml_html
 
-from transforms.metadata import _json_ld, _types, metas
+from transforms.text.metadata import _json_ld, _types, metas
 
 # Schema.org types whose articleSection/keywords describe the page's own story.
 ARTICLE_TYPES = {

@@ -6,7 +6,7 @@ Counters (namespace ``fetch``): ``in``, ``ok``, ``http:<status>``, ``error:<type
 ``filtered:robots`` (robots.txt disallows the URL: a deliberate skip, no dead letter),
 ``robots:fetched`` (robots.txt files loaded by this worker).
 Dead letters: transport errors and timeouts, non-2xx statuses (after the retries of
-:func:`transforms.http.fetch`), ``retry_after_too_long``, bodies over the size cap (after
+:func:`transforms.fetching.http.fetch`), ``retry_after_too_long``, bodies over the size cap (after
 decompression), content that is not HTML (PDFs, images, JSON …), refused hosts,
 ``robots_unavailable`` (the origin's robots.txt answered 5xx: nothing is fetched from it for now).
 
@@ -34,10 +34,10 @@ from concurrent.futures import ThreadPoolExecutor
 import apache_beam as beam
 from pydantic import BaseModel, ConfigDict, Field
 
-from transforms.deadletter import DEAD, dead_letter
-from transforms.http import FetchError, HttpConfig, Response, fetch, make_client
-from transforms.inflight import InFlight, Pending
-from transforms.politeness import (
+from transforms.storage.deadletter import DEAD, dead_letter
+from transforms.fetching.http import FetchError, HttpConfig, Response, fetch, make_client
+from transforms.fetching.inflight import InFlight, Pending
+from transforms.fetching.politeness import (
     ALLOW_ALL,
     UNAVAILABLE,
     HostThrottle,

@@ -1,6 +1,6 @@
 """Feed formats feedparser does not read: JSON Feed and (Google News) sitemaps.
 
-Both parsers turn bytes into the same neutral item dicts that ``transforms.feeds`` builds
+Both parsers turn bytes into the same neutral item dicts that ``transforms.sources.feeds`` builds
 ``FeedEntry`` records from, so every format goes through one code path after parsing.
 """
 

@@ -1,6 +1,6 @@
 """Article metadata from a parsed page: people and agencies, publication time, title, paywall.
 
-Pure functions on an lxml tree (no Beam, no I/O); :mod:`transforms.extract` calls them before it
+Pure functions on an lxml tree (no Beam, no I/O); :mod:`transforms.text.extract` calls them before it
 strips credit nodes from the tree, so bylines and schema.org data are still there.
 
 - Authors: bylines credit people and news agencies in one string ("Von Anna Beispiel und Tom

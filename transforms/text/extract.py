@@ -10,8 +10,8 @@ page's text; the last: precision with paragraphs put back from the default pass)
 
 Order of work on a page:
 1. decode the bytes (HTTP charset, BOM, ``<meta charset>``, UTF-8, cp1252 — as browsers do);
-2. read metadata (:mod:`transforms.metadata`) while bylines and schema.org data are intact;
-3. drop credit and caption nodes (:mod:`transforms.dom_clean`), keeping what they said;
+2. read metadata (:mod:`transforms.text.metadata`) while bylines and schema.org data are intact;
+3. drop credit and caption nodes (:mod:`transforms.text.dom_clean`), keeping what they said;
 4. run trafilatura with ``favor_precision`` on the stripped tree. Precision mode leaves out the
    related-links blocks and teasers around an article, but on a few layouts it keeps only a
    fragment; when its text is shorter than ``precision_min_chars`` the default pass runs too
@@ -22,7 +22,7 @@ Order of work on a page:
    F1 0.952 → 0.953, for about 1.6× the extraction CPU (BENCHMARKS.md); lines of whitespace
    only are joined into the paragraph they interrupt;
 6. optionally (``keep_teaser``) put back the lead paragraph that precision mode drops.
-trafilatura's own metadata pass is not run: :mod:`transforms.metadata` reads the same meta tags,
+trafilatura's own metadata pass is not run: :mod:`transforms.text.metadata` reads the same meta tags,
 JSON-LD, bylines and dates, and that pass cost a fifth of the extraction time. On the fundus
 pages titles and dates came out the same without it and author recall went from 0.770 to 0.776.
 When the page's text is too short (a paywall stub, a video page, a JS-only site) the feed's
@@ -51,11 +51,11 @@ from lxml import html as lxml_html
 from pydantic import BaseModel, ConfigDict, Field
 from trafilatura.utils import load_html
 
-from transforms import metadata
-from transforms.deadletter import DEAD, dead_letter
-from transforms.dom_clean import strip_credit_nodes
-from transforms.page_sections import page_keywords, page_sections
-from transforms.inflight import InFlight, Pending, ProcessPool
+from transforms.text import metadata
+from transforms.storage.deadletter import DEAD, dead_letter
+from transforms.text.dom_clean import strip_credit_nodes
+from transforms.text.page_sections import page_keywords, page_sections
+from transforms.fetching.inflight import InFlight, Pending, ProcessPool
 from transforms.records import Article, DeadLetter, FetchedPage
 
 _META_CHARSET = re.compile(

@@ -19,7 +19,7 @@ from collections.abc import Iterable, Iterator
 
 import apache_beam as beam
 
-from transforms.deadletter import DEAD, ParDoWithDeadLetters, dead_letter
+from transforms.storage.deadletter import DEAD, ParDoWithDeadLetters, dead_letter
 from transforms.records import FeedEntry
 
 # Parameters that identify a campaign or a click, never the article. Ambiguous names such as

@@ -19,7 +19,7 @@ from typing import Any
 import apache_beam as beam
 
 from transforms import progress
-from transforms.deadletter import ParDoWithDeadLetters
+from transforms.storage.deadletter import ParDoWithDeadLetters
 from transforms.records import Article
 
 # Below this many characters of text+title a detector's guess is worse than the feed's hint.

@@ -27,7 +27,7 @@ from typing import Any, NamedTuple
 import apache_beam as beam
 import yaml
 
-from transforms.deadletter import ParDoWithDeadLetters
+from transforms.storage.deadletter import ParDoWithDeadLetters
 from transforms.records import Article
 
 KINDS = ("credit", "caption", "suffix", "drop")

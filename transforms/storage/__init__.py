@@ -1,0 +1,1 @@
+"""Where records end up: Parquet sinks, dead letters, memory across runs."""
