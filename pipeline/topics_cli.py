@@ -52,14 +52,14 @@ out exactly the rows bench/topic_quality.py evaluates on.
 
 def add_model_arg(parser: argparse.ArgumentParser) -> None:
     """``--model DIR|NAME``: a directory written by ``train-topics``, or a shipped model's
-    name (``default``, ``research``); default the shipped default model."""
+    name (``default`` = ``research``, ``commercial``); default the shipped default model."""
     parser.add_argument(
         "--model",
         metavar="DIR|NAME",
         default=None,
-        help="topic model: a directory written by train-topics, or 'research' for the shipped"
-        " model that also learnt from non-commercial and research-use data (default: the shipped"
-        " model, trained on commercial-use data only; see docs/MODEL_CARD.md)",
+        help="topic model: a directory written by train-topics, or a shipped model: 'research'"
+        " (the default; it also learnt from non-commercial and research-use data) or"
+        " 'commercial' (trained on commercial-use data only; see docs/MODEL_CARD.md)",
     )
 
 

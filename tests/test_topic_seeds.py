@@ -239,6 +239,27 @@ def test_stack_gives_unseen_classes_their_own_decision() -> None:
     assert int(np.argmax(z)) == 2
 
 
+def test_stack_lets_a_topic_without_gold_rows_win_on_its_seed_words() -> None:
+    # "c" stands for weather on the development set: no gold row in the fold, yet a page full
+    # of its seed words must be able to get it; the weight on seed hits is shared by all topics.
+    classes = ["a", "b", "c"]
+    rng = np.random.default_rng(0)
+    rows, gold = [], []
+    for n in range(40):
+        own = n % 2
+        logits = rng.normal(0, 0.3, 3)
+        logits[own] += 1.0
+        seeds = np.zeros(3)
+        seeds[own] = np.log1p(rng.integers(1, 6))
+        rows.append(np.concatenate((logits, seeds)))
+        gold.append(classes[own])
+    w, b = topic_train.fit_stack(np.array(rows), gold, classes, c=0.2)
+    weather_page = np.array([0.2, 0.3, 0.1, 0.0, np.log1p(1), np.log1p(15)])
+    assert classes[int(np.argmax(w @ weather_page + b))] == "c"
+    ordinary_page = np.array([1.0, 0.0, 0.1, np.log1p(3), 0.0, 0.0])
+    assert classes[int(np.argmax(w @ ordinary_page + b))] == "a"
+
+
 def test_half_a_stack_is_refused(tmp_path: Path, lexicon: Lexicon) -> None:
     rows = [topic_train.Example("", f"w{n % 2} x", ["A", "B"][n % 2], "t", "", str(n)) for n in range(20)]
     config, arrays = topic_train.train(rows, {}, topic_train.TrainSettings(calibration_folds=0, chunk_chars=0))

@@ -212,7 +212,7 @@ def test_train_from_shared_data_skips_exactly_the_held_out_rows(tmp_path: Path) 
 
 
 @pytest.mark.skipif(not SHARED.is_dir(), reason="shared/data/topics not present")
-@pytest.mark.parametrize("name", ["default", "research"])
+@pytest.mark.parametrize("name", ["commercial", "research"])
 def test_shipped_model_never_saw_held_out_rows(name: str) -> None:
     from transforms.enrichment.topic_seeds import Seeds
     from transforms.enrichment.topic_train import COMMERCIAL_DATASETS, default_examples
@@ -220,7 +220,7 @@ def test_shipped_model_never_saw_held_out_rows(name: str) -> None:
     folder = Path(str(default_model_dir(name)))
     config = json.loads((folder / "config.json").read_text())
     seeds = Seeds.load(folder / "seeds.yaml")
-    datasets = COMMERCIAL_DATASETS if name == "default" else None
+    datasets = COMMERCIAL_DATASETS if name == "commercial" else None
     examples = default_examples(SHARED, seeds, datasets)
     assert not any(e.held_out for e in examples)
     expected = collections.Counter(f"{e.dataset}:{e.label}" for e in examples)
