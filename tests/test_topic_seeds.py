@@ -178,6 +178,23 @@ def test_page_sections_and_keywords() -> None:
     assert page_keywords(tree) == ("Leitzins", "EZB", "Inflation", "Zinsen")
 
 
+NESTED = """<html><head><script type="application/ld+json">
+{"@context": "https://schema.org", "@type": "WebPage",
+ "breadcrumb": {"@type": "BreadcrumbList", "itemListElement": [
+   {"name": "Home"}, {"name": "Sport"}, {"name": "Derby"}]},
+ "mainEntity": {"@type": "NewsArticle", "articleSection": "Fußball", "keywords": "Derby",
+   "hasPart": [{"@type": "NewsArticle", "articleSection": "Politik", "keywords": "Wahl"}]},
+ "relatedLink": {"@type": "NewsArticle", "articleSection": "Wirtschaft", "keywords": "Börse"}}
+</script></head><body><p>x</p></body></html>"""
+
+
+def test_sections_of_articles_nested_in_the_page_items_are_not_the_page_own() -> None:
+    tree = lxml_html.fromstring(NESTED)
+    # mainEntity is the page's article; hasPart/relatedLink articles are other stories.
+    assert page_sections(tree) == ("Fußball", "Sport")
+    assert page_keywords(tree) == ("Derby",)
+
+
 def test_page_without_sections() -> None:
     tree = lxml_html.fromstring("<html><head><title>t</title></head><body>x</body></html>")
     assert page_sections(tree) == () and page_keywords(tree) == ()

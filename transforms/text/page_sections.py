@@ -3,7 +3,9 @@
 Pure functions over a parsed page (lxml tree); the extract stage stores the result on the
 Article (``sections`` is written, ``page_keywords`` only feeds the topic stage).
 
-- sections, in order of trust: JSON-LD ``articleSection`` of the article item, the
+- sections, in order of trust: JSON-LD ``articleSection`` of the page's own article item
+  (a script's object, an ``@graph`` member or ``mainEntity``; not an article nested in its
+  properties, such as a related story), the
   ``article:section`` meta tag (Open Graph; also ``section``, ``parsely-section``), then the
   inner crumbs of a JSON-LD ``BreadcrumbList`` (the first crumb is the home page and the last
   the article itself, so neither is kept);
@@ -21,7 +23,7 @@ from typing import Any
 
 from lxml import html as lxml_html
 
-from transforms.text.metadata import _json_ld, _types, metas
+from transforms.text.metadata import _json_ld, _top_level_json_ld, _types, metas
 
 # Schema.org types whose articleSection/keywords describe the page's own story.
 ARTICLE_TYPES = {
@@ -90,12 +92,17 @@ def page_sections(tree: lxml_html.HtmlElement | None) -> tuple[str, ...]:
     """The page's own sections, most trusted first (see the module docstring)."""
     if tree is None:
         return ()
-    items = _json_ld(tree)
+    # The page's own items only: an article nested in another's properties (a related story,
+    # a "hasPart" teaser) is filed under its own section, not this page's.
     declared = [
-        s for item in items if _types(item) & ARTICLE_TYPES for s in _strings(item.get("articleSection"))
+        s
+        for item in _top_level_json_ld(tree)
+        if _types(item) & ARTICLE_TYPES
+        for s in _strings(item.get("articleSection"))
     ]
     meta = [m.content for m in metas(tree) if (m.property or m.name or "").lower() in SECTION_METAS]
-    crumbs = [c for item in items if "BreadcrumbList" in _types(item) for c in _crumbs(item)]
+    # A breadcrumb is often nested (WebPage.breadcrumb), and only the page has one.
+    crumbs = [c for item in _json_ld(tree) if "BreadcrumbList" in _types(item) for c in _crumbs(item)]
     return _unique([*declared, *meta, *crumbs], MAX_SECTIONS)
 
 
@@ -104,7 +111,10 @@ def page_keywords(tree: lxml_html.HtmlElement | None) -> tuple[str, ...]:
     if tree is None:
         return ()
     declared = [
-        k for item in _json_ld(tree) if _types(item) & ARTICLE_TYPES for k in _strings(item.get("keywords"))
+        k
+        for item in _top_level_json_ld(tree)
+        if _types(item) & ARTICLE_TYPES
+        for k in _strings(item.get("keywords"))
     ]
     meta = [m.content for m in metas(tree) if (m.name or m.property or "").lower() in KEYWORD_METAS]
     return _unique([*declared, *meta], MAX_KEYWORDS, split_commas=True)
