@@ -30,6 +30,7 @@ from typing import Any, BinaryIO
 
 import apache_beam as beam
 from apache_beam.io import fileio
+from apache_beam.options.value_provider import StaticValueProvider
 
 from transforms.records import UTC, FeedEntry, FetchedPage
 
@@ -145,6 +146,6 @@ class WriteArchive(beam.PTransform):
             self._directory,
             file_naming=fileio.default_file_naming(self._prefix, ".warc.gz"),
             sink=_WarcSink,
-            temp_directory=self._temp,
+            temp_directory=StaticValueProvider(str, self._temp),
             shards=1,
         )
