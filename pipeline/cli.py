@@ -230,6 +230,9 @@ def build_parser() -> argparse.ArgumentParser:
     stream.add_argument("--workers", type=_workers, default=1, metavar="N",
                         help="processes on the local runner, as for run: N > 1 or 'auto' extracts "
                         "pages in N worker processes; the files written are the same")
+    stream.add_argument("--archive", action="store_true",
+                        help="keep every fetched article answer as WARC under DIR/raw/date=…/, "
+                        "one file per bundle (archive: true in the config does the same)")
     topics_cli.add_model_arg(stream)
     stream.set_defaults(func=commands.cmd_stream)
 

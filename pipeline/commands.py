@@ -311,6 +311,8 @@ def cmd_stream(args: argparse.Namespace, beam_args: list[str]) -> int:
     from pipeline.feedlists import with_opml
 
     base = with_opml(base, args.opml, args.allow_private_hosts)
+    if args.archive:
+        base = base.model_copy(update={"archive": True})
     cfg = with_workers(with_overrides(base, args.feed, args.allow_private_hosts, args.model),
                        args.workers, beam_args)
     check_files(cfg)

@@ -88,10 +88,11 @@ def article_stages(
 
 
 def enrich(
-    unseen: beam.PCollection, cfg: RunConfig, spread: bool = True, archive: ArchivePlan | None = None
+    unseen: beam.PCollection, cfg: RunConfig, spread: bool = True,
+    archive: beam.PTransform | None = None,
 ) -> tuple[beam.PCollection, list[beam.PCollection]]:
-    """Entries to fetch → classified articles and each stage's dead letters; with ``archive``,
-    every answer received is also written as WARC.
+    """Entries to fetch → classified articles and each stage's dead letters; with ``archive``
+    (a WARC writer), every answer received also goes to it.
 
     ``run`` and ``stream`` differ only around it.
     """
@@ -99,7 +100,7 @@ def enrich(
         pages, dead_fetch, raw = unseen | "FetchArticles" >> FetchArticles(
             cfg.fetch, spread=spread, archive=True
         )
-        raw | "Archive" >> WriteArchive(archive.directory, archive.prefix, archive.temp_directory)
+        raw | "Archive" >> archive
     else:
         pages, dead_fetch = unseen | "FetchArticles" >> FetchArticles(cfg.fetch, spread=spread)
     classified, dead_stages = article_stages(pages, cfg)
@@ -115,7 +116,8 @@ def build_articles(p: beam.Pipeline, cfg: RunConfig, plan: RunPlan) -> Outputs:
     distinct, dead_links = entries | "Canonicalize" >> CanonicalizeEntries()
     remembered = p | "ReadMemory" >> ReadMemory(plan.memory)
     unseen = (distinct, remembered) | "DropSeenEarlier" >> DropSeen()
-    classified, dead_stages = enrich(unseen, cfg, archive=plan.archive)
+    archive = WriteArchive(*plan.archive) if plan.archive else None
+    classified, dead_stages = enrich(unseen, cfg, archive=archive)
     articles = classified | "HashContent" >> HashContent()
     duplicates = (articles, remembered) | "FindNearDuplicates" >> FindNearDuplicates(plan.date)
     dead = (dead_feeds, dead_links, *dead_stages) | "MergeDeadLetters" >> beam.Flatten()

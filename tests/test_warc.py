@@ -298,3 +298,23 @@ def test_archive_then_reprocess_without_the_site(tmp_path: Path) -> None:
     kinds = [m.get("kind") for m in manifests(out, DATE)]
     assert sorted(kinds, key=str) == sorted([None, "reprocess"], key=str)
     assert list((out / "raw" / f"date={DATE}").glob("*.warc.gz")) == [raw]  # the archive stays
+
+
+def test_stream_archive_is_reprocessed_to_the_same_articles(tmp_path: Path) -> None:
+    site = Site(tmp_path / "site")
+    out = tmp_path / "out"
+    with site.server:
+        site.feed([1, 2, 3])
+        assert main(["stream", "--feed", site.feed_url, "--output", str(out), "--poll-interval", "1",
+                     "--window", "1", "--duration", "3", "--allow-private-hosts", "--archive", "-q"]) == EXIT_OK
+    streamed = rows(out)
+    assert len(streamed) == 3
+    date = str(streamed[0]["date"])
+    archived = []
+    for path in sorted((out / "raw" / f"date={date}").glob("part-stream-*.warc.gz")):
+        with path.open("rb") as stream:
+            archived += [r[1] for r in _records(stream) if r[0] == "response"]
+    assert sorted(archived) == sorted(r["final_url"] for r in streamed)
+    assert main(["reprocess", "--output", str(out), "--all", "-q"]) == EXIT_OK
+    fields = ("id", "url", "fetched_at", "title", "text", "topic", "published_at")
+    assert [{k: r[k] for k in fields} for r in rows(out)] == [{k: r[k] for k in fields} for r in streamed]

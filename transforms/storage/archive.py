@@ -26,10 +26,13 @@ import dataclasses
 import datetime as dt
 import io
 import json
+import os
+import uuid
 from typing import Any, BinaryIO
 
 import apache_beam as beam
 from apache_beam.io import fileio
+from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.options.value_provider import StaticValueProvider
 
 from transforms.records import UTC, FeedEntry, FetchedPage
@@ -149,3 +152,65 @@ class WriteArchive(beam.PTransform):
             temp_directory=StaticValueProvider(str, self._temp),
             shards=1,
         )
+
+
+class _BundleWarcFn(beam.DoFn):
+    """One WARC file per date per bundle, written aside and renamed when the bundle ends, so a
+    reader never sees half a file (streams, which have no end to wait for)."""
+
+    def __init__(self, path_template: str, tmp_dir: str) -> None:
+        self._template = path_template
+        self._tmp_dir = tmp_dir
+
+    def setup(self) -> None:
+        from apache_beam.io.filesystems import FileSystems
+
+        self._fs = FileSystems
+        self._records = beam.metrics.Metrics.counter("archive", "records")
+        self._files = beam.metrics.Metrics.counter("archive", "files")
+
+    def start_bundle(self) -> None:
+        self._open: dict[str, tuple[str, Any, Any]] = {}
+
+    def _writer(self, date: str) -> Any:
+        if date not in self._open:
+            from warcio.warcwriter import WARCWriter
+
+            if "://" not in self._tmp_dir:
+                os.makedirs(self._tmp_dir, exist_ok=True)
+            tmp = self._fs.join(self._tmp_dir, f"{uuid.uuid4().hex}.warc.gz")
+            # UNCOMPRESSED: the members are gzipped record by record already; by the name's
+            # extension Beam would gzip the whole stream once more.
+            handle = self._fs.create(tmp, compression_type=CompressionTypes.UNCOMPRESSED)
+            writer = WARCWriter(handle, gzip=True, warc_version="1.1")
+            writer.write_record(writer.create_warcinfo_record("", {"software": _SOFTWARE}))
+            self._open[date] = (tmp, handle, writer)
+        return self._open[date][2]
+
+    def process(self, page: FetchedPage) -> None:
+        write_page(self._writer(page.fetched_at.astimezone(UTC).date().isoformat()), page)
+        self._records.inc()
+        beam.metrics.Metrics.counter("archive", f"http:{page.http_status}").inc()
+
+    def finish_bundle(self) -> None:
+        for date, (tmp, handle, _writer) in sorted(self._open.items()):
+            handle.close()
+            final = self._template.format(date=date, uid=uuid.uuid4().hex[:12])
+            if "://" not in final:
+                os.makedirs(os.path.dirname(final), exist_ok=True)
+            self._fs.rename([tmp], [final])
+            self._files.inc()
+        self._open = {}
+
+
+class WriteArchiveBundles(beam.PTransform):
+    """``FetchedPage`` → WARC files named by ``path_template`` (``{date}`` = fetch date, ``{uid}``
+    unique), one per bundle and date; for streaming pipelines."""
+
+    def __init__(self, path_template: str, tmp_dir: str) -> None:
+        super().__init__()
+        self._template = path_template
+        self._tmp_dir = tmp_dir
+
+    def expand(self, pages):
+        return pages | "WriteWarcBundles" >> beam.ParDo(_BundleWarcFn(self._template, self._tmp_dir))
