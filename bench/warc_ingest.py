@@ -1,6 +1,6 @@
 """``newsbeam run --warc`` against the extraction limit, and the archive's size per 1,000 pages.
 
-    python bench/warc_ingest.py [--pages 400] [--workers 1]
+    python bench/warc_ingest.py [--pages 300] [--workers 1]
 
 In one run, side by side on this machine:
 1. a crawl-like WARC.gz (a response and a request record per page, gzip per record, written by
@@ -93,13 +93,14 @@ def archive_bytes(path: Path, pages: list[bytes], count: int) -> int:
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--pages", type=int, default=400)
+    parser.add_argument("--pages", type=int, default=300)
     parser.add_argument("--workers", type=int, default=1)
     args = parser.parse_args()
     pages = load_pages()
     with tempfile.TemporaryDirectory() as tmp:
         warc = Path(tmp) / "crawl.warc.gz"
         crawl_warc(warc, pages, args.pages)
+        warc_size = warc.stat().st_size
         reading, records = read_rate(warc)
         seconds, manifest = ingest(warc, Path(tmp) / "out", args.workers)
         counters = manifest["beam_counters"]
@@ -109,7 +110,7 @@ def main() -> None:
         raw = archive_bytes(Path(tmp) / "own.warc.gz", pages, args.pages)
         parquet = sum(p.stat().st_size for p in (Path(tmp) / "out" / "articles").rglob("*.parquet"))
         html = sum(len(pages[i % len(pages)]) for i in range(args.pages))
-    print(f"{args.pages} pages ({len(pages)} distinct), {warc.stat().st_size / 1e6:.1f} MB WARC.gz, "
+    print(f"{args.pages} pages ({len(pages)} distinct), {warc_size / 1e6:.1f} MB WARC.gz, "
           f"--workers {args.workers}")
     print(f"  reading alone        {reading:8.0f} records/s ({records} records)")
     print(f"  run --warc           {counters.get('warc/pages', 0) / seconds:8.1f} pages/s "

@@ -33,12 +33,15 @@ from pipeline.run import (
     config_hash,
     counters_of,
     file_system_error,
+    limit_heap_growth,
     newsbeam_version,
     pipeline_options,
     signals_deferred,
     stop_on_sigterm,
 )
 from transforms.enrichment import language
+from transforms.fetching.inflight import start_forkserver
+from transforms.text.extract import EXTRACT_MODULES
 from transforms.sources.warc import WarcConfig
 from transforms.storage.memory import apply_duplicates
 
@@ -127,7 +130,10 @@ def replay(
     try:
         output.recover_staging(out, keep=run_id)
         staged = output.staging_dir(out, run_id)
+        limit_heap_growth()
         language.preload()
+        if cfg.extract.processes:
+            start_forkserver(("pipeline.worker_logging", *EXTRACT_MODULES))
         counters: dict[str, int] = {}
         for forced, files in files_by_date.items():
             plan = WarcPlan(
@@ -187,6 +193,8 @@ def replay(
                         "duplicate_of": sum(1 for _ in duplicates),
                     },
                     "files": files[date],
+                    "accounting": accounting(counters),
+                    "balanced": accounting(counters)["balanced"],
                     "beam_counters": counters,
                 }
                 state.write_manifest(out, date, run_id, manifest)
@@ -194,6 +202,26 @@ def replay(
     finally:
         state.release_lock(out, run_id)
     return manifests
+
+
+def accounting(counters: dict[str, int]) -> dict[str, Any]:
+    """Where every record of the run went (all dates together): a record is a page or a skip;
+    a page is written, already written under another date, a repeat of a page of this run, or
+    a dead letter of an article stage."""
+    skipped = sum(v for k, v in counters.items() if k.startswith("warc/skipped:"))
+    dead = sum(v for k, v in counters.items()
+               if k.startswith("write/dead_letter:") and k != "write/dead_letter:read_warc")
+    pages = counters.get("warc/pages", 0)
+    written = counters.get("write/articles", 0)
+    seen = counters.get("memory/seen_earlier", 0)
+    repeats = counters.get("memory/duplicate_in_run", 0)
+    return {
+        "records": counters.get("warc/records", 0), "skipped": skipped, "pages": pages,
+        "written": written, "seen_earlier": seen, "duplicate_in_run": repeats, "dead_letter": dead,
+        "damaged_files": counters.get("warc/damaged", 0),
+        "balanced": counters.get("warc/records", 0) == pages + skipped
+        and pages == written + seen + repeats + dead,
+    }
 
 
 def _rows(paths: list[str]) -> int:

@@ -64,6 +64,7 @@ MIN_COMMANDS = {
     "dask.md": 4,
     "dask/slurm_cluster.py": 1,
     "flink.md": 2,
+    "warc.md": 4,
     "k8s/cronjob.yaml": 2,
     "systemd/newsbeam.service": 1,
 }

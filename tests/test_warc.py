@@ -222,6 +222,7 @@ def test_warc_ingest_end_to_end(tmp_path: Path) -> None:
         "warc/skipped:request": 1, "warc/skipped:not_html": 1, "warc/skipped:http_404": 1,
         "warc/skipped:revisit": 1,
     }
+    assert manifest["balanced"] and manifest["accounting"]["written"] == 3
     # The same input again: the same rows, and nothing taken for "seen earlier".
     assert main(["run", "--warc", str(path), "--output", str(out), "-q"]) == EXIT_OK
     again = rows(out)
@@ -254,6 +255,8 @@ def test_warc_memory_skips_articles_of_other_dates(tmp_path: Path) -> None:
     assert main(["run", "--warc", str(later.save(tmp_path / "b.warc.gz")), "--output", str(out), "-q"]) == 0
     assert [(r["url"], str(r["date"])) for r in rows(out)] == [
         ("https://harbour.example/news/1.html", DATE), ("https://harbour.example/news/5.html", "2026-11-26")]
+    (later_run,) = manifests(out, "2026-11-26")
+    assert later_run["accounting"]["seen_earlier"] == 1 and later_run["balanced"]
 
 
 @pytest.mark.parametrize(
