@@ -235,6 +235,8 @@ def cmd_warc(args: argparse.Namespace, beam_args: list[str]) -> int:
 
     if args.feed or args.opml:
         raise ConfigError("--warc reads pages from archives: give it without --feed/--opml")
+    if args.archive:
+        raise ConfigError("--archive keeps what a run fetches; a --warc run fetches nothing")
     check_output(args.output)
     cfg = _stage_config(args)
     check_files(cfg)
