@@ -9,7 +9,8 @@ In one run, side by side on this machine:
 2. reading it alone (transforms.sources.warc.read_records): records/s, the reader's ceiling;
 3. ``newsbeam run --warc FILE`` as a user runs it (a fresh process, Beam's DirectRunner, every
    article stage and both sinks): pages/s from start to exit;
-4. bare ``trafilatura.extract`` over the same pages in one process: the extraction limit;
+4. bare ``trafilatura.extract`` over the same pages in one process: the extraction limit is
+   that rate times the processes the run may use (``--workers``, at most the cores);
 5. newsbeam's own archive (run --archive's writer) of the same pages: bytes per 1,000 pages,
    beside the Parquet the run wrote for them.
 """
@@ -19,6 +20,7 @@ from __future__ import annotations
 import argparse
 import io
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -115,8 +117,9 @@ def main() -> None:
     print(f"  reading alone        {reading:8.0f} records/s ({records} records)")
     print(f"  run --warc           {counters.get('warc/pages', 0) / seconds:8.1f} pages/s "
           f"({seconds:.1f}s wall, {written} written, start-up included)")
-    print(f"  bare trafilatura     {bare:8.1f} pages/s (one process)")
-    print(f"  ingest / extraction  {counters.get('warc/pages', 0) / seconds / bare:8.2f}")
+    cores = min(args.workers, os.cpu_count() or 1)
+    print(f"  bare trafilatura     {bare:8.1f} pages/s (one process); limit x {cores} = {bare * cores:.1f}")
+    print(f"  ingest / extraction  {counters.get('warc/pages', 0) / seconds / (bare * cores):8.2f}")
     print(f"  archive per 1,000    {raw / args.pages * 1000 / 1e6:8.1f} MB WARC.gz "
           f"(HTML {html / args.pages * 1000 / 1e6:.1f} MB; the articles' Parquet "
           f"{parquet / max(written, 1) * 1000 / 1e6:.1f} MB)")
