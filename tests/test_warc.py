@@ -321,3 +321,29 @@ def test_stream_archive_is_reprocessed_to_the_same_articles(tmp_path: Path) -> N
     assert main(["reprocess", "--output", str(out), "--all", "-q"]) == EXIT_OK
     fields = ("id", "url", "fetched_at", "title", "text", "topic", "published_at")
     assert [{k: r[k] for k in fields} for r in rows(out)] == [{k: r[k] for k in fields} for r in streamed]
+
+
+def test_encodings_archived_as_sent_are_undone_or_skipped(tmp_path: Path) -> None:
+    """Crawlers that keep the wire bytes store chunked or compressed bodies; a codec nobody can
+    undo skips that record, not the rest of the file."""
+    body = _html("Ferry", 1)
+    chunked = b"".join(b"%x\r\n%s\r\n" % (len(body[i:i + 500]), body[i:i + 500])
+                       for i in range(0, len(body), 500)) + b"0\r\n\r\n"
+    crawl = Crawl()
+    for url, headers, payload in [
+        ("https://a.example/chunked", [("Transfer-Encoding", "chunked")], chunked),
+        ("https://a.example/gzip", [("Content-Encoding", "gzip")], gzip.compress(body)),
+        ("https://a.example/odd", [("Content-Encoding", "x-unknown-codec")], b"\x00\x01binary"),
+        ("https://a.example/plain", [], body),
+    ]:
+        http = StatusAndHeaders("200 OK", [("Content-Type", "text/html"), *headers], protocol="HTTP/1.1")
+        crawl.writer.write_record(crawl.writer.create_warc_record(
+            url, "response", payload=io.BytesIO(payload), http_headers=http))
+    path = crawl.save(tmp_path / "wire.warc.gz")
+    with path.open("rb") as stream:
+        items = list(read_records(stream, str(path), WarcConfig()))
+    pages = {i.final_url: i.body for i in items if isinstance(i, FetchedPage)}
+    assert pages.get("https://a.example/chunked") == body
+    assert pages.get("https://a.example/gzip") == body
+    assert pages.get("https://a.example/plain") == body
+    assert not any(isinstance(i, Damage) for i in items)

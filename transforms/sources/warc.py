@@ -20,7 +20,8 @@ WARC-Target-URI and WARC-Date as the fetch time, the file's path standing in for
 Counters (namespace ``warc``): ``files``, ``records``, ``pages``, ``damaged``,
 ``skipped:<reason>`` with reasons ``request``, ``revisit``, ``metadata``, ``warcinfo``,
 ``resource``, ``conversion`` … (other record types), ``http_<status>`` (not 2xx), ``not_html``,
-``empty``, ``too_large``, ``host``, ``date``, ``bad_url``, ``no_date``.
+``empty``, ``too_large``, ``host``, ``date``, ``bad_url``, ``no_date``, ``not_http``,
+``bad_encoding`` (a Content-Encoding that cannot be undone).
 """
 
 from __future__ import annotations
@@ -28,7 +29,6 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import json
-import zlib
 from collections.abc import Iterable, Iterator
 from typing import Any, BinaryIO
 
@@ -118,10 +118,14 @@ def _date_ok(when: dt.datetime, cfg: WarcConfig) -> bool:
     return (cfg.since is None or day >= cfg.since) and (cfg.until is None or day <= cfg.until)
 
 
-def _read_body(record: Any, cap: int) -> tuple[bytes, bool]:
-    """The decoded HTTP body (up to ``cap + 1`` bytes) and whether the record is complete: a
-    member cut short ends before the length its WARC header gives."""
-    body = record.content_stream().read(cap + 1)
+def _read_body(record: Any, cap: int) -> tuple[bytes | None, bool]:
+    """The decoded HTTP body (up to ``cap + 1`` bytes; None when its Content-Encoding cannot be
+    undone) and whether the record is complete: a member cut short ends before the length its
+    WARC header gives."""
+    try:
+        body = record.content_stream().read(cap + 1)
+    except Exception:  # noqa: BLE001 - an archived server's encoding, e.g. an unknown codec
+        body = None
     raw = record.raw_stream
     while raw.read(_CHUNK):  # the rest of a too-long body, and whatever decoding left
         pass
@@ -182,7 +186,6 @@ def read_records(stream: BinaryIO, source: str, cfg: WarcConfig) -> Iterator[Fet
     A response is held until the next record is read, as newsbeam's metadata record for it
     follows it; nothing else is kept."""
     from warcio.archiveiterator import ArchiveIterator
-    from warcio.exceptions import ArchiveLoadFailed
 
     iterator = ArchiveIterator(stream)
     held: tuple[FetchedPage, str] | None = None  # (page, its WARC-Record-ID)
@@ -210,7 +213,7 @@ def read_records(stream: BinaryIO, source: str, cfg: WarcConfig) -> Iterator[Fet
                 yield Damage(iterator.get_record_offset(), "record cut short (truncated file)", last_date)
                 return
             last_date = when.date().isoformat() if when else last_date
-            outcome = _as_page(record, body, source, cfg)
+            outcome = Skip("bad_encoding") if body is None else _as_page(record, body, source, cfg)
             if isinstance(outcome, Skip):
                 yield outcome
             else:
@@ -224,7 +227,7 @@ def read_records(stream: BinaryIO, source: str, cfg: WarcConfig) -> Iterator[Fet
             trailing += len(chunk)
         if trailing:
             yield Damage(end, f"{trailing} bytes after the last complete record cannot be read", last_date)
-    except (ArchiveLoadFailed, zlib.error, EOFError, OSError, ValueError, KeyError) as exc:
+    except Exception as exc:  # noqa: BLE001 - archives are untrusted input: any failure is damage
         if held:
             yield held[0]
         why = " ".join(str(exc).split())[:200]
