@@ -283,8 +283,10 @@ def test_archive_then_reprocess_without_the_site(tmp_path: Path) -> None:
     with site.server:
         # 1, 2, 3 and 7 are pages (7 a near-duplicate of 1); 9 is a 404.
         site.feed([1, 2, 3, 7, 9])
-        assert main(["run", "--feed", site.feed_url, "--output", str(out), "--date", DATE,
-                     "--allow-private-hosts", "--archive", "-q"]) == EXIT_OK
+        config = tmp_path / "feeds.yaml"  # archive: true in the config, as --archive does
+        config.write_text(f"archive: true\nfeeds:\n  - url: {site.feed_url}\n")
+        assert main(["run", "--config", str(config), "--output", str(out), "--date", DATE,
+                     "--allow-private-hosts", "-q"]) == EXIT_OK
     before, dead_before = rows(out), _dead(out)
     assert len(before) == 4 and sum(1 for r in before if r["duplicate_of"]) == 1
     (raw,) = (out / "raw" / f"date={DATE}").glob("*.warc.gz")
