@@ -126,10 +126,15 @@ def _read_body(record: Any, cap: int) -> tuple[bytes | None, bool]:
         body = record.content_stream().read(cap + 1)
     except Exception:  # noqa: BLE001 - an archived server's encoding, e.g. an unknown codec
         body = None
+    return body, _drained(record)
+
+
+def _drained(record: Any) -> bool:
+    """Read what is left of a record's block, a chunk at a time; False when it ends early."""
     raw = record.raw_stream
-    while raw.read(_CHUNK):  # the rest of a too-long body, and whatever decoding left
+    while raw.read(_CHUNK):
         pass
-    return body, raw.limit <= 0
+    return raw.limit <= 0
 
 
 def _as_page(record: Any, body: bytes, source: str, cfg: WarcConfig) -> FetchedPage | Skip:
@@ -204,15 +209,17 @@ def read_records(stream: BinaryIO, source: str, cfg: WarcConfig) -> Iterator[Fet
             if held:
                 yield held[0]
                 held = None
-            if kind != "response":
-                record.content_stream().read()
-                yield Skip(kind or "unknown")
-                continue
-            body, complete = _read_body(record, cfg.max_bytes)
+            if kind == "response":
+                body, complete = _read_body(record, cfg.max_bytes)
+            else:
+                body, complete = None, _drained(record)
             if not complete:
                 yield Damage(iterator.get_record_offset(), "record cut short (truncated file)", last_date)
                 return
             last_date = when.date().isoformat() if when else last_date
+            if kind != "response":
+                yield Skip(kind or "unknown")
+                continue
             outcome = Skip("bad_encoding") if body is None else _as_page(record, body, source, cfg)
             if isinstance(outcome, Skip):
                 yield outcome
