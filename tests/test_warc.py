@@ -349,3 +349,23 @@ def test_encodings_archived_as_sent_are_undone_or_skipped(tmp_path: Path) -> Non
     assert pages.get("https://a.example/gzip") == body
     assert pages.get("https://a.example/plain") == body
     assert not any(isinstance(i, Damage) for i in items)
+
+
+def test_fetch_keeps_what_the_archive_needs(tmp_path: Path) -> None:
+    """Status line, headers in the server's order, and the redirect chain, from a real fetch."""
+    from pipeline.demo_server import SiteServer
+    from transforms.fetching.fetch import page_of
+    from transforms.fetching.http import HttpConfig, fetch, make_client
+
+    (tmp_path / "new.html").write_text("<html><body><p>moved here</p></body></html>")
+    (tmp_path / "_routes.json").write_text(json.dumps({"/old": {"redirect": "/new.html"}}))
+    cfg = HttpConfig(allow_private_hosts=True)
+    with SiteServer(tmp_path) as server, make_client(cfg) as client:
+        response = fetch(client, server.url("/old"), cfg)
+        entry = FeedEntry("f", "", server.url("/old"), url=server.url("/old"), id="x")
+        page = page_of(entry, response)
+    assert page.redirects == (server.url("/old"),) and page.final_url == server.url("/new.html")
+    assert (page.http_status, page.reason) == (200, "OK")
+    assert page.http_version.startswith("HTTP/1.")
+    names = [name for name, _ in page.headers]
+    assert "Content-Type" in names and names.index("Content-Type") < names.index("Content-Length")
