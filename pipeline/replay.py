@@ -190,7 +190,7 @@ def replay(
                         "written": _rows(files[date].get("articles", [])),
                         "dead_letter": _rows(files[date].get("dead_letter", [])),
                         "dead_letter_carried": carried.get(date, 0),
-                        "duplicate_of": sum(1 for _ in duplicates),
+                        "duplicate_of": _linked(files[date].get("articles", [])),
                     },
                     "files": files[date],
                     "accounting": accounting(counters),
@@ -222,6 +222,18 @@ def accounting(counters: dict[str, int]) -> dict[str, Any]:
         "balanced": counters.get("warc/records", 0) == pages + skipped
         and pages == written + seen + repeats + dead,
     }
+
+
+def _linked(paths: list[str]) -> int:
+    """Articles of these files with ``duplicate_of`` set."""
+    import pyarrow.parquet as pq
+
+    total = 0
+    for path in paths:
+        with FileSystems.open(path) as handle:
+            column = pq.read_table(handle, columns=["duplicate_of"]).column("duplicate_of")
+        total += len(column) - column.null_count
+    return total
 
 
 def _rows(paths: list[str]) -> int:
