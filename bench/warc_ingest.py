@@ -60,14 +60,31 @@ def read_rate(path: Path) -> tuple[float, int]:
     return n / (time.perf_counter() - start), n
 
 
-def ingest(path: Path, out: Path, workers: int) -> tuple[float, dict]:
+def ingest(path: Path, out: Path, workers: int) -> tuple[float, float, dict]:
+    """Wall seconds, CPU seconds (the run's processes, extraction workers included), manifest."""
+    import resource
+
     exe = Path(sys.executable).with_name("newsbeam")
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     subprocess.run([str(exe), "run", "--warc", str(path), "--output", str(out), "-q",
                     "--workers", str(workers)], check=True)
     seconds = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     (manifest,) = [json.loads(p.read_text()) for p in out.glob("_runs/date=*/*.json")]
-    return seconds, manifest
+    return seconds, cpu, manifest
+
+
+def bare_cpu(pages: list[bytes], count: int) -> float:
+    """CPU seconds per page of bare trafilatura.extract (less sensitive to a busy machine than
+    a rate: other jobs take wall time, not this process's CPU time)."""
+    import trafilatura
+
+    start = time.process_time()
+    for i in range(count):
+        trafilatura.extract(pages[i % len(pages)].decode("utf-8", "replace"))
+    return (time.process_time() - start) / count
 
 
 def archive_bytes(path: Path, pages: list[bytes], count: int) -> int:
@@ -104,11 +121,12 @@ def main() -> None:
         crawl_warc(warc, pages, args.pages)
         warc_size = warc.stat().st_size
         reading, records = read_rate(warc)
-        seconds, manifest = ingest(warc, Path(tmp) / "out", args.workers)
+        seconds, cpu, manifest = ingest(warc, Path(tmp) / "out", args.workers)
         counters = manifest["beam_counters"]
         written = manifest["counters"]["written"]
         _bare_rate(pages, 20)  # warm up
         bare = _bare_rate(pages, min(args.pages, len(pages) * 2))
+        bare_ms = bare_cpu(pages, min(args.pages, len(pages) * 2)) * 1000
         raw = archive_bytes(Path(tmp) / "own.warc.gz", pages, args.pages)
         parquet = sum(p.stat().st_size for p in (Path(tmp) / "out" / "articles").rglob("*.parquet"))
         html = sum(len(pages[i % len(pages)]) for i in range(args.pages))
@@ -120,6 +138,10 @@ def main() -> None:
     cores = min(args.workers, os.cpu_count() or 1)
     print(f"  bare trafilatura     {bare:8.1f} pages/s (one process); limit x {cores} = {bare * cores:.1f}")
     print(f"  ingest / extraction  {counters.get('warc/pages', 0) / seconds / (bare * cores):8.2f}")
+    run_ms = cpu / max(counters.get("warc/pages", 0), 1) * 1000
+    print(f"  CPU per page         run --warc {run_ms:.1f} ms (start-up included) / bare trafilatura "
+          f"{bare_ms:.1f} ms = {run_ms / bare_ms:.2f}: on idle cores the run reaches at most "
+          f"{bare_ms / run_ms:.2f} x the limit")
     print(f"  archive per 1,000    {raw / args.pages * 1000 / 1e6:8.1f} MB WARC.gz "
           f"(HTML {html / args.pages * 1000 / 1e6:.1f} MB; the articles' Parquet "
           f"{parquet / max(written, 1) * 1000 / 1e6:.1f} MB)")

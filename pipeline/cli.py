@@ -191,7 +191,8 @@ def build_parser() -> argparse.ArgumentParser:
                      "Fetch feeds and their articles, extract, clean, detect language and topic, "
                      "and write Parquet partitioned by date.", [common, feeds, runner])
     run.add_argument("--date", type=_date, default=None,
-                     help="partition date YYYY-MM-DD (default: today, UTC)")
+                     help="partition date YYYY-MM-DD (default: today, UTC); with --warc, rows go "
+                     "under their record's date and --date reads only the records of that day")
     run.add_argument("--max-failure-rate", type=float, default=None, metavar="RATE",
                      help="exit 5 when more than this share (0-1) of feeds or entries failed "
                      "(default 0.5, or max_failure_rate in the config)")
