@@ -40,16 +40,24 @@ EXIT_FAILURE_RATE = commands.EXIT_FAILURE_RATE
 EXIT_INTERRUPTED = commands.EXIT_INTERRUPTED
 
 # Commands whose unknown options are Beam pipeline options rather than mistakes.
-BEAM_COMMANDS = frozenset({"run", "demo", "stream"})
+BEAM_COMMANDS = frozenset({"run", "demo", "stream", "reprocess"})
 
 EXAMPLES = {
     "run": """examples:
   newsbeam run --feed https://www.tagesschau.de/xml/rss2/ --output ./news
   newsbeam run --config configs/feeds.yaml --output ./news --date 2026-11-24 --workers auto
   newsbeam run --config configs/feeds.yaml --output ./news --runner dask --dask-scheduler tcp://sched:8786
+  newsbeam run --config configs/feeds.yaml --output ./news --archive
+  newsbeam run --warc 'crawl/*.warc.gz' --warc-hosts example.com,example.org --output ./news
 
 Options that Beam's PipelineOptions know are passed to Beam (--runner, --project …); any
 other unknown option is an error.""",
+    "reprocess": """examples:
+  newsbeam reprocess --output ./news --date 2026-11-24
+  newsbeam reprocess --output ./news --all --config configs/feeds.yaml
+
+Only dates whose raw/date=…/ folder holds WARC files (newsbeam run --archive) can be rebuilt;
+nothing is fetched. Ids, URLs and fetched_at stay those of the original fetch.""",
     "demo": """examples:
   newsbeam demo                     # writes ./newsbeam-demo
   newsbeam demo --output /tmp/demo""",
@@ -183,7 +191,8 @@ def build_parser() -> argparse.ArgumentParser:
                      "Fetch feeds and their articles, extract, clean, detect language and topic, "
                      "and write Parquet partitioned by date.", [common, feeds, runner])
     run.add_argument("--date", type=_date, default=None,
-                     help="partition date YYYY-MM-DD (default: today, UTC)")
+                     help="partition date YYYY-MM-DD (default: today, UTC); with --warc, rows go "
+                     "under their record's date and --date reads only the records of that day")
     run.add_argument("--max-failure-rate", type=float, default=None, metavar="RATE",
                      help="exit 5 when more than this share (0-1) of feeds or entries failed "
                      "(default 0.5, or max_failure_rate in the config)")
@@ -194,6 +203,19 @@ def build_parser() -> argparse.ArgumentParser:
                      "cores, BENCHMARKS.md). Other runners size themselves")
     run.add_argument("--retry-held-feeds", action="store_true",
                      help="fetch feeds that are held back after repeated failures, this run too")
+    run.add_argument("--archive", action="store_true",
+                     help="keep every fetched article answer as WARC under DIR/raw/date=…/ "
+                     "(archive: true in the config does the same); newsbeam reprocess reads it")
+    run.add_argument("--warc", action="append", default=[], metavar="PATTERN",
+                     help="read pages from WARC files instead of feeds (repeatable; paths, globs, "
+                     "gs:// s3:// … URLs); articles go under the date of their record")
+    run.add_argument("--warc-hosts", metavar="FILE|LIST",
+                     help="with --warc: keep only these hosts or domains (a file, one per line, "
+                     "or a comma-separated list)")
+    run.add_argument("--since", type=_date, metavar="YYYY-MM-DD",
+                     help="with --warc: skip records dated before this day (UTC)")
+    run.add_argument("--until", type=_date, metavar="YYYY-MM-DD",
+                     help="with --warc: skip records dated after this day (UTC)")
     topics_cli.add_model_arg(run)
     run.set_defaults(func=commands.cmd_run)
 
@@ -209,6 +231,9 @@ def build_parser() -> argparse.ArgumentParser:
     stream.add_argument("--workers", type=_workers, default=1, metavar="N",
                         help="processes on the local runner, as for run: N > 1 or 'auto' extracts "
                         "pages in N worker processes; the files written are the same")
+    stream.add_argument("--archive", action="store_true",
+                        help="keep every fetched article answer as WARC under DIR/raw/date=…/, "
+                        "one file per bundle (archive: true in the config does the same)")
     topics_cli.add_model_arg(stream)
     stream.set_defaults(func=commands.cmd_stream)
 
@@ -251,6 +276,19 @@ def build_parser() -> argparse.ArgumentParser:
                           "Load and validate a YAML config; print what it would run.")
     validate.add_argument("config", metavar="FILE", help="the YAML config")
     validate.set_defaults(func=commands.cmd_validate_config)
+
+    reprocess = _subparser(sub, "reprocess", "extract archived dates again, without network",
+                           "Rebuild the articles and dead letters of dates from their WARC archive "
+                           "(written by run --archive) with today's extractor, rules and topic "
+                           "model, and swap the partitions in.", [common, runner])
+    reprocess.add_argument("--output", required=True, metavar="DIR", help="output directory")
+    which = reprocess.add_mutually_exclusive_group(required=True)
+    which.add_argument("--date", dest="dates", action="append", type=_date, metavar="YYYY-MM-DD",
+                       help="a date to rebuild (repeatable)")
+    which.add_argument("--all", action="store_true", help="every date that has an archive")
+    reprocess.add_argument("--config", help="YAML file with the stage settings (feeds are ignored)")
+    topics_cli.add_model_arg(reprocess)
+    reprocess.set_defaults(func=commands.cmd_reprocess)
 
     topics_cli.register(sub)
     feedlists.register(sub)

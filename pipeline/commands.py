@@ -150,11 +150,127 @@ def check_files(cfg: RunConfig) -> None:
             raise ConfigError(f"clean.rules {cfg.clean.rules}: {str(exc).splitlines()[0]}") from None
 
 
-def cmd_run(args: argparse.Namespace, beam_args: list[str]) -> int:
-    from pipeline.config import RunConfig, load_config, with_overrides
+def warc_hosts(value: str | None) -> tuple[str, ...]:
+    """``--warc-hosts``: a file with one host per line, or a comma-separated list."""
+    from pipeline.config import ConfigError
+    from transforms.sources.warc import parse_hosts
 
+    if not value:
+        return ()
+    path = Path(value)
+    text = path.read_text("utf-8") if path.is_file() else value
+    hosts = parse_hosts(text)
+    if not hosts:
+        raise ConfigError(f"--warc-hosts {value}: no host names in it")
+    return hosts
+
+
+def _warc_config(args: argparse.Namespace, cfg: RunConfig):
+    from pipeline.config import ConfigError
+    from transforms.sources.warc import WarcConfig
+
+    since, until = args.since, args.until
+    if args.date:
+        if since or until:
+            raise ConfigError("--date with --warc reads the records of that day; give it or --since/--until")
+        since = until = args.date
+    if since and until and since > until:
+        raise ConfigError(f"--since {since} is after --until {until}")
+    return WarcConfig(
+        hosts=warc_hosts(args.warc_hosts),
+        since=dt.date.fromisoformat(since) if since else None,
+        until=dt.date.fromisoformat(until) if until else None,
+        max_bytes=cfg.fetch.http.max_bytes,
+    )
+
+
+def _stage_config(args: argparse.Namespace):
+    """The config of a run without feeds (WARC ingest, reprocess): stage settings only."""
+    from pipeline.config import RunConfig, TopicConfig, load_config
+
+    cfg = load_config(args.config) if getattr(args, "config", None) else RunConfig()
+    if getattr(args, "model", None):
+        cfg = cfg.model_copy(update={"topic": TopicConfig(model=args.model)})
+    return cfg
+
+
+def _replay(args: argparse.Namespace, beam_args: list[str], cfg, files, warc, kind: str, patterns) -> int:
+    from pipeline.replay import replay
+    from pipeline.run import Interrupted
+    from pipeline.state import LockHeld
+
+    try:
+        manifests = replay(cfg, args.output, files, warc, kind, beam_args, patterns)
+    except LockHeld as exc:
+        print(f"newsbeam: error: {exc}", file=sys.stderr)
+        return EXIT_LOCKED
+    except (Interrupted, KeyboardInterrupt) as exc:
+        signame = str(exc) if isinstance(exc, Interrupted) else "SIGINT"
+        print(f"newsbeam: stopped by {signame}; nothing was published, the lock is released",
+              file=sys.stderr)
+        return EXIT_INTERRUPTED
+    if _view["log_format"] == "json":
+        _say(json.dumps(manifests, default=str))
+        return EXIT_OK
+    beam_counters = manifests[0]["beam_counters"] if manifests else {}
+    skipped = ", ".join(f"{k.split(':', 1)[1]} {v}" for k, v in sorted(beam_counters.items())
+                        if k.startswith("warc/skipped:") and v) or "none"
+    _say(f"newsbeam {kind} {manifests[0]['run_id'] if manifests else ''}: "
+         f"{beam_counters.get('warc/files', 0)} WARC files, {beam_counters.get('warc/records', 0)} records, "
+         f"{beam_counters.get('warc/pages', 0)} pages")
+    _say(f"  skipped        {skipped}")
+    _say(f"  damaged files  {beam_counters.get('warc/damaged', 0)}")
+    for m in manifests:
+        c = m["counters"]
+        _say(f"  {m['date']}     {c['written']} articles, {c['dead_letter']} dead letters")
+    if not manifests:
+        _say("  nothing written: no record passed the filters")
+    _say(f"  output         {args.output}")
+    return EXIT_OK
+
+
+def cmd_warc(args: argparse.Namespace, beam_args: list[str]) -> int:
+    from pipeline.config import ConfigError
+    from pipeline.replay import warc_files
+
+    if args.feed or args.opml:
+        raise ConfigError("--warc reads pages from archives: give it without --feed/--opml")
+    if args.archive:
+        raise ConfigError("--archive keeps what a run fetches; a --warc run fetches nothing")
+    check_output(args.output)
+    cfg = _stage_config(args)
+    check_files(cfg)
+    warc = _warc_config(args, cfg)
+    files = warc_files(args.warc)
+    beam_args = runner_args(args, beam_args)
+    return _replay(args, beam_args, with_workers(cfg, args.workers, beam_args), {None: files},
+                   warc, "warc", args.warc)
+
+
+def cmd_reprocess(args: argparse.Namespace, beam_args: list[str]) -> int:
+    from pipeline.replay import reprocess_files
+    from transforms.sources.warc import WarcConfig
+
+    check_output(args.output)
+    cfg = _stage_config(args)
+    check_files(cfg)
+    files = reprocess_files(args.output, None if args.all else args.dates)
+    warc = WarcConfig(max_bytes=cfg.fetch.http.max_bytes)
+    return _replay(args, runner_args(args, beam_args), cfg, files, warc, "reprocess", None)
+
+
+def cmd_run(args: argparse.Namespace, beam_args: list[str]) -> int:
+    from pipeline.config import ConfigError, RunConfig, load_config, with_overrides
+
+    if args.warc:
+        return cmd_warc(args, beam_args)
+    for name in ("warc_hosts", "since", "until"):
+        if getattr(args, name):
+            raise ConfigError(f"--{name.replace('_', '-')} goes with --warc")
     beam_args = runner_args(args, beam_args)
     base = load_config(args.config) if args.config else RunConfig()
+    if args.archive:
+        base = base.model_copy(update={"archive": True})
     from pipeline.feedlists import with_opml
 
     base = with_opml(base, args.opml, args.allow_private_hosts)
@@ -197,6 +313,8 @@ def cmd_stream(args: argparse.Namespace, beam_args: list[str]) -> int:
     from pipeline.feedlists import with_opml
 
     base = with_opml(base, args.opml, args.allow_private_hosts)
+    if args.archive:
+        base = base.model_copy(update={"archive": True})
     cfg = with_workers(with_overrides(base, args.feed, args.allow_private_hosts, args.model),
                        args.workers, beam_args)
     check_files(cfg)

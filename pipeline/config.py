@@ -151,6 +151,8 @@ class RunConfig(BaseModel):
     max_failure_rate: float = Field(default=0.5, ge=0, le=1)
     # OPML files or URLs whose feeds are added to ``feeds`` (pipeline.feedlists.with_opml).
     opml: tuple[str, ...] = ()
+    # Keep every fetched answer as WARC under raw/date=…/ (newsbeam reprocess reads it back).
+    archive: bool = False
 
     @field_validator("opml", mode="before")
     @classmethod

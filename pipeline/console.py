@@ -115,6 +115,10 @@ def summary_lines(summary: Any, counters: dict[str, int]) -> list[str]:
         lines.insert(-1, f"  topics         {topics}")
     if languages:
         lines.insert(-1, f"  languages      {languages}")
+    archived = counters.get("archive/records", 0)
+    if archived:
+        statuses = _top(counters, "archive", "http:")
+        lines.insert(-1, f"  archived       {archived} answers as WARC (HTTP {statuses}) in raw/")
     return lines
 
 

@@ -19,9 +19,27 @@ from transforms.text.extract import ExtractArticles
 from transforms.sources.feeds import FetchFeeds
 from transforms.fetching.fetch import FetchArticles
 from transforms.enrichment.language import DetectLanguage
-from transforms.storage.memory import DropSeen, FindNearDuplicates, HashContent, ReadMemory, duplicate_json
-from transforms.records import FeedSpec, FeedStatus
-from transforms.storage.sink import WriteArticles, WriteDeadLetters
+from transforms.storage.memory import (
+    DropSeen,
+    FindNearDuplicates,
+    ForgetDates,
+    HashContent,
+    KeepFirstUnseen,
+    ReadMemory,
+    duplicate_json,
+)
+from transforms.records import (
+    ARTICLE_SCHEMA,
+    DEAD_LETTER_SCHEMA,
+    UTC,
+    Article,
+    DeadLetter,
+    FeedSpec,
+    FeedStatus,
+)
+from transforms.sources.warc import ReadWarcFiles, WarcConfig
+from transforms.storage.archive import WriteArchive
+from transforms.storage.sink import WriteArticles, WriteDated, WriteDeadLetters
 from transforms.enrichment.topic import ClassifyTopics
 
 
@@ -30,6 +48,14 @@ class Outputs(NamedTuple):
     duplicates: beam.PCollection  # (id, duplicate_of) of this run's near-duplicates
     dead: beam.PCollection
     statuses: beam.PCollection
+
+
+class ArchivePlan(NamedTuple):
+    """Where a run's WARC files go: a folder of its staging area, published with the run."""
+
+    directory: str
+    prefix: str
+    temp_directory: str
 
 
 class RunPlan(NamedTuple):
@@ -43,21 +69,42 @@ class RunPlan(NamedTuple):
     status_prefix: str
     feed_cache_dir: str | None
     duplicates_prefix: str = ""  # (id, duplicate_of) lines, applied to the articles after the run
+    archive: ArchivePlan | None = None  # None: no WARC archive
 
 
-def enrich(
-    unseen: beam.PCollection, cfg: RunConfig, spread: bool = True
+def article_stages(
+    pages: beam.PCollection, cfg: RunConfig
 ) -> tuple[beam.PCollection, list[beam.PCollection]]:
-    """Entries to fetch → classified articles and each stage's dead letters.
+    """Fetched pages → classified articles and each stage's dead letters.
 
-    The one chain of article stages; ``run`` and ``stream`` differ only around it.
+    The one chain of article stages: pages fetched live and pages read from WARC archives
+    (``run --warc``, ``reprocess``) go through the same steps.
     """
-    pages, dead_fetch = unseen | "FetchArticles" >> FetchArticles(cfg.fetch, spread=spread)
     extracted, dead_extract = pages | "Extract" >> ExtractArticles(cfg.extract)
     cleaned, dead_clean = extracted | "Clean" >> CleanArticles(cfg.clean.rules)
     languaged, dead_language = cleaned | "DetectLanguage" >> DetectLanguage()
     classified, dead_topic = languaged | "ClassifyTopics" >> ClassifyTopics(cfg.topic.model)
-    return classified, [dead_fetch, dead_extract, dead_clean, dead_language, dead_topic]
+    return classified, [dead_extract, dead_clean, dead_language, dead_topic]
+
+
+def enrich(
+    unseen: beam.PCollection, cfg: RunConfig, spread: bool = True,
+    archive: beam.PTransform | None = None,
+) -> tuple[beam.PCollection, list[beam.PCollection]]:
+    """Entries to fetch → classified articles and each stage's dead letters; with ``archive``
+    (a WARC writer), every answer received also goes to it.
+
+    ``run`` and ``stream`` differ only around it.
+    """
+    if archive is not None:
+        pages, dead_fetch, raw = unseen | "FetchArticles" >> FetchArticles(
+            cfg.fetch, spread=spread, archive=True
+        )
+        raw | "Archive" >> archive
+    else:
+        pages, dead_fetch = unseen | "FetchArticles" >> FetchArticles(cfg.fetch, spread=spread)
+    classified, dead_stages = article_stages(pages, cfg)
+    return classified, [dead_fetch, *dead_stages]
 
 
 def build_articles(p: beam.Pipeline, cfg: RunConfig, plan: RunPlan) -> Outputs:
@@ -69,7 +116,8 @@ def build_articles(p: beam.Pipeline, cfg: RunConfig, plan: RunPlan) -> Outputs:
     distinct, dead_links = entries | "Canonicalize" >> CanonicalizeEntries()
     remembered = p | "ReadMemory" >> ReadMemory(plan.memory)
     unseen = (distinct, remembered) | "DropSeenEarlier" >> DropSeen()
-    classified, dead_stages = enrich(unseen, cfg)
+    archive = WriteArchive(*plan.archive) if plan.archive else None
+    classified, dead_stages = enrich(unseen, cfg, archive=archive)
     articles = classified | "HashContent" >> HashContent()
     duplicates = (articles, remembered) | "FindNearDuplicates" >> FindNearDuplicates(plan.date)
     dead = (dead_feeds, dead_links, *dead_stages) | "MergeDeadLetters" >> beam.Flatten()
@@ -96,3 +144,68 @@ def build(p: beam.Pipeline, cfg: RunConfig, plan: RunPlan) -> Outputs:
         | "WriteFeedStatus" >> beam.io.WriteToText(plan.status_prefix, file_name_suffix=".jsonl", num_shards=1)
     )
     return outputs
+
+
+class WarcPlan(NamedTuple):
+    """What a run over WARC files (``run --warc``, ``reprocess``) reads and writes."""
+
+    files: list[str]  # one element per file
+    warc: WarcConfig
+    date: str | None  # every row under this date; None: under its record's date
+    memory: list[str]  # file patterns of every article partition (those rewritten are ignored)
+    articles_dir: str  # flat folders of <date>~<prefix>-….parquet files (see WriteDated)
+    dead_dir: str
+    prefix: str
+    temp_dir: str
+    duplicates_prefix: str
+
+
+def _dated_article(article: Article, date: str | None) -> tuple[str, Article]:
+    return date or article.fetched_at.astimezone(UTC).date().isoformat(), article
+
+
+def _second(pair: tuple[str, str]) -> str:
+    return pair[1]
+
+
+def _letter_url(letter: DeadLetter) -> tuple[str, DeadLetter]:
+    return letter.url, letter
+
+
+def _dated_letters(keyed: tuple[str, dict[str, list]], date: str | None):
+    _, grouped = keyed
+    dates = grouped["date"]
+    for letter in grouped["letter"]:
+        yield date or (min(dates) if dates else letter.failed_at.date().isoformat()), letter
+
+
+def build_warc(p: beam.Pipeline, cfg: RunConfig, plan: WarcPlan) -> beam.PCollection:
+    """WARC files → the same article stages as a feed run, rows written under their dates;
+    returns the near-duplicate pairs' PCollection."""
+    files = p | "ListWarcFiles" >> beam.Create(plan.files, reshuffle=False)
+    pages, dead_read, dates = files | "ReadWarc" >> ReadWarcFiles(plan.warc, plan.date)
+    classified, dead_stages = article_stages(pages, cfg)
+    run_dates = dates | "RecordDates" >> beam.Map(_second) | "DistinctDates" >> beam.Distinct()
+    remembered = p | "ReadMemory" >> ReadMemory(plan.memory)
+    others = remembered | "ForgetRewritten" >> ForgetDates(run_dates)
+    unique = (classified, others) | "KeepFirstUnseen" >> KeepFirstUnseen()
+    articles = unique | "HashContent" >> HashContent()
+    duplicates = (articles, others) | "FindNearDuplicates" >> FindNearDuplicates(plan.date)
+    (
+        articles
+        | "DateArticles" >> beam.Map(_dated_article, plan.date)
+        | "WriteArticles" >> WriteDated(plan.articles_dir, plan.prefix, ARTICLE_SCHEMA, plan.temp_dir)
+    )
+    dead = (dead_read, *dead_stages) | "MergeDeadLetters" >> beam.Flatten()
+    (
+        {"letter": dead | "KeyLetters" >> beam.Map(_letter_url), "date": dates}
+        | "JoinDates" >> beam.CoGroupByKey()
+        | "DateLetters" >> beam.FlatMap(_dated_letters, plan.date)
+        | "WriteDeadLetters" >> WriteDated(plan.dead_dir, plan.prefix, DEAD_LETTER_SCHEMA, plan.temp_dir)
+    )
+    (
+        duplicates
+        | "DuplicateToJson" >> beam.Map(duplicate_json)
+        | "WriteDuplicates" >> beam.io.WriteToText(plan.duplicates_prefix, file_name_suffix=".jsonl")
+    )
+    return duplicates

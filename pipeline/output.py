@@ -4,6 +4,7 @@ Layout (hive partitions, so pyarrow/duckdb/polars/Spark read ``date`` as a colum
 
     DIR/articles/date=YYYY-MM-DD/part-<run_id>-00000-of-00001.parquet
     DIR/dead_letter/date=YYYY-MM-DD/part-<run_id>-00000-of-00001.parquet
+    DIR/raw/date=YYYY-MM-DD/part-<run_id>-00000-of-00001.warc.gz   with --archive (docs/SCHEMA.md)
     DIR/_runs/date=YYYY-MM-DD/<run_id>.json     run manifests (pipeline/state.py)
     DIR/_state/feeds.json, _state/feed_cache/    memory of feeds between runs
     DIR/_staging/<run_id>/...                    a run's files until it commits
@@ -34,6 +35,9 @@ from apache_beam.io.filesystem import BeamIOError
 from apache_beam.io.filesystems import FileSystems
 
 SINKS = ("articles", "dead_letter")
+RAW = "raw"  # the WARC archive: published like a sink, but only by runs that archived
+# What each published folder holds; anything else in it (Beam's temporary files) is not data.
+FILE_PATTERNS = {"articles": "*.parquet", "dead_letter": "*.parquet", RAW: "*.warc.gz"}
 STAGING = "_staging"
 STATE = "_state"
 RUNS = "_runs"
@@ -138,9 +142,9 @@ def _swap_local(staged: str, target: str, aside: str) -> None:
     os.rename(staged, target)
 
 
-def _swap_remote(staged: str, target: str) -> None:
-    new = sorted(match(join(staged, "*.parquet")))
-    old = match(join(target, "*.parquet"))
+def _swap_remote(staged: str, target: str, pattern: str = "*.parquet") -> None:
+    new = sorted(match(join(staged, pattern)))
+    old = match(join(target, pattern))
     names = [join(target, path.rsplit("/", 1)[-1]) for path in new]
     if new:
         FileSystems.rename(new, names)
@@ -149,10 +153,10 @@ def _swap_remote(staged: str, target: str) -> None:
         FileSystems.delete(stale)
 
 
-def commit(output: str, run_id: str, date: str) -> dict[str, list[str]]:
+def commit(output: str, run_id: str, date: str, sinks: tuple[str, ...] = SINKS) -> dict[str, list[str]]:
     """Publish a finished run's partitions for ``date``; what earlier runs wrote there goes."""
     published: dict[str, list[str]] = {}
-    for sink in SINKS:
+    for sink in sinks:
         staged = join(staging_dir(output, run_id), sink, f"date={date}")
         target = partition_dir(output, sink, date)
         if not FileSystems.exists(staged):
@@ -160,8 +164,8 @@ def commit(output: str, run_id: str, date: str) -> dict[str, list[str]]:
         if is_local(output):
             _swap_local(staged, target, join(staging_dir(output, run_id), sink, f"old-date={date}"))
         else:
-            _swap_remote(staged, target)
-        published[sink] = sorted(match(join(target, "*.parquet")))
+            _swap_remote(staged, target, FILE_PATTERNS[sink])
+        published[sink] = sorted(match(join(target, FILE_PATTERNS[sink])))
     return published
 
 
@@ -179,7 +183,7 @@ def recover_staging(output: str, keep: str | None = None) -> list[str]:
     for run_id in sorted(runs - {keep}):
         run_dir = staging_dir(output, run_id)
         if is_local(output):
-            for sink in SINKS:
+            for sink in (*SINKS, RAW):
                 sink_dir = os.path.join(run_dir, sink)
                 for name in os.listdir(sink_dir) if os.path.isdir(sink_dir) else []:
                     target = join(output, sink, name.removeprefix("old-"))

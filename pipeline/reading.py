@@ -32,7 +32,7 @@ RUN_COLUMNS = (
 
 
 # What a newsbeam output directory holds; an empty directory is a fresh output.
-NEWSBEAM_NAMES = ("articles", "dead_letter", "_runs", "_state", "_lock.json")
+NEWSBEAM_NAMES = ("articles", "dead_letter", "raw", "_runs", "_state", "_lock.json")
 
 
 class OutputError(ValueError):

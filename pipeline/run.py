@@ -39,7 +39,7 @@ from apache_beam.options.pipeline_options import PipelineOptions, StandardOption
 
 from pipeline import output, state
 from pipeline.config import RunConfig
-from pipeline.graph import RunPlan, build
+from pipeline.graph import ArchivePlan, RunPlan, build
 from transforms.enrichment import language
 from transforms.text.extract import EXTRACT_MODULES
 from transforms.fetching.inflight import start_forkserver
@@ -356,6 +356,16 @@ def signals_deferred():
             signal.signal(sig, handler)
 
 
+def archive_plan(out: str, run_id: str, date: str) -> ArchivePlan:
+    """The WARC files of a run: staged beside its Parquet, published with them."""
+    staged = output.staging_dir(out, run_id)
+    return ArchivePlan(
+        directory=output.join(staged, output.RAW, f"date={date}"),
+        prefix=f"part-{run_id}",
+        temp_directory=output.join(staged, "_tmp_raw"),
+    )
+
+
 def run(cfg: RunConfig, out: str, date: str, beam_args: list[str]) -> RunSummary:
     """Execute one batch run for ``date`` and publish its files under ``out``.
 
@@ -383,6 +393,7 @@ def run(cfg: RunConfig, out: str, date: str, beam_args: list[str]) -> RunSummary
             status_prefix=output.join(staged, "feed_status"),
             duplicates_prefix=output.join(staged, "duplicates"),
             feed_cache_dir=output.join(staged, FEED_CACHE),
+            archive=archive_plan(out, run_id, date) if cfg.archive else None,
         )
         limit_heap_growth()
         # The language model loads, and the extraction processes' forkserver imports its
@@ -405,7 +416,8 @@ def run(cfg: RunConfig, out: str, date: str, beam_args: list[str]) -> RunSummary
         statuses = _read_statuses(plan.status_prefix)
         marked = _mark_duplicates(plan)
         with signals_deferred():  # publishing is not interrupted half-way
-            files = output.commit(out, run_id, date)
+            sinks = (*output.SINKS, output.RAW) if cfg.archive else output.SINKS
+            files = output.commit(out, run_id, date, sinks)
             _publish_feed_cache(out, run_id)
             state.save_feed_state(out, state.update_feed_state(feed_state, statuses, started))
             output.discard(out, run_id)

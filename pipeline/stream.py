@@ -44,6 +44,7 @@ from pipeline.run import (
 from transforms.sources.canonicalize import CanonicalizeLinks
 from transforms.text.extract import EXTRACT_MODULES
 from transforms.sources.feeds import FetchFeeds
+from transforms.storage.archive import WriteArchiveBundles
 from transforms.storage.memory import HashContent, ReadMemory
 from transforms.records import ARTICLE_SCHEMA, DEAD_LETTER_SCHEMA, FeedSpec, to_row
 from transforms.fetching.inflight import start_forkserver
@@ -64,6 +65,7 @@ class StreamPlan(NamedTuple):
     # DirectRunner a streaming GroupByKey or Flatten holds everything until the source ends;
     # there both are left out (and dead letters, which are merged with a Flatten, arrive at the end).
     spread: bool
+    raw_template: str | None = None  # WARC files of every answer (archive: true); None: none
 
 
 def _memory_pair(item) -> tuple[str, str]:
@@ -78,7 +80,8 @@ def build_stream(p: beam.Pipeline, cfg: RunConfig, plan: StreamPlan) -> None:
     keyed, dead_links = entries | "Canonicalize" >> CanonicalizeLinks()
     memory = p | "ReadMemory" >> ReadMemory(plan.memory) | "MemoryById" >> beam.Map(_memory_pair)
     unseen = (keyed, memory) | "DedupeUnseen" >> DedupeUnseen()
-    classified, dead_stages = enrich(unseen, cfg, spread=plan.spread)
+    archive = WriteArchiveBundles(plan.raw_template, plan.tmp_dir) if plan.raw_template else None
+    classified, dead_stages = enrich(unseen, cfg, spread=plan.spread, archive=archive)
     articles = classified | "HashContent" >> HashContent()
     dead = (dead_feeds, dead_links, *dead_stages) | "MergeDeadLetters" >> beam.Flatten()
     rows = articles | "ArticleRows" >> beam.Map(to_row)
@@ -187,6 +190,8 @@ def stream(cfg: RunConfig, out: str, poll_seconds: float, window_seconds: float,
             dead_template=_template(out, "dead_letter", stream_id),
             tmp_dir=output.staging_dir(out, stream_id),
             spread=not _direct(beam_args),
+            raw_template=output.join(out, output.RAW, "date={date}", f"part-stream-{stream_id}-{{uid}}.warc.gz")
+            if cfg.archive else None,
         )
         # A stream runs for days: the heap must not keep the holes of every page it fetched.
         limit_heap_growth()

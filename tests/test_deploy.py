@@ -64,6 +64,7 @@ MIN_COMMANDS = {
     "dask.md": 4,
     "dask/slurm_cluster.py": 1,
     "flink.md": 2,
+    "warc.md": 4,
     "k8s/cronjob.yaml": 2,
     "systemd/newsbeam.service": 1,
 }
@@ -268,7 +269,7 @@ def test_command_line_parses_with_the_real_cli(command: Command) -> None:
         return
     if args.command == "run":
         assert args.output, command
-        assert args.config or args.feed, f"{command}: no --config or --feed: nothing to fetch"
+        assert args.config or args.feed or args.warc, f"{command}: no --config, --feed or --warc: nothing to read"
     assert all(not r.startswith("-") or r.startswith("--") for r in rest), command
     if rest:
         assert rest[0].startswith("--"), f"{command}: stray argument {rest[0]!r}"

@@ -80,6 +80,12 @@ class FetchedPage:
     charset: str | None
     body: bytes
     fetched_at: dt.datetime
+    # What the archive (transforms/storage/archive.py) keeps besides the body: the answer's
+    # status line and headers as the server sent them, and the URLs redirected from, in order.
+    headers: tuple[tuple[str, str], ...] = ()
+    reason: str = ""
+    http_version: str = "HTTP/1.1"
+    redirects: tuple[str, ...] = ()
 
 
 @dataclasses.dataclass(frozen=True)
@@ -132,6 +138,9 @@ class DeadLetter:
     failed_at: dt.datetime
     http_status: int | None = None
     feed_url: str | None = None
+    # The refused answer (a 404, a PDF …) on its way to the archive; never written, and dropped
+    # from the dead letter once the archive has it.
+    page: FetchedPage | None = None
 
 
 _TS = pa.timestamp("us", tz="UTC")

@@ -5,6 +5,8 @@ Input: distinct ``FeedEntry`` (with canonical ``url``). Output: ``FetchedPage`` 
 Counters (namespace ``fetch``): ``in``, ``ok``, ``http:<status>``, ``error:<type>``,
 ``filtered:robots`` (robots.txt disallows the URL: a deliberate skip, no dead letter),
 ``robots:fetched`` (robots.txt files loaded by this worker).
+With ``archive``, a third output ``raw`` carries every answer received, refused ones (404s,
+PDFs …) too, as ``FetchedPage``, for transforms/storage/archive.py.
 Dead letters: transport errors and timeouts, non-2xx statuses (after the retries of
 :func:`transforms.fetching.http.fetch`), ``retry_after_too_long``, bodies over the size cap (after
 decompression), content that is not HTML (PDFs, images, JSON …), refused hosts,
@@ -25,6 +27,7 @@ See docs/POLITENESS.md.
 from __future__ import annotations
 
 import dataclasses
+import http
 import threading
 import urllib.parse
 from collections import Counter, OrderedDict, defaultdict, deque
@@ -47,6 +50,7 @@ from transforms.fetching.politeness import (
 )
 from transforms.records import DeadLetter, FeedEntry, FetchedPage, utc_now
 
+RAW = "raw"  # tag of the answers kept for the archive
 HTML_TYPES = frozenset({"text/html", "application/xhtml+xml"})
 # Servers that send no or a generic type still often send HTML; look at the first bytes.
 _SNIFF_TYPES = frozenset({"", "application/octet-stream", "text/plain", "binary/octet-stream"})
@@ -165,9 +169,33 @@ def robots_http(cfg: FetchConfig) -> HttpConfig:
     )
 
 
+def page_of(entry: FeedEntry, response: Response) -> FetchedPage:
+    """The record of one answer, with what the archive needs to write it as received."""
+    reason = response.reason
+    if not reason:
+        try:
+            reason = http.HTTPStatus(response.status).phrase
+        except ValueError:
+            reason = ""
+    return FetchedPage(
+        entry=entry,
+        final_url=response.final_url,
+        http_status=response.status,
+        content_type=response.content_type,
+        charset=response.charset,
+        body=response.body,
+        fetched_at=utc_now(),
+        headers=response.raw_headers or tuple(response.headers.items()),
+        reason=reason,
+        http_version=response.http_version,
+        redirects=response.redirects,
+    )
+
+
 class _FetchFn(beam.DoFn):
-    def __init__(self, cfg: FetchConfig) -> None:
+    def __init__(self, cfg: FetchConfig, archive: bool = False) -> None:
         self._cfg = cfg
+        self._archive = archive
 
     def setup(self) -> None:
         self._client = make_client(self._cfg.http, max_connections=self._cfg.concurrency)
@@ -208,6 +236,7 @@ class _FetchFn(beam.DoFn):
         return robots_from_response(response.status, response.body, self._cfg.http.user_agent)
 
     def _fetch_one(self, entry: FeedEntry) -> FetchedPage | DeadLetter | Skip:
+        response = None
         try:
             robots = self._robots.get(entry.url) if self._cfg.respect_robots else Robots()
             verdict = robots_verdict(robots, entry.url)
@@ -222,8 +251,9 @@ class _FetchFn(beam.DoFn):
             verdict = exc
         except Exception as exc:  # noqa: BLE001 - untrusted servers may break httpx in odd ways
             verdict = FetchError(type(exc).__name__, str(exc) or repr(exc))
+        page = page_of(entry, response) if response is not None else None
         if verdict is not None:
-            return dead_letter(
+            letter = dead_letter(
                 "fetch_article",
                 entry.url,
                 verdict.error_type,
@@ -231,15 +261,8 @@ class _FetchFn(beam.DoFn):
                 verdict.http_status,
                 entry.feed_url,
             )
-        return FetchedPage(
-            entry=entry,
-            final_url=response.final_url,
-            http_status=response.status,
-            content_type=response.content_type,
-            charset=response.charset,
-            body=response.body,
-            fetched_at=utc_now(),
-        )
+            return dataclasses.replace(letter, page=page) if self._archive else letter
+        return page
 
     def start_bundle(self) -> None:
         # Entries not started yet, by host; fetches started and not yet handed on, each with
@@ -297,25 +320,32 @@ class _FetchFn(beam.DoFn):
             beam.metrics.Metrics.counter("fetch", f"error:{result.error_type}").inc()
             if result.http_status is not None:
                 beam.metrics.Metrics.counter("fetch", f"http:{result.http_status}").inc()
+            if result.page is not None:
+                yield done.windowed(beam.pvalue.TaggedOutput(RAW, result.page))
+                result = dataclasses.replace(result, page=None)
             yield done.windowed(beam.pvalue.TaggedOutput(DEAD, result))
             return
         self._ok.inc()
         beam.metrics.Metrics.counter("fetch", f"http:{result.http_status}").inc()
+        if self._archive:
+            yield done.windowed(beam.pvalue.TaggedOutput(RAW, result))
         yield done.windowed(result)
 
 
 class FetchArticles(beam.PTransform):
-    """Distinct ``FeedEntry`` → (``FetchedPage``, ``DeadLetter``).
+    """Distinct ``FeedEntry`` → (``FetchedPage``, ``DeadLetter``), and with ``archive`` a third
+    PCollection: every answer received, as ``FetchedPage``.
 
     ``spread``: reshuffle before fetching so the slow step is spread over workers. Streaming
     pipelines on a runner whose watermark stands still while the source runs (the Python
     DirectRunner) pass False, as a Reshuffle there holds every element until the stream ends.
     """
 
-    def __init__(self, cfg: FetchConfig, spread: bool = True) -> None:
+    def __init__(self, cfg: FetchConfig, spread: bool = True, archive: bool = False) -> None:
         super().__init__()
         self._cfg = cfg
         self._spread = spread
+        self._archive = archive
 
     def expand(self, entries):
         spread = entries | "SpreadArticles" >> beam.Reshuffle() if self._spread else entries
@@ -323,5 +353,9 @@ class FetchArticles(beam.PTransform):
         # that asked for them, with that element's window and timestamp, and Beam's exception
         # wrapper hides those parameters from process(). Nothing escapes _fetch_one anyway:
         # every failure there becomes a DeadLetter.
-        results = spread | "Fetch" >> beam.ParDo(_FetchFn(self._cfg)).with_outputs(DEAD, main="ok")
+        results = spread | "Fetch" >> beam.ParDo(_FetchFn(self._cfg, self._archive)).with_outputs(
+            DEAD, RAW, main="ok"
+        )
+        if self._archive:
+            return results["ok"], results[DEAD], results[RAW]
         return results["ok"], results[DEAD]

@@ -112,6 +112,12 @@ class Response:
     headers: Mapping[str, str]
     body: bytes
     attempts: int = 1  # requests made for the final hop, retries included
+    # For the archive: headers in the server's order and case (repeats kept), the status line's
+    # reason and protocol, and the URLs that redirected here.
+    raw_headers: tuple[tuple[str, str], ...] = ()
+    reason: str = ""
+    http_version: str = "HTTP/1.1"
+    redirects: tuple[str, ...] = ()
 
 
 def parse_content_type(header: str | None) -> tuple[str, str | None]:
@@ -511,6 +517,7 @@ def _get_once(
     """One attempt: follow redirects by hand, checking and pinning every hop."""
     policy = HostPolicy.of(cfg)
     current = url
+    hops: list[str] = []
     for _hop in range(cfg.max_redirects + 1):
         _scheme, host, port = _split(current)
         addresses = vet_host(host, port, policy, resolver)
@@ -528,6 +535,7 @@ def _get_once(
                 status = response.status_code
                 location = response.headers.get("location")
                 if status in _REDIRECT_STATUSES and location:
+                    hops.append(current)
                     current = _redirect_target(current, location, status)
                     continue
                 body = _read_capped(response, cfg, deadline, truncate)
@@ -540,6 +548,12 @@ def _get_once(
                     charset=charset,
                     headers=dict(response.headers),
                     body=body,
+                    raw_headers=tuple(
+                        (k.decode("latin-1"), v.decode("latin-1")) for k, v in response.headers.raw
+                    ),
+                    reason=response.reason_phrase,
+                    http_version=response.http_version,
+                    redirects=tuple(hops),
                 )
         except httpx.TimeoutException as exc:
             raise FetchError("timeout", f"{type(exc).__name__} for {current}") from exc

@@ -24,6 +24,7 @@ changed word already moves 3-4 bits, while unrelated texts sit 20 and more bits 
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import hashlib
 import json
 import re
@@ -129,7 +130,8 @@ class HashContent(beam.PTransform):
         return articles | "Simhash" >> beam.ParDo(_HashFn())
 
 
-def _article_bands(article: Article, date: str) -> Iterator[tuple[tuple[int, int], Candidate]]:
+def _article_bands(article: Article, date: str | None) -> Iterator[tuple[tuple[int, int], Candidate]]:
+    date = date or article.fetched_at.astimezone(dt.timezone.utc).date().isoformat()
     if article.content_hash:
         value = int(article.content_hash, 16)
         for band in bands(value):
@@ -154,9 +156,12 @@ def _earliest(keyed: tuple[str, Iterable[tuple[tuple[str, str, str], str]]]) -> 
 
 
 class FindNearDuplicates(beam.PTransform):
-    """(hashed ``Article``, ``Remembered``) → ``(id, duplicate_of)`` for the near-duplicates."""
+    """(hashed ``Article``, ``Remembered``) → ``(id, duplicate_of)`` for the near-duplicates.
 
-    def __init__(self, date: str) -> None:
+    ``date``: the date the articles are written under; None: each article's fetch date (WARC
+    ingest, whose records fall on several dates)."""
+
+    def __init__(self, date: str | None) -> None:
         super().__init__()
         self._date = date
 
@@ -252,3 +257,58 @@ class ReadMemory(beam.PTransform):
             | "ReadIds" >> ReadAllFromParquet(with_filename=True, columns=["id", "content_hash"])
             | "ToRemembered" >> beam.Map(_to_remembered)
         )
+
+
+def _first_unseen(keyed: tuple[str, dict[str, list]]) -> Iterator[Article]:
+    _, grouped = keyed
+    articles = grouped["article"]
+    if grouped["seen"]:
+        beam.metrics.Metrics.counter("memory", "seen_earlier").inc(len(articles))
+        return
+    if not articles:
+        return
+    first = min(articles, key=lambda a: (a.fetched_at, a.final_url, a.text))
+    if len(articles) > 1:
+        beam.metrics.Metrics.counter("memory", "duplicate_in_run").inc(len(articles) - 1)
+    yield first
+
+
+def _article_key(article: Article) -> tuple[str, Article]:
+    return article.id, article
+
+
+def _seen_key(item: Remembered) -> tuple[str, str]:
+    return item.id, item.date
+
+
+class KeepFirstUnseen(beam.PTransform):
+    """(``Article``, ``Remembered``) → one article per id (the first fetched), none for an id
+    written under another date. For archives, where the same URL can be recorded many times and
+    pages arrive without a feed stage that would have deduplicated them first."""
+
+    def expand(self, articles_and_memory):
+        articles, remembered = articles_and_memory
+        return (
+            {
+                "article": articles | "KeyArticles" >> beam.Map(_article_key),
+                "seen": remembered | "KeySeen" >> beam.Map(_seen_key),
+            }
+            | "JoinSeen" >> beam.CoGroupByKey()
+            | "FirstUnseen" >> beam.FlatMap(_first_unseen)
+        )
+
+
+def _other_date(item: Remembered, dates: list[str]) -> bool:
+    return item.date not in dates
+
+
+class ForgetDates(beam.PTransform):
+    """``Remembered`` → those not under one of ``dates`` (a side input): the partitions a run
+    rewrites are replaced, not remembered."""
+
+    def __init__(self, dates) -> None:
+        super().__init__()
+        self._dates = dates
+
+    def expand(self, remembered):
+        return remembered | "OtherDates" >> beam.Filter(_other_date, beam.pvalue.AsList(self._dates))

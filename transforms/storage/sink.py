@@ -17,6 +17,8 @@ from collections.abc import Iterator
 from typing import Any
 
 import apache_beam as beam
+from apache_beam.io import fileio
+from apache_beam.options.value_provider import StaticValueProvider
 from apache_beam.io.parquetio import WriteToParquet
 
 from transforms import progress
@@ -85,4 +87,85 @@ class WriteDeadLetters(beam.PTransform):
             letters
             | "ToRows" >> beam.ParDo(_DeadRowFn())
             | "WriteParquet" >> _parquet(self._prefix, DEAD_LETTER_SCHEMA, self._shards)
+        )
+
+
+class _ParquetRows(fileio.FileSink):
+    """A Beam file sink writing ``(date, Article | DeadLetter)`` as Parquet rows of one schema."""
+
+    def __init__(self, schema: Any) -> None:
+        self._schema = schema
+
+    def open(self, fh) -> None:
+        import pyarrow.parquet as pq
+
+        self._writer = pq.ParquetWriter(fh, self._schema, compression="zstd")
+        self._rows: list[dict[str, Any]] = []
+
+    def write(self, dated: tuple[str, Article | DeadLetter]) -> None:
+        record = dated[1]
+        if isinstance(record, Article):
+            beam.metrics.Metrics.counter("write", "articles").inc()
+            beam.metrics.Metrics.counter("write", f"topic:{record.topic_label}").inc()
+        else:
+            beam.metrics.Metrics.counter("write", f"dead_letter:{record.stage}").inc()
+        self._rows.append(to_row(record))
+        if len(self._rows) >= 1000:
+            self._write_rows()
+
+    def _write_rows(self) -> None:
+        import pyarrow as pa
+
+        if self._rows:
+            self._writer.write_table(pa.Table.from_pylist(self._rows, schema=self._schema))
+            self._rows = []
+
+    def flush(self) -> None:
+        self._write_rows()
+        self._writer.close()
+
+
+class _SinkOf:
+    """Picklable sink factory for WriteToFiles (a lambda would capture the schema badly)."""
+
+    def __init__(self, schema: Any) -> None:
+        self._schema = schema
+
+    def __call__(self, _destination: str) -> _ParquetRows:
+        return _ParquetRows(self._schema)
+
+
+def date_of(dated: tuple[str, Any]) -> str:
+    return dated[0]
+
+
+def dated_name(prefix: str):
+    """File names ``<date>~<prefix>-SSSSS-of-NNNNN.parquet`` in one folder; the application moves
+    each into its ``date=`` folder (Beam's file writer makes no sub-folders)."""
+
+    def _name(window, pane, shard_index, total_shards, compression, destination) -> str:
+        return f"{destination}~{prefix}-{shard_index:05d}-of-{total_shards:05d}.parquet"
+
+    return _name
+
+
+class WriteDated(beam.PTransform):
+    """``(date, Article | DeadLetter)`` → Parquet files per date in ``directory`` (see
+    :func:`dated_name`), for runs whose rows fall on several dates (WARC ingest)."""
+
+    def __init__(self, directory: str, prefix: str, schema: Any, temp_directory: str) -> None:
+        super().__init__()
+        self._directory = directory
+        self._prefix = prefix
+        self._schema = schema
+        self._temp = temp_directory
+
+    def expand(self, dated):
+        return dated | "WriteParquet" >> fileio.WriteToFiles(
+            self._directory,
+            file_naming=dated_name(self._prefix),
+            destination=date_of,
+            sink=_SinkOf(self._schema),
+            temp_directory=StaticValueProvider(str, self._temp),
+            shards=1,
         )
