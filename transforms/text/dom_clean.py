@@ -31,6 +31,7 @@ a caption whose credit is glued to its end in plain text (``Peking. Foto: AFP``)
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from typing import NamedTuple
 
 from lxml import etree
@@ -157,9 +158,20 @@ _IMAGE_CAPTION_WORDS = (IMAGE_WORDS | CAPTION_WORDS | {"wp"}) - {
 _MEDIA = ("img", "picture", "video", "amp-img")
 
 
+class Placed(NamedTuple):
+    """A caption or credit the pass kept, and the image it stands under (an index given by the
+    caller's ``owner_of``; None: under no image the caller knows)."""
+
+    kind: str  # "caption" or "credit"
+    value: str
+    owner: int | None
+
+
 class DomStrip(NamedTuple):
     credits: tuple[str, ...]
     captions: tuple[str, ...]
+    # Only with ``owner_of``: every kept value with its image, in the order they were kept.
+    placed: tuple[Placed, ...] = ()
 
 
 def _text(node: lxml_html.HtmlElement) -> str:
@@ -308,10 +320,22 @@ def is_caption(node: lxml_html.HtmlElement, text: str) -> bool:
     return bool(words & _IMAGE_CAPTION_WORDS) or attached_to_image(node)
 
 
-def strip_credit_nodes(tree: lxml_html.HtmlElement) -> DomStrip:
-    """Remove credit and caption nodes from ``tree``; return their texts, credits unlabelled."""
+def strip_credit_nodes(
+    tree: lxml_html.HtmlElement, owner_of: Callable[[lxml_html.HtmlElement], int | None] | None = None
+) -> DomStrip:
+    """Remove credit and caption nodes from ``tree``; return their texts, credits unlabelled.
+
+    With ``owner_of`` (:meth:`transforms.text.images.ImageScan.owner_of`), each kept value is
+    also returned with the image it stands under, asked while the node is still in the page."""
     credits: list[str] = []
     captions: list[str] = []
+    placed: list[Placed] = []
+
+    def keep(kind: str, value: str, node: lxml_html.HtmlElement) -> None:
+        (credits if kind == "credit" else captions).append(value)
+        if owner_of is not None:
+            placed.append(Placed(kind, value, owner_of(node)))
+
     # Credits first: a credit inside a caption must not stay glued to the caption's text.
     candidates = _candidates(tree)
     root = tree.getroottree().getroot()
@@ -330,14 +354,16 @@ def strip_credit_nodes(tree: lxml_html.HtmlElement) -> DomStrip:
             if wanted == "credit":
                 value = credit_value(text)
                 if is_credit(node, value):
-                    credits.append(value)
+                    keep("credit", value, node)
             elif text and is_caption(node, text):
                 caption, credit = split_caption(text)
                 if credit:
-                    credits.append(credit)
+                    keep("credit", credit, node)
                 if caption and credit_value(caption) == caption:
-                    captions.append(caption)
+                    keep("caption", caption, node)
                 elif caption:  # a "caption" node that holds only a labelled credit
-                    credits.append(credit_value(caption))
+                    keep("credit", credit_value(caption), node)
             _drop(node)
-    return DomStrip(tuple(dict.fromkeys(credits)), tuple(dict.fromkeys(captions)))
+    return DomStrip(
+        tuple(dict.fromkeys(credits)), tuple(dict.fromkeys(captions)), tuple(placed)
+    )

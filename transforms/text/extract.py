@@ -51,12 +51,12 @@ from lxml import html as lxml_html
 from pydantic import BaseModel, ConfigDict, Field
 from trafilatura.utils import load_html
 
-from transforms.text import metadata
+from transforms.text import challenge, images, metadata
 from transforms.storage.deadletter import DEAD, dead_letter
 from transforms.text.dom_clean import strip_credit_nodes
 from transforms.text.page_sections import page_keywords, page_sections
 from transforms.fetching.inflight import InFlight, Pending, ProcessPool
-from transforms.records import Article, DeadLetter, FetchedPage
+from transforms.records import Article, DeadLetter, FetchedPage, Image
 
 _META_CHARSET = re.compile(
     rb"""<meta[^>]+charset\s*=\s*["']?\s*([A-Za-z0-9_.:-]+)""", re.IGNORECASE
@@ -263,6 +263,7 @@ def _extract(page: FetchedPage, cfg: ExtractConfig) -> tuple[Article, str | None
     tree = load_html(html_text) if html_text.strip() else None
     credits: tuple[str, ...] = ()
     captions: tuple[str, ...] = ()
+    pictures: tuple[Image, ...] = ()
     page_text, used = "", None
     page_names = metadata.site_names(tree)  # og:site_name and JSON-LD organisations
     names = metadata.site_names(None, entry.feed_name, page.final_url, *page_names)
@@ -272,9 +273,14 @@ def _extract(page: FetchedPage, cfg: ExtractConfig) -> tuple[Article, str | None
     sections, keywords = page_sections(tree), page_keywords(tree)
     if tree is not None:
         # Metadata first: the DOM pass below removes nodes some of it lives in.
+        scan = images.scan_images(tree, page.final_url)  # before the DOM pass drops captions
+        placed = ()
         if cfg.strip_credits:
-            credits, captions = strip_credit_nodes(tree)
+            credits, captions, placed = strip_credit_nodes(tree, scan.owner_of)
+        pictures = images.article_images(scan, placed)
+        credits, captions = images.with_image_texts(credits, captions, pictures)
         page_text, used = extract_text(tree, page.final_url, cfg)
+        challenge.check_page(tree, page_text)  # interstitials become dead letters, not text
         if cfg.keep_teaser and page_text:
             page_text = _with_teaser(page_text, metadata.visible_teaser(tree))
     feed_text = entry.content if len(entry.content) >= len(entry.summary) else entry.summary
@@ -305,6 +311,9 @@ def _extract(page: FetchedPage, cfg: ExtractConfig) -> tuple[Article, str | None
         is_paywalled=paywalled,
         image_credits=credits,
         image_captions=captions,
+        images=pictures,
+        modified_at=metadata.modified_at(tree, entry.updated),
+        canonical_url=metadata.canonical_url(tree, page.final_url),
         tags=entry.tags,
         sections=sections,
         feed_language=entry.feed_language,
@@ -319,6 +328,8 @@ def extract_outcome(page: FetchedPage, cfg: ExtractConfig) -> tuple[Article, str
     child and still name the page that failed."""
     try:
         return _extract(page, cfg)
+    except challenge.ShellPageError as exc:
+        error_type, message, status = exc.kind, str(exc), page.http_status
     except NoTextError as exc:
         error_type, message, status = "no_text", str(exc), page.http_status
     except Exception as exc:  # noqa: BLE001 - untrusted HTML can break any parser
@@ -401,6 +412,7 @@ class _ExtractFn(beam.DoFn):
         """What ``outcome`` emits; with the window of ``done``'s element when it came from the
         pool (inline, ``process`` is still in the element's own call)."""
         if isinstance(outcome, DeadLetter):
+            beam.metrics.Metrics.counter("extract", f"dead:{outcome.error_type}").inc()
             output = beam.pvalue.TaggedOutput(DEAD, outcome)
         else:
             article, used = outcome

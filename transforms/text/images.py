@@ -1,0 +1,433 @@
+"""The article's images from the page's markup: URL, caption, credit, alt text, lead flag.
+
+Input: the parsed page (the tree :mod:`transforms.text.extract` already holds) and its final
+URL. Output: :class:`transforms.records.Image` records in page order. No image is downloaded:
+everything comes from the markup.
+
+Where images come from
+- ``<img>``/``<amp-img>`` inside the article (with their ``<picture>`` sources): the largest
+  ``srcset`` candidate, lazy-loading attributes (``data-src``, ``data-srcset`` …) before a
+  placeholder ``src``, and ``<noscript>`` copies (parsed as elements: they are walked like the
+  others and merge with their lazy twin by URL);
+- ``og:image`` / ``twitter:image`` and the article's JSON-LD ``image`` name the lead image. When
+  no image in the body is that picture (compared by :func:`image_key`, which ignores rendition
+  sizes), the lead is added in front from the metadata, with the JSON-LD caption and credit.
+
+What is not an image of the article: images outside the article (header, footer, navigation,
+sidebars; the lead image is let in from above the article), logos, avatars, author photos,
+icons, emoji, tracking pixels (a width or height under ``MIN_SIDE``), ads and sponsors, share
+buttons, and teasers of other articles (an image inside a link to another page).
+
+URLs are absolute (against ``<base href>`` and the final URL) and tracking-free (the query
+parameters :mod:`transforms.sources.canonicalize` drops; the others keep their order, since
+image CDNs sign them).
+
+Captions and credits come from the DOM credit pass (:mod:`transforms.text.dom_clean`): it calls
+:meth:`ImageScan.owner_of` for each caption or credit it keeps, before it drops the node, and
+:func:`article_images` attaches them to the image they stand under.
+"""
+
+from __future__ import annotations
+
+import re
+import urllib.parse
+from collections.abc import Iterable
+from typing import Any, NamedTuple
+
+from lxml import html as lxml_html
+
+from transforms.records import Image
+from transforms.sources.canonicalize import TRACKING_PARAMS, TRACKING_PREFIXES
+from transforms.text import metadata
+from transforms.text.dom_clean import Placed
+
+# Attributes that hold the real image of a lazily loaded <img>, most specific first.
+LAZY_SRC = ("data-src", "data-lazy-src", "data-original", "data-lazy", "data-url", "data-hi-res-src")
+LAZY_SRCSET = ("data-srcset", "data-lazy-srcset", "data-original-set")
+# Width or height attributes below this are tracking pixels and spacers, not pictures.
+MIN_SIDE = 50
+# Words in the class, id, alt or file name of an image or of a container between it and the
+# article that mark it as chrome rather than a picture of the story.
+CHROME_WORDS = frozenset(
+    {
+        "logo", "logos", "avatar", "avatars", "icon", "icons", "emoji", "sprite", "badge",
+        "gravatar", "author", "authors", "autor", "autorin", "profile", "byline", "share",
+        "sharing", "social", "sponsor", "sponsored", "advert", "advertisement", "ad", "ads",
+        "anzeige", "banner", "promo", "teaser", "teasers", "related", "recommended",
+        "recommendation", "recommendations", "newsletter", "comments", "comment", "pixel",
+        "tracking", "spacer", "placeholder", "outbrain", "taboola", "paywall", "widget",
+        "sidebar", "footer", "nav", "navigation", "menu", "rating", "stars",
+    }
+)
+# Tags no article image sits in (outside the article's own <header>).
+_CHROME_TAGS = frozenset({"nav", "footer", "aside", "form", "button"})
+_WORD_SPLIT = re.compile(r"[^a-z0-9]+|(?<=[a-z])(?=[A-Z])")
+_CAMEL = re.compile(r"(?<=[a-z])(?=[A-Z])")
+_TRACKER_URL = re.compile(r"(?:^|[/._-])(?:pixel|beacon|spacer|blank|1x1|tracking|transparent)[/._-]", re.I)
+_IMAGE_EXT = re.compile(r"\.(?:jpe?g|png|gif|webp|avif|bmp|tiff?|svg)$", re.I)
+# Ids in an image URL: runs of 5+ digits, or hex hashes of 8+ characters with a digit. Size
+# tokens ("w767", "1280x853", "v16_9_1600") have fewer digits in a row.
+_ID_TOKEN = re.compile(r"^(?=.*\d)(?:[a-z]*\d{5,}[a-z0-9]*|[0-9a-f]{8,}|[0-9a-f-]{32,36})$")
+_SPLIT_TOKENS = re.compile(r"[^0-9a-z]+")
+_SPACE = re.compile(r"\s+")
+_META_IMAGE = (
+    ("property", "og:image"),
+    ("property", "og:image:url"),
+    ("property", "og:image:secure_url"),
+    ("name", "og:image"),
+    ("name", "twitter:image"),
+    ("property", "twitter:image"),
+    ("name", "twitter:image:src"),
+)
+_ARTICLE_ROOT_PROPS = ("articleBody",)
+_ARTICLE_TYPES = re.compile(r"Article$|^BlogPosting$|^Report$|^LiveBlogPosting$")
+
+
+class Found(NamedTuple):
+    """An image found in the markup, with the element it came from (None: metadata only)."""
+
+    element: Any
+    url: str
+    alt: str
+    in_article: bool
+
+
+class ImageScan(NamedTuple):
+    """What :func:`scan_images` found: body images in page order, the lead from metadata."""
+
+    found: tuple[Found, ...]
+    lead_url: str
+    lead_caption: str
+    lead_credit: str
+    # ancestor element → indexes into ``found`` of the images below it (a few levels up)
+    near: dict[Any, tuple[int, ...]]
+
+    def owner_of(self, node: Any) -> int | None:
+        """Index of the image ``node`` (a caption or credit) stands under, or None."""
+        for depth, anc in enumerate((node, *node.iterancestors())):
+            if depth > OWNER_REACH:
+                return None
+            indexes = self.near.get(anc)
+            if not indexes:
+                continue
+            if len(indexes) == 1:
+                return indexes[0]
+            return _nearest_before(anc, node, indexes, self.found)
+        return None
+
+
+# How far up from a caption the container that holds its image may be (figure > div > img:
+# the caption's parent or grandparent, plus room for wrappers).
+OWNER_REACH = 4
+
+
+def _nearest_before(anc: Any, node: Any, indexes: tuple[int, ...], found: tuple[Found, ...]) -> int:
+    """The last of ``indexes`` whose element comes before ``node`` under ``anc``, else the first."""
+    by_element = {found[i].element: i for i in indexes}
+    last = None
+    for el in anc.iter():
+        if el is node:
+            break
+        i = by_element.get(el)
+        if i is not None:
+            last = i
+    return last if last is not None else indexes[0]
+
+
+def _words(value: str) -> set[str]:
+    return {w for w in _WORD_SPLIT.split(_CAMEL.sub("-", value).lower()) if w}
+
+
+def clean_image_url(raw: str, base: str) -> str:
+    """Absolute, tracking-free URL of an image, or "" for data: URIs and unusable values."""
+    raw = (raw or "").strip()
+    if not raw or raw.startswith(("data:", "blob:", "javascript:", "#", "about:")):
+        return ""
+    try:
+        parts = urllib.parse.urlsplit(urllib.parse.urljoin(base, raw))
+    except ValueError:
+        return ""
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        return ""
+    if parts.query:
+        kept = [
+            p for p in parts.query.split("&")
+            if p and not _tracking(p.split("=", 1)[0])
+        ]
+        parts = parts._replace(query="&".join(kept))
+    return urllib.parse.urlunsplit(parts._replace(fragment=""))
+
+
+def _tracking(name: str) -> bool:
+    lowered = urllib.parse.unquote(name).lower()
+    return lowered in TRACKING_PARAMS or lowered.startswith(TRACKING_PREFIXES)
+
+
+def largest_candidate(srcset: str) -> str:
+    """The URL of ``srcset``'s largest candidate (by ``w``, then ``x``; the last one on ties)."""
+    best, best_size = "", -1.0
+    # Candidates are split on commas followed by space or a URL start; URLs may hold commas.
+    for part in re.split(r",\s+|,(?=https?:|/)", srcset.strip()):
+        bits = part.split()
+        if not bits:
+            continue
+        size = 1.0
+        if len(bits) > 1:
+            d = bits[-1].lower()
+            try:
+                size = float(d[:-1]) if d[-1] in "wx" else 1.0
+            except ValueError:
+                size = 1.0
+            if d.endswith("x"):
+                size *= 1000  # a density beats no descriptor, loses to nothing with widths
+        if size >= best_size:
+            best, best_size = bits[0], size
+    return best
+
+
+def image_key(url: str) -> str:
+    """What makes two URLs the same picture in another rendition: the ids in the file name
+    (after percent-decoding, so a resizer URL that wraps the original is keyed on the original),
+    else the path without its extension; host, size tokens and query are ignored."""
+    decoded = urllib.parse.unquote(urllib.parse.unquote(url)).lower()
+    path = urllib.parse.urlsplit(decoded).path if "://" in decoded else decoded
+    path = path.split("?", 1)[0]
+    name = path.rstrip("/").rsplit("/", 1)[-1]
+    name = _IMAGE_EXT.sub("", name)
+    ids = [t for t in _SPLIT_TOKENS.split(name) if _ID_TOKEN.match(t)]
+    if ids:
+        return "id:" + "/".join(ids)
+    return "path:" + _IMAGE_EXT.sub("", path)
+
+
+def _img_url(img: Any, base: str) -> str:
+    """The best URL of an ``<img>``: the largest srcset candidate (its own and its
+    ``<picture>``'s sources), else a lazy attribute, else ``src``."""
+    sets = [img.get(a) for a in (*LAZY_SRCSET, "srcset")]
+    parent = img.getparent()
+    if parent is not None and parent.tag == "picture":
+        for source in parent.iterchildren("source"):
+            if (source.get("media") or "").startswith("(max-width"):
+                continue  # a crop for small screens, not the picture at its largest
+            sets += [source.get(a) for a in (*LAZY_SRCSET, "srcset")]
+    for srcset in sets:
+        if srcset and srcset.strip() and not srcset.strip().startswith("data:"):
+            url = clean_image_url(largest_candidate(srcset), base)
+            if url:
+                return url
+    for attr in (*LAZY_SRC, "src"):
+        url = clean_image_url(img.get(attr) or "", base)
+        if url:
+            return url
+    return ""
+
+
+def _too_small(img: Any) -> bool:
+    for attr in ("width", "height"):
+        value = (img.get(attr) or "").strip().removesuffix("px")
+        if value.isdigit() and int(value) < MIN_SIDE:
+            return True
+    return False
+
+
+def _is_chrome(img: Any, url: str, root: Any, page_url: str, base: str) -> bool:
+    """Logo, avatar, icon, ad, share button, pixel or teaser rather than a story picture."""
+    if _too_small(img) or _TRACKER_URL.search(url) or url.lower().split("?")[0].endswith(".svg"):
+        return True
+    own = f"{img.get('class', '')} {img.get('id', '')} {img.get('alt', '')}"
+    name = urllib.parse.urlsplit(url).path.rsplit("/", 1)[-1]
+    if _words(own + " " + _IMAGE_EXT.sub("", name)) & CHROME_WORDS:
+        return True
+    for anc in img.iterancestors():
+        if anc is root:
+            break
+        if anc.tag in _CHROME_TAGS:
+            return True
+        if anc.tag == "a" and _links_elsewhere(anc.get("href") or "", page_url, base):
+            return True
+        attrs = f"{anc.get('class', '')} {anc.get('id', '')}"
+        if len(attrs) > 1 and _words(attrs) & CHROME_WORDS:
+            return True
+    return False
+
+
+def _links_elsewhere(href: str, page_url: str, base: str) -> bool:
+    """A link to another page (a teaser), not to the image itself, an anchor or this page."""
+    href = href.strip()
+    if not href or href.startswith(("#", "javascript:")):
+        return False
+    try:
+        target = urllib.parse.urlsplit(urllib.parse.urljoin(base, href))
+        here = urllib.parse.urlsplit(page_url)
+    except ValueError:
+        return False
+    if _IMAGE_EXT.search(target.path):
+        return False  # a lightbox link to the full-size picture
+    return (target.netloc, target.path.rstrip("/")) != (here.netloc, here.path.rstrip("/"))
+
+
+def article_root(tree: Any) -> Any:
+    """The element that holds the article: ``itemprop=articleBody``'s ``<article>`` or itself,
+    else the ``<article>`` with the page's ``<h1>``, else the longest ``<article>``, else
+    ``<main>``, else ``<body>``."""
+    body = tree.find(".//body")
+    body = body if body is not None else tree
+    for node in tree.iterfind(".//*[@itemprop='articleBody']"):
+        for anc in node.iterancestors("article"):
+            return anc
+        return node.getparent() if node.getparent() is not None else node
+    for h1 in tree.iter("h1"):
+        for anc in h1.iterancestors("article", "main"):
+            return anc
+        break
+    articles = list(tree.iter("article"))
+    if articles:
+        return max(articles, key=lambda a: len(a.text_content()))
+    main = tree.find(".//main")
+    return main if main is not None else body
+
+
+def _meta_lead(tree: Any, base: str) -> tuple[str, str, str]:
+    """(url, caption, credit) of the lead image named by JSON-LD or og:image/twitter:image."""
+    for item in metadata._json_ld(tree):
+        types = metadata._types(item)
+        if not any(_ARTICLE_TYPES.search(t) for t in types):
+            continue
+        image = item.get("image")
+        if isinstance(image, list) and image:
+            image = image[0]
+        if isinstance(image, str):
+            url = clean_image_url(image, base)
+            if url:
+                return url, "", ""
+        if isinstance(image, dict):
+            url = clean_image_url(str(image.get("url") or image.get("contentUrl") or ""), base)
+            if url:
+                return url, _ld_text(image.get("caption")), _ld_credit(image)
+    for attr, name in _META_IMAGE:
+        for value in metadata.meta_values(tree, attr, name):
+            url = clean_image_url(value, base)
+            if url:
+                return url, "", ""
+    return "", "", ""
+
+
+def _ld_text(value: Any) -> str:
+    if isinstance(value, dict):
+        value = value.get("name") or value.get("text") or ""
+    if isinstance(value, list):
+        value = " / ".join(_ld_text(v) for v in value if _ld_text(v))
+    return _SPACE.sub(" ", str(value or "")).strip() if isinstance(value, str) else ""
+
+
+def _ld_credit(image: dict) -> str:
+    for key in ("creditText", "copyrightHolder", "author", "creator"):
+        text = _ld_text(image.get(key))
+        if text:
+            return text
+    return ""
+
+
+def _base(tree: Any, page_url: str) -> str:
+    for node in tree.iter("base"):
+        href = (node.get("href") or "").strip()
+        if href:
+            try:
+                return urllib.parse.urljoin(page_url, href)
+            except ValueError:
+                return page_url
+    return page_url
+
+
+def scan_images(tree: lxml_html.HtmlElement, page_url: str) -> ImageScan:
+    """Every article image of ``tree`` in page order; one walk over the image elements."""
+    base = _base(tree, page_url)
+    root = article_root(tree)
+    lead_url, lead_caption, lead_credit = _meta_lead(tree, base)
+    lead_key = image_key(lead_url) if lead_url else None
+    in_root = set(root.iter("img", "amp-img"))
+    found: list[Found] = []
+    for img in tree.iter("img", "amp-img"):
+        url = _img_url(img, base)
+        if not url:
+            continue
+        inside = img in in_root
+        if not inside and image_key(url) != lead_key:
+            continue
+        if _is_chrome(img, url, root if inside else None, page_url, base):
+            continue
+        alt = _SPACE.sub(" ", img.get("alt") or "").strip()
+        found.append(Found(img, url, alt, inside))
+    near: dict[Any, list[int]] = {}
+    for i, item in enumerate(found):
+        for depth, anc in enumerate(item.element.iterancestors()):
+            if depth >= OWNER_REACH or anc.tag in ("body", "html"):
+                break
+            near.setdefault(anc, []).append(i)
+    return ImageScan(
+        tuple(found), lead_url, lead_caption, lead_credit,
+        {k: tuple(v) for k, v in near.items()},
+    )
+
+
+def article_images(scan: ImageScan, placed: Iterable[Placed] = ()) -> tuple[Image, ...]:
+    """The images of ``scan`` with their captions and credits, one per picture, lead flagged."""
+    captions: dict[int, str] = {}
+    credits: dict[int, list[str]] = {}
+    for item in placed:
+        if item.owner is None:
+            continue
+        if item.kind == "caption":
+            captions.setdefault(item.owner, item.value)
+        elif item.value not in credits.setdefault(item.owner, []):
+            credits[item.owner].append(item.value)
+    lead_key = image_key(scan.lead_url) if scan.lead_url else None
+    out: list[Image] = []
+    index: dict[str, int] = {}
+    for i, item in enumerate(scan.found):
+        key = image_key(item.url)
+        caption = captions.get(i, "")
+        credit = " / ".join(credits.get(i, []))
+        if key in index:
+            # The same picture again (a lazy twin, a <noscript> copy, a gallery repeat): one
+            # record, filled in from whichever copy carries the caption and credit.
+            j = index[key]
+            old = out[j]
+            out[j] = old._replace(
+                caption=old.caption or caption, credit=old.credit or credit, alt=old.alt or item.alt
+            )
+            continue
+        index[key] = len(out)
+        out.append(Image(item.url, caption, credit, item.alt, False))
+    if lead_key is None:
+        # No metadata names the lead: the first picture, when it is in the article.
+        if out and scan.found[0].in_article:
+            out[0] = out[0]._replace(is_lead=True)
+        return tuple(out)
+    if lead_key in index:
+        j = index[lead_key]
+        old = out[j]
+        out[j] = old._replace(
+            is_lead=True,
+            caption=old.caption or scan.lead_caption,
+            credit=old.credit or scan.lead_credit,
+        )
+        return tuple(out)
+    return (Image(scan.lead_url, scan.lead_caption, scan.lead_credit, "", True), *out)
+
+
+def with_image_texts(
+    credits: tuple[str, ...], captions: tuple[str, ...], pictures: Iterable[Image]
+) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """``image_credits`` and ``image_captions`` from the DOM pass's values and the images'
+    (the lead's JSON-LD caption and credit are in no DOM node); page order, no repeats."""
+    pictures = list(pictures)
+    # An image's credit joins the DOM values that stand under it ("A / B"); those are listed.
+    known = set(credits)
+    extra = [
+        p.credit for p in pictures
+        if p.credit and p.credit not in known and not set(p.credit.split(" / ")) <= known
+    ]
+    credits = tuple(dict.fromkeys([*credits, *extra]))
+    captions = tuple(dict.fromkeys([*captions, *(p.caption for p in pictures if p.caption)]))
+    return credits, captions
