@@ -233,6 +233,46 @@ def split_caption(text: str) -> tuple[str, str | None]:
     return text[: found.start()].strip(), credit.strip()
 
 
+# A caption's last sentence ends here; a credit may follow it in its own element or brackets.
+_SENTENCE_END = ".!?…\"“”»)"
+# "(Christie's)" or "(AP Photo/Evan Vucci)" after a caption's last sentence (Nine, AP style).
+_TRAILING_BRACKETS = re.compile(r"(?<=[.!?…\"“”»])\s*\((?P<credit>[^()\d][^()]{1,59})\)\s*$")
+# Bracketed words that say where a person stands in the picture, not who took it.
+_POSITIONS = frozenset(
+    {"left", "right", "centre", "center", "front", "back", "top", "bottom", "links", "rechts",
+     "mitte", "l.", "r.", "m.", "file", "archiv", "archive", "symbolbild", "illustration"}
+)
+MAX_TRAILING_CREDIT_WORDS = 8
+_CREDIT_TAGS = frozenset({"span", "strong", "small", "em", "cite", "b", "i", "div", "p"})
+
+
+def trailing_credit(node: lxml_html.HtmlElement, text: str) -> tuple[str, str | None]:
+    """A caption whose credit stands after its last sentence, unlabelled → (caption, credit):
+    in the caption's last element (``<span>Ruhe hilft.</span><span>Unsplash/K. S.</span>``,
+    ``<strong class="author">``) or in brackets (``… girls. (Christie's)``)."""
+    children = [c for c in node if isinstance(c.tag, str) and c.tag != "br"]
+    if len(children) >= 1 and not (children[-1].tail or "").strip():
+        last = children[-1]
+        value = _text(last)
+        before = text[: len(text) - len(value)].rstrip() if text.endswith(value) else ""
+        if (
+            last.tag in _CREDIT_TAGS
+            and value
+            and len(value) <= MAX_CREDIT_LINE_CHARS
+            and len(value.split()) <= MAX_TRAILING_CREDIT_WORDS
+            and value[-1] not in ".!?:"
+            and len(before) >= 15
+            and before[-1] in _SENTENCE_END
+        ):
+            return before, credit_value(value)
+    found = _TRAILING_BRACKETS.search(text)
+    if found:
+        credit = found.group("credit").strip()
+        if credit.casefold() not in _POSITIONS and len(credit.split()) <= MAX_TRAILING_CREDIT_WORDS:
+            return text[: found.start()].strip(), credit_value(credit)
+    return text, None
+
+
 def _drop(node: lxml_html.HtmlElement) -> None:
     # drop_tree keeps the tail text, which belongs to the surrounding paragraph.
     if node.getparent() is not None:
@@ -357,6 +397,8 @@ def strip_credit_nodes(
                     keep("credit", value, node)
             elif text and is_caption(node, text):
                 caption, credit = split_caption(text)
+                if not credit:
+                    caption, credit = trailing_credit(node, text)
                 if credit:
                     keep("credit", credit, node)
                 if caption and credit_value(caption) == caption:

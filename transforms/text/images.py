@@ -39,7 +39,7 @@ from lxml import html as lxml_html
 from transforms.records import Image
 from transforms.sources.canonicalize import TRACKING_PARAMS, TRACKING_PREFIXES
 from transforms.text import metadata
-from transforms.text.dom_clean import Placed
+from transforms.text.dom_clean import Placed, split_caption
 
 # Attributes that hold the real image of a lazily loaded <img>, most specific first.
 LAZY_SRC = ("data-src", "data-lazy-src", "data-original", "data-lazy", "data-url", "data-hi-res-src")
@@ -53,12 +53,14 @@ CHROME_WORDS = frozenset(
         "logo", "logos", "avatar", "avatars", "icon", "icons", "emoji", "sprite", "badge",
         "gravatar", "author", "authors", "autor", "autorin", "profile", "byline", "share",
         "sharing", "social", "sponsor", "sponsored", "advert", "advertisement", "ad", "ads",
-        "anzeige", "banner", "promo", "teaser", "teasers", "related", "recommended",
+        "anzeige", "banner", "promo", "related", "recommended",
         "recommendation", "recommendations", "newsletter", "comments", "comment", "pixel",
         "tracking", "spacer", "placeholder", "outbrain", "taboola", "paywall", "widget",
         "sidebar", "footer", "nav", "navigation", "menu", "rating", "stars",
     }
 )
+# Not "teaser": German CMSs call the lead image of the article itself a "teaser image"; teasers
+# of other articles are told by their link (``_links_elsewhere``).
 # Tags no article image sits in (outside the article's own <header>).
 _CHROME_TAGS = frozenset({"nav", "footer", "aside", "form", "button"})
 _WORD_SPLIT = re.compile(r"[^a-z0-9]+|(?<=[a-z])(?=[A-Z])")
@@ -101,10 +103,12 @@ class ImageScan(NamedTuple):
     lead_credit: str
     # ancestor element → indexes into ``found`` of the images below it (a few levels up)
     near: dict[Any, tuple[int, ...]]
+    # image_key → (caption, credit) of the page's JSON-LD ImageObjects
+    described: dict[str, tuple[str, str]] = {}
 
     def owner_of(self, node: Any) -> int | None:
         """Index of the image ``node`` (a caption or credit) stands under, or None."""
-        for depth, anc in enumerate((node, *node.iterancestors())):
+        for depth, anc in enumerate((node, *_levels(node))):
             if depth > OWNER_REACH:
                 return None
             indexes = self.near.get(anc)
@@ -204,9 +208,9 @@ def _img_url(img: Any, base: str) -> str:
     """The best URL of an ``<img>``: the largest srcset candidate (its own and its
     ``<picture>``'s sources), else a lazy attribute, else ``src``."""
     sets = [img.get(a) for a in (*LAZY_SRCSET, "srcset")]
-    parent = img.getparent()
-    if parent is not None and parent.tag == "picture":
-        for source in parent.iterchildren("source"):
+    picture = _picture_of(img)
+    if picture is not None:
+        for source in picture.iter("source"):
             if (source.get("media") or "").startswith("(max-width"):
                 continue  # a crop for small screens, not the picture at its largest
             sets += [source.get(a) for a in (*LAZY_SRCSET, "srcset")]
@@ -220,6 +224,22 @@ def _img_url(img: Any, base: str) -> str:
         if url:
             return url
     return ""
+
+
+def _picture_of(img: Any) -> Any:
+    """The ``<picture>`` around ``img``. libxml2 does not know ``<source>`` is empty and nests
+    what follows it inside, so the picture may be a few ``<source>`` levels up."""
+    for anc in img.iterancestors():
+        if anc.tag == "picture":
+            return anc
+        if anc.tag != "source":
+            return None
+    return None
+
+
+def _levels(element: Any) -> Iterable[Any]:
+    """The ancestors of ``element`` that count as levels: not ``<source>``/``<picture>``."""
+    return (a for a in element.iterancestors() if a.tag not in ("source", "picture"))
 
 
 def _too_small(img: Any) -> bool:
@@ -312,6 +332,19 @@ def _meta_lead(tree: Any, base: str) -> tuple[str, str, str]:
     return "", "", ""
 
 
+def _described(tree: Any, base: str) -> dict[str, tuple[str, str]]:
+    """image_key → (caption, credit) of every JSON-LD ImageObject that has either."""
+    out: dict[str, tuple[str, str]] = {}
+    for item in metadata._json_ld(tree):
+        if "ImageObject" not in metadata._types(item):
+            continue
+        url = clean_image_url(str(item.get("url") or item.get("contentUrl") or ""), base)
+        caption, credit = _ld_text(item.get("caption")), _ld_credit(item)
+        if url and (caption or credit):
+            out.setdefault(image_key(url), (caption, credit))
+    return out
+
+
 def _ld_text(value: Any) -> str:
     if isinstance(value, dict):
         value = value.get("name") or value.get("text") or ""
@@ -360,13 +393,13 @@ def scan_images(tree: lxml_html.HtmlElement, page_url: str) -> ImageScan:
         found.append(Found(img, url, alt, inside))
     near: dict[Any, list[int]] = {}
     for i, item in enumerate(found):
-        for depth, anc in enumerate(item.element.iterancestors()):
+        for depth, anc in enumerate(_levels(item.element)):
             if depth >= OWNER_REACH or anc.tag in ("body", "html"):
                 break
             near.setdefault(anc, []).append(i)
     return ImageScan(
         tuple(found), lead_url, lead_caption, lead_credit,
-        {k: tuple(v) for k, v in near.items()},
+        {k: tuple(v) for k, v in near.items()}, _described(tree, base),
     )
 
 
@@ -398,6 +431,13 @@ def article_images(scan: ImageScan, placed: Iterable[Placed] = ()) -> tuple[Imag
             )
             continue
         index[key] = len(out)
+        if not (caption and credit) and key in scan.described:
+            # The page's JSON-LD describes this picture (Postmedia lists every ImageObject).
+            ld_caption, ld_credit = scan.described[key]
+            caption, credit = caption or ld_caption, credit or ld_credit
+        if not credit and item.alt:
+            # A credit glued to the alt text ("Ein Meteorit … © NDR Foto: Phillip Eggers").
+            credit = split_caption(item.alt)[1] or ""
         out.append(Image(item.url, caption, credit, item.alt, False))
     if lead_key is None:
         # No metadata names the lead: the first picture, when it is in the article.
