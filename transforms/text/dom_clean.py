@@ -101,10 +101,13 @@ _SPACE = re.compile(r"\s+")
 CREDIT_LABELS = (
     r"Fotos?|Bild(?:er)?|Bildquelle|Bildnachweis|Fotonachweis|Titelbild|Symbolbild|Archivbild|"
     r"Photos?|Images?|Pictures?|Pic|Credits?|Photo\s+credit|Image\s+credit|Crédit(?:\s+photo)?|"
-    r"Cr[ée]dits?\s+photo|Foto\s+di|Fuente|Fonte|Quelle|Source|Copyright"
+    r"Cr[ée]dits?\s+photo|Foto\s+di|Fuente|Fonte|Quelle|Source|Copyright|Isithombe"
 )
 # "Photo by X", "Foto von X".
-_BY_LABEL = r"(?:Fotos?|Photos?|Images?|Pictures?|Bild)\s+(?:by|von|de|di|par|por)\s+"
+_BY_LABEL = (
+    r"(?:Fotos?|Photos?|Photograph|Images?|Pictures?|Bild|Illustration|Grafik|Graphic|Video)"
+    r"\s+(?:by|von|de|di|par|por)\s+"
+)
 # "(Foto: X)" or "Foto: X" or "© X" at the very end of a caption.
 _GLUED_CREDIT = re.compile(
     rf"(?:^|(?<=[.!?…“”\"')\]])\s*|\s*[|/–—-]\s*|\s+)"
@@ -237,6 +240,11 @@ def split_caption(text: str) -> tuple[str, str | None]:
 _SENTENCE_END = ".!?…\"“”»)"
 # "(Christie's)" or "(AP Photo/Evan Vucci)" after a caption's last sentence (Nine, AP style).
 _TRAILING_BRACKETS = re.compile(r"(?<=[.!?…\"“”»])\s*\((?P<credit>[^()\d][^()]{1,59})\)\s*$")
+# A few words without digits or final punctuation after a caption's last sentence: an agency
+# or a photographer ("… 연설하고 있다. 연합뉴스", "… in Berlin. Reuters").
+_TRAILING_NAME = re.compile(
+    r"(?<=[.!?…\"“”»])\s+(?P<credit>(?:[^\W\d_][^\s.!?\d]*)(?:[ /][^\s.!?\d]+){0,3})\s*$"
+)
 # Bracketed words that say where a person stands in the picture, not who took it.
 _POSITIONS = frozenset(
     {"left", "right", "centre", "center", "front", "back", "top", "bottom", "links", "rechts",
@@ -251,6 +259,10 @@ def trailing_credit(node: lxml_html.HtmlElement, text: str) -> tuple[str, str | 
     in the caption's last element (``<span>Ruhe hilft.</span><span>Unsplash/K. S.</span>``,
     ``<strong class="author">``) or in brackets (``… girls. (Christie's)``)."""
     children = [c for c in node if isinstance(c.tag, str) and c.tag != "br"]
+    while len(children) == 1 and not (node.text or "").strip() and not (children[0].tail or "").strip():
+        # <figcaption><p>Caption. <cite>AP</cite></p></figcaption>: look inside the wrapper.
+        node = children[0]
+        children = [c for c in node if isinstance(c.tag, str) and c.tag != "br"]
     if len(children) >= 1 and not (children[-1].tail or "").strip():
         last = children[-1]
         value = _text(last)
@@ -270,6 +282,9 @@ def trailing_credit(node: lxml_html.HtmlElement, text: str) -> tuple[str, str | 
         credit = found.group("credit").strip()
         if credit.casefold() not in _POSITIONS and len(credit.split()) <= MAX_TRAILING_CREDIT_WORDS:
             return text[: found.start()].strip(), credit_value(credit)
+    found = _TRAILING_NAME.search(text)
+    if found and found.group("credit").casefold().strip(" .") not in _POSITIONS:
+        return text[: found.start()].strip(), found.group("credit").strip()
     return text, None
 
 

@@ -55,7 +55,7 @@ CHROME_WORDS = frozenset(
         "sharing", "social", "sponsor", "sponsored", "advert", "advertisement", "ad", "ads",
         "anzeige", "banner", "promo", "related", "recommended",
         "recommendation", "recommendations", "newsletter", "comments", "comment", "pixel",
-        "tracking", "spacer", "placeholder", "outbrain", "taboola", "paywall", "widget",
+        "tracking", "spacer", "outbrain", "taboola", "paywall", "widget",
         "sidebar", "footer", "nav", "navigation", "menu", "rating", "stars",
     }
 )
@@ -71,6 +71,9 @@ _IMAGE_EXT = re.compile(r"\.(?:jpe?g|png|gif|webp|avif|bmp|tiff?|svg)$", re.I)
 # tokens ("w767", "1280x853", "v16_9_1600") have fewer digits in a row.
 _ID_TOKEN = re.compile(r"^(?=.*\d)(?:[a-z]*\d{5,}[a-z0-9]*|[0-9a-f]{8,}|[0-9a-f-]{32,36})$")
 _SPLIT_TOKENS = re.compile(r"[^0-9a-z]+")
+# A rendition named after the file ("meteorit142_v-fullhd", "feuerwehr-222~_v-gseagaleriexl":
+# the ARD broadcasters' image service).
+_VARIANT = re.compile(r"~?_v-[a-z0-9_]+$")
 _SPACE = re.compile(r"\s+")
 _META_IMAGE = (
     ("property", "og:image"),
@@ -201,7 +204,7 @@ def image_key(url: str) -> str:
     ids = [t for t in _SPLIT_TOKENS.split(name) if _ID_TOKEN.match(t)]
     if ids:
         return "id:" + "/".join(ids)
-    return "path:" + _IMAGE_EXT.sub("", path)
+    return "path:" + _VARIANT.sub("", _IMAGE_EXT.sub("", path))
 
 
 def _img_url(img: Any, base: str) -> str:
@@ -339,7 +342,8 @@ def _described(tree: Any, base: str) -> dict[str, tuple[str, str]]:
         if "ImageObject" not in metadata._types(item):
             continue
         url = clean_image_url(str(item.get("url") or item.get("contentUrl") or ""), base)
-        caption, credit = _ld_text(item.get("caption")), _ld_credit(item)
+        caption = _ld_text(item.get("caption")) or _ld_text(item.get("description"))
+        credit = _ld_credit(item)
         if url and (caption or credit):
             out.setdefault(image_key(url), (caption, credit))
     return out
