@@ -74,6 +74,8 @@ _SPLIT_TOKENS = re.compile(r"[^0-9a-z]+")
 # A rendition named after the file ("meteorit142_v-fullhd", "feuerwehr-222~_v-gseagaleriexl":
 # the ARD broadcasters' image service).
 _VARIANT = re.compile(r"~?_v-[a-z0-9_]+$")
+# A path segment that names a rendition's size ("wide__1300x731", "w_1600,c_limit", "1280").
+_SIZE_SEGMENT = re.compile(r"\d+x\d+|^(?:[a-z]{1,2}_?)?\d{2,4}(?:[,_].*)?$|^(?:original|master|large|medium|small|thumb\w*)$")
 _SPACE = re.compile(r"\s+")
 _META_IMAGE = (
     ("property", "og:image"),
@@ -195,16 +197,23 @@ def largest_candidate(srcset: str) -> str:
 def image_key(url: str) -> str:
     """What makes two URLs the same picture in another rendition: the ids in the file name
     (after percent-decoding, so a resizer URL that wraps the original is keyed on the original),
-    else the path without its extension; host, size tokens and query are ignored."""
+    else the ids in the path, else the path without its extension, size segments and rendition
+    suffix; host and query are ignored."""
     decoded = urllib.parse.unquote(urllib.parse.unquote(url)).lower()
     path = urllib.parse.urlsplit(decoded).path if "://" in decoded else decoded
-    path = path.split("?", 1)[0]
-    name = path.rstrip("/").rsplit("/", 1)[-1]
-    name = _IMAGE_EXT.sub("", name)
+    path = path.split("?", 1)[0].rstrip("/")
+    segments = path.split("/")
+    name = _IMAGE_EXT.sub("", segments[-1])
     ids = [t for t in _SPLIT_TOKENS.split(name) if _ID_TOKEN.match(t)]
     if ids:
         return "id:" + "/".join(ids)
-    return "path:" + _VARIANT.sub("", _IMAGE_EXT.sub("", path))
+    # A file name that only names the size ("wide__1300x731", "original") says nothing.
+    name = "" if _SIZE_SEGMENT.search(name) else _VARIANT.sub("", name)
+    ids = [t for seg in segments[:-1] for t in _SPLIT_TOKENS.split(seg) if _ID_TOKEN.match(t)]
+    if ids:
+        return "id:" + "/".join(ids) + "/" + name
+    kept = [seg for seg in segments[:-1] if not _SIZE_SEGMENT.search(seg)]
+    return "path:" + "/".join([*kept, name])
 
 
 def _img_url(img: Any, base: str) -> str:
@@ -455,6 +464,17 @@ def article_images(scan: ImageScan, placed: Iterable[Placed] = ()) -> tuple[Imag
             is_lead=True,
             caption=old.caption or scan.lead_caption,
             credit=old.credit or scan.lead_credit,
+        )
+        return tuple(out)
+    if out and scan.found[0].in_article:
+        # The metadata's picture is none of the article's: most often a crop made for social
+        # networks of the article's first picture, under another file name. The first picture
+        # leads; adding the crop would list one picture twice.
+        first = out[0]
+        out[0] = first._replace(
+            is_lead=True,
+            caption=first.caption or scan.lead_caption,
+            credit=first.credit or scan.lead_credit,
         )
         return tuple(out)
     return (Image(scan.lead_url, scan.lead_caption, scan.lead_credit, "", True), *out)
