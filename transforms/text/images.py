@@ -46,26 +46,47 @@ LAZY_SRC = ("data-src", "data-lazy-src", "data-original", "data-lazy", "data-url
 LAZY_SRCSET = ("data-srcset", "data-lazy-srcset", "data-original-set")
 # Width or height attributes below this are tracking pixels and spacers, not pictures.
 MIN_SIDE = 50
-# Words in the class, id, alt or file name of an image or of a container between it and the
-# article that mark it as chrome rather than a picture of the story.
-CHROME_WORDS = frozenset(
+# Words in the class or id of an image, or in its file name, that make it chrome rather than a
+# picture of the story. Not "share": DailyMail's article pictures carry a "share this image"
+# class; not alt words: a caption may well mention an icon or a logo.
+OWN_WORDS = frozenset(
     {
         "logo", "logos", "avatar", "avatars", "icon", "icons", "emoji", "sprite", "badge",
-        "gravatar", "author", "authors", "autor", "autorin", "profile", "byline", "share",
-        "sharing", "social", "sponsor", "sponsored", "advert", "advertisement", "ad", "ads",
-        "anzeige", "banner", "promo", "related", "recommended",
-        "recommendation", "recommendations", "newsletter", "comments", "comment", "pixel",
-        "tracking", "spacer", "outbrain", "taboola", "paywall", "widget",
-        "sidebar", "footer", "nav", "navigation", "menu", "rating", "stars",
+        "gravatar", "author", "authors", "autor", "autorin", "profile", "byline", "pixel",
+        "spacer", "sponsor", "sponsored", "advert", "advertisement", "ad", "ads", "banner",
     }
 )
-# Not "teaser": German CMSs call the lead image of the article itself a "teaser image"; teasers
-# of other articles are told by their link (``_links_elsewhere``).
+# Words in the class or id of a container between an image and the article that mark a part of
+# the page that is not the story: share bars, ads, related links, newsletter boxes, job ads,
+# video players (their poster is a still of a video, not a picture of the article).
+CHROME_WORDS = OWN_WORDS | frozenset(
+    {
+        "share", "sharing", "social", "anzeige", "promo", "related", "recommended",
+        "recommendation", "recommendations", "newsletter", "comments", "comment", "outbrain",
+        "taboola", "paywall", "sidebar", "footer", "nav", "navigation", "menu", "rating",
+        "stars", "aside", "signup", "subscribe", "subscription", "jobs", "job", "careers",
+        "video", "videos", "player", "jwplayer", "podcast",
+    }
+)
+# Container words of teaser lists and cards: chrome when the container is small and links to
+# another page of the site (a teaser of another article), not when it is the article's own
+# "teaser image" header (German CMSs call the lead image that) or a gallery.
+TEASER_WORDS = frozenset({"teaser", "teasers", "teaserimage", "card", "cards", "tile", "list"})
+GALLERY_WORDS = frozenset({"gallery", "galerie", "slideshow", "slider", "carousel", "lightbox"})
+# A teaser card holds a headline and a line or two; a container with more text is the article.
+MAX_TEASER_CHARS = 400
 # Tags no article image sits in (outside the article's own <header>).
-_CHROME_TAGS = frozenset({"nav", "footer", "aside", "form", "button"})
+_CHROME_TAGS = frozenset({"nav", "footer", "aside", "form"})
+# Links to a photo viewer of the same article are not teasers.
+_PHOTO_PAGE = re.compile(r"photo|foto|gallery|galerie|bild|image|picture|slideshow", re.I)
 _WORD_SPLIT = re.compile(r"[^a-z0-9]+|(?<=[a-z])(?=[A-Z])")
 _CAMEL = re.compile(r"(?<=[a-z])(?=[A-Z])")
-_TRACKER_URL = re.compile(r"(?:^|[/._-])(?:pixel|beacon|spacer|blank|1x1|tracking|transparent)[/._-]", re.I)
+_TRACKER_URL = re.compile(
+    r"(?:^|[/._-])(?:pixel|beacon|spacer|blank|1x1|tracking|transparent)[/._-]|"
+    r"scorecardresearch\.|doubleclick\.|facebook\.com/tr|google-analytics\.|vgwort\.de|"
+    r"ioam\.de|chartbeat\.|quantserve\.|bat\.bing\.|/cdn-cgi/beacon|/b/ss/",
+    re.I,
+)
 _IMAGE_EXT = re.compile(r"\.(?:jpe?g|png|gif|webp|avif|bmp|tiff?|svg)$", re.I)
 # Ids in an image URL: runs of 5+ digits, or hex hashes of 8+ characters with a digit. Size
 # tokens ("w767", "1280x853", "v16_9_1600") have fewer digits in a row.
@@ -75,7 +96,7 @@ _SPLIT_TOKENS = re.compile(r"[^0-9a-z]+")
 # the ARD broadcasters' image service).
 _VARIANT = re.compile(r"~?_v-[a-z0-9_]+$")
 # A path segment that names a rendition's size ("wide__1300x731", "w_1600,c_limit", "1280").
-_SIZE_SEGMENT = re.compile(r"\d+x\d+|^(?:[a-z]{1,2}_?)?\d{2,4}(?:[,_].*)?$|^(?:original|master|large|medium|small|thumb\w*)$")
+_SIZE_SEGMENT = re.compile(r"\d+x\d+|^(?:[a-z]{1,2}_?)?\d{2,4}(?:[,_@].*)?$|^(?:original|master|large|medium|small|thumb\w*)$")
 _SPACE = re.compile(r"\s+")
 _META_IMAGE = (
     ("property", "og:image"),
@@ -266,10 +287,13 @@ def _is_chrome(img: Any, url: str, root: Any, page_url: str, base: str) -> bool:
     """Logo, avatar, icon, ad, share button, pixel or teaser rather than a story picture."""
     if _too_small(img) or _TRACKER_URL.search(url) or url.lower().split("?")[0].endswith(".svg"):
         return True
-    own = f"{img.get('class', '')} {img.get('id', '')} {img.get('alt', '')}"
-    name = urllib.parse.urlsplit(url).path.rsplit("/", 1)[-1]
-    if _words(own + " " + _IMAGE_EXT.sub("", name)) & CHROME_WORDS:
+    if (img.get("alt") or "").lower().startswith(("click to play", "play video", "video abspielen")):
         return True
+    own = f"{img.get('class', '')} {img.get('id', '')}"
+    name = urllib.parse.urlsplit(url).path.rsplit("/", 1)[-1]
+    if _words(own + " " + _IMAGE_EXT.sub("", name)) & OWN_WORDS:
+        return True
+    gallery = False
     for anc in img.iterancestors():
         if anc is root:
             break
@@ -278,24 +302,38 @@ def _is_chrome(img: Any, url: str, root: Any, page_url: str, base: str) -> bool:
         if anc.tag == "a" and _links_elsewhere(anc.get("href") or "", page_url, base):
             return True
         attrs = f"{anc.get('class', '')} {anc.get('id', '')}"
-        if len(attrs) > 1 and _words(attrs) & CHROME_WORDS:
-            return True
+        if len(attrs) > 1:
+            words = _words(attrs)
+            if words & CHROME_WORDS:
+                return True
+            if words & GALLERY_WORDS:
+                gallery = True
+            if (
+                words & TEASER_WORDS
+                and not gallery
+                and len(anc.text_content()) <= MAX_TEASER_CHARS
+                and any(_links_elsewhere(a.get("href") or "", page_url, base) for a in anc.iter("a"))
+            ):
+                return True
     return False
 
 
 def _links_elsewhere(href: str, page_url: str, base: str) -> bool:
-    """A link to another page (a teaser), not to the image itself, an anchor or this page."""
+    """A link to another page of the site (a teaser of another article) — not to the image
+    itself, a photo viewer, an anchor, this page, or another site (a shop, a source)."""
     href = href.strip()
-    if not href or href.startswith(("#", "javascript:")):
+    if not href or href.startswith(("#", "javascript:", "mailto:")):
         return False
     try:
         target = urllib.parse.urlsplit(urllib.parse.urljoin(base, href))
         here = urllib.parse.urlsplit(page_url)
     except ValueError:
         return False
-    if _IMAGE_EXT.search(target.path):
-        return False  # a lightbox link to the full-size picture
-    return (target.netloc, target.path.rstrip("/")) != (here.netloc, here.path.rstrip("/"))
+    if _IMAGE_EXT.search(target.path) or _PHOTO_PAGE.search(target.path + "?" + target.query):
+        return False  # a lightbox link to the full-size picture, a photo viewer
+    if (target.netloc, target.path.rstrip("/")) == (here.netloc, here.path.rstrip("/")):
+        return False
+    return target.netloc == here.netloc or metadata.same_site(target.geturl(), page_url)
 
 
 def article_root(tree: Any) -> Any:
