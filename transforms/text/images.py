@@ -56,6 +56,8 @@ OWN_WORDS = frozenset(
         "spacer", "sponsor", "sponsored", "advert", "advertisement", "ad", "ads", "banner",
     }
 )
+# The same inside a longer file-name word ("ndr_printlogo.gif", "favicon-32.png").
+_OWN_PARTS = re.compile(r"logo|avatar|favicon|sprite|emoji|gravatar", re.I)
 # Words in the class or id of a container between an image and the article that mark a part of
 # the page that is not the story: share bars, ads, related links, newsletter boxes, job ads,
 # video players (their poster is a still of a video, not a picture of the article).
@@ -74,7 +76,7 @@ CHROME_WORDS = OWN_WORDS | frozenset(
 TEASER_WORDS = frozenset({"teaser", "teasers", "teaserimage", "card", "cards", "tile", "list"})
 GALLERY_WORDS = frozenset({"gallery", "galerie", "slideshow", "slider", "carousel", "lightbox"})
 # A teaser card holds a headline and a line or two; a container with more text is the article.
-MAX_TEASER_CHARS = 400
+MAX_TEASER_CHARS = 1200
 # Tags no article image sits in (outside the article's own <header>).
 _CHROME_TAGS = frozenset({"nav", "footer", "aside", "form"})
 # Links to a photo viewer of the same article are not teasers.
@@ -291,7 +293,7 @@ def _is_chrome(img: Any, url: str, root: Any, page_url: str, base: str) -> bool:
         return True
     own = f"{img.get('class', '')} {img.get('id', '')}"
     name = urllib.parse.urlsplit(url).path.rsplit("/", 1)[-1]
-    if _words(own + " " + _IMAGE_EXT.sub("", name)) & OWN_WORDS:
+    if _words(own + " " + _IMAGE_EXT.sub("", name)) & OWN_WORDS or _OWN_PARTS.search(name):
         return True
     gallery = False
     for anc in img.iterancestors():
@@ -318,6 +320,21 @@ def _is_chrome(img: Any, url: str, root: Any, page_url: str, base: str) -> bool:
     return False
 
 
+_PAGE_ID = re.compile(r"\d{5,}|[A-Za-z0-9]{20,}")
+
+
+def _photo_viewer(target: urllib.parse.SplitResult, here: urllib.parse.SplitResult) -> bool:
+    """A link to this article's own photo pages ("/article/<id>/photo/<n>/",
+    "/article_photo/list?article_id=<id>")."""
+    where = target.path + "?" + target.query
+    if not _PHOTO_PAGE.search(where):
+        return False
+    own = here.path.rstrip("/")
+    if own and target.path.startswith(own + "/"):
+        return True
+    return any(token in where for token in _PAGE_ID.findall(here.path))
+
+
 def _links_elsewhere(href: str, page_url: str, base: str) -> bool:
     """A link to another page of the site (a teaser of another article) — not to the image
     itself, a photo viewer, an anchor, this page, or another site (a shop, a source)."""
@@ -329,8 +346,8 @@ def _links_elsewhere(href: str, page_url: str, base: str) -> bool:
         here = urllib.parse.urlsplit(page_url)
     except ValueError:
         return False
-    if _IMAGE_EXT.search(target.path) or _PHOTO_PAGE.search(target.path + "?" + target.query):
-        return False  # a lightbox link to the full-size picture, a photo viewer
+    if _IMAGE_EXT.search(target.path) or _photo_viewer(target, here):
+        return False  # a lightbox link to the full-size picture, this article's photo viewer
     if (target.netloc, target.path.rstrip("/")) == (here.netloc, here.path.rstrip("/")):
         return False
     return target.netloc == here.netloc or metadata.same_site(target.geturl(), page_url)
