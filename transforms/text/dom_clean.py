@@ -59,6 +59,7 @@ CREDIT_WORDS = frozenset(
         "credito",
         "crédito",
         "credits-image",
+        "distributor",
     }
 )
 CAPTION_WORDS = frozenset(
@@ -245,6 +246,8 @@ _TRAILING_BRACKETS = re.compile(r"(?<=[.!?…\"“”»])\s*\((?P<credit>[^()\d]
 _TRAILING_NAME = re.compile(
     r"(?<=[.!?…\"“”»])\s+(?P<credit>(?:[^\W\d_][^\s.!?\d]*)(?:[ /][^\s.!?\d]+){0,3})\s*$"
 )
+# "… Edgar H." — the dot of an initial, not the end of a sentence.
+_INITIAL_END = re.compile(r"(?:^|[\s/])[A-ZÀ-Þ]\.$")
 # Bracketed words that say where a person stands in the picture, not who took it.
 _POSITIONS = frozenset(
     {"left", "right", "centre", "center", "front", "back", "top", "bottom", "links", "rechts",
@@ -274,7 +277,8 @@ def trailing_credit(node: lxml_html.HtmlElement, text: str) -> tuple[str, str | 
             and len(value.split()) <= MAX_TRAILING_CREDIT_WORDS
             and value[-1] not in ".!?:"
             and len(before) >= 15
-            and before[-1] in _SENTENCE_END
+            # <cite> and <small> say "source" themselves; other elements only after a sentence.
+            and (last.tag in ("cite", "small") or before[-1] in _SENTENCE_END)
         ):
             return before, credit_value(value)
     found = _TRAILING_BRACKETS.search(text)
@@ -283,7 +287,11 @@ def trailing_credit(node: lxml_html.HtmlElement, text: str) -> tuple[str, str | 
         if credit.casefold() not in _POSITIONS and len(credit.split()) <= MAX_TRAILING_CREDIT_WORDS:
             return text[: found.start()].strip(), credit_value(credit)
     found = _TRAILING_NAME.search(text)
-    if found and found.group("credit").casefold().strip(" .") not in _POSITIONS:
+    if (
+        found
+        and found.group("credit").casefold().strip(" .") not in _POSITIONS
+        and not _INITIAL_END.search(text[: found.start()])
+    ):
         return text[: found.start()].strip(), found.group("credit").strip()
     return text, None
 
