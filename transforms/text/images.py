@@ -375,7 +375,14 @@ def article_root(tree: Any) -> Any:
 
 
 def _meta_lead(tree: Any, base: str) -> tuple[str, str, str]:
-    """(url, caption, credit) of the lead image named by JSON-LD or og:image/twitter:image."""
+    """(url, caption, credit) of the lead image: og:image/twitter:image (the picture the
+    publisher shows for the article when it is shared), else the article's JSON-LD ``image``
+    (on Nature and Focus pages that is a picture further down)."""
+    for attr, name in _META_IMAGE:
+        for value in metadata.meta_values(tree, attr, name):
+            url = clean_image_url(value, base)
+            if url:
+                return url, "", ""
     for item in metadata._json_ld(tree):
         types = metadata._types(item)
         if not any(_ARTICLE_TYPES.search(t) for t in types):
@@ -391,11 +398,6 @@ def _meta_lead(tree: Any, base: str) -> tuple[str, str, str]:
             url = clean_image_url(str(image.get("url") or image.get("contentUrl") or ""), base)
             if url:
                 return url, _ld_text(image.get("caption")), _ld_credit(image)
-    for attr, name in _META_IMAGE:
-        for value in metadata.meta_values(tree, attr, name):
-            url = clean_image_url(value, base)
-            if url:
-                return url, "", ""
     return "", "", ""
 
 
