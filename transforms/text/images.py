@@ -92,7 +92,10 @@ _TRACKER_URL = re.compile(
 _IMAGE_EXT = re.compile(r"\.(?:jpe?g|png|gif|webp|avif|bmp|tiff?|svg)$", re.I)
 # Ids in an image URL: runs of 5+ digits, or hex hashes of 8+ characters with a digit. Size
 # tokens ("w767", "1280x853", "v16_9_1600") have fewer digits in a row.
-_ID_TOKEN = re.compile(r"^(?=.*\d)(?:[a-z]*\d{5,}[a-z0-9]*|[0-9a-f]{8,}|[0-9a-f-]{32,36})$")
+_ID_TOKEN = re.compile(
+    r"^(?!(?:19|20)\d\d[01]\d[0-3]\d$)"  # a date (20250429) is shared by a day's pictures
+    r"(?=.*\d)(?:[a-z]*\d{5,}[a-z0-9]*|[0-9a-f]{8,}|[0-9a-f-]{32,36})$"
+)
 _SPLIT_TOKENS = re.compile(r"[^0-9a-z]+")
 # A rendition named after the file ("meteorit142_v-fullhd", "feuerwehr-222~_v-gseagaleriexl":
 # the ARD broadcasters' image service).
