@@ -19,7 +19,14 @@ from transforms.text.extract import ExtractArticles
 from transforms.sources.feeds import FetchFeeds
 from transforms.fetching.fetch import FetchArticles
 from transforms.enrichment.language import DetectLanguage
-from transforms.storage.memory import DropSeen, FindNearDuplicates, HashContent, ReadMemory, duplicate_json
+from transforms.storage.memory import (
+    DropSeen,
+    DropSeenCanonical,
+    FindNearDuplicates,
+    HashContent,
+    ReadMemory,
+    duplicate_json,
+)
 from transforms.records import FeedSpec, FeedStatus
 from transforms.storage.sink import WriteArticles, WriteDeadLetters
 from transforms.enrichment.topic import ClassifyTopics
@@ -70,7 +77,9 @@ def build_articles(p: beam.Pipeline, cfg: RunConfig, plan: RunPlan) -> Outputs:
     remembered = p | "ReadMemory" >> ReadMemory(plan.memory)
     unseen = (distinct, remembered) | "DropSeenEarlier" >> DropSeen()
     classified, dead_stages = enrich(unseen, cfg)
-    articles = classified | "HashContent" >> HashContent()
+    # An AMP or mobile link today to a page written yesterday under its original link.
+    fresh = (classified, remembered) | "DropSeenCanonical" >> DropSeenCanonical()
+    articles = fresh | "HashContent" >> HashContent()
     duplicates = (articles, remembered) | "FindNearDuplicates" >> FindNearDuplicates(plan.date)
     dead = (dead_feeds, dead_links, *dead_stages) | "MergeDeadLetters" >> beam.Flatten()
     return Outputs(articles, duplicates, dead, statuses)
