@@ -280,6 +280,23 @@ def _levels(element: Any) -> Iterable[Any]:
     return (a for a in element.iterancestors() if a.tag not in ("source", "picture"))
 
 
+def _noscript_twin(img: Any) -> bool:
+    """An ``<img>`` in ``<noscript>`` beside a scripted copy of the same picture (lazy loading):
+    the copy outside carries the picture; a ``<noscript>`` alone is the picture."""
+    for anc in img.iterancestors():
+        if anc.tag == "noscript":
+            parent = anc.getparent()
+            if parent is None:
+                return False
+            return any(
+                other is not img and not any(a.tag == "noscript" for a in other.iterancestors())
+                for other in parent.iter("img", "amp-img")
+            )
+        if anc.tag in ("body", "html"):
+            return False
+    return False
+
+
 def _too_small(img: Any) -> bool:
     for attr in ("width", "height"):
         value = (img.get(attr) or "").strip().removesuffix("px")
@@ -298,10 +315,13 @@ def _is_chrome(img: Any, url: str, root: Any, page_url: str, base: str) -> bool:
     name = urllib.parse.urlsplit(url).path.rsplit("/", 1)[-1]
     if _words(own + " " + _IMAGE_EXT.sub("", name)) & OWN_WORDS or _OWN_PARTS.search(name):
         return True
-    gallery = False
+    ancestors = []
     for anc in img.iterancestors():
         if anc is root:
             break
+        ancestors.append(anc)
+    gallery = any(_words(f"{a.get('class', '')} {a.get('id', '')}") & GALLERY_WORDS for a in ancestors)
+    for anc in ancestors:
         if anc.tag in _CHROME_TAGS:
             return True
         if anc.tag == "a" and _links_elsewhere(anc.get("href") or "", page_url, base):
@@ -311,8 +331,6 @@ def _is_chrome(img: Any, url: str, root: Any, page_url: str, base: str) -> bool:
             words = _words(attrs)
             if words & CHROME_WORDS:
                 return True
-            if words & GALLERY_WORDS:
-                gallery = True
             if (
                 words & TEASER_WORDS
                 and not gallery
@@ -454,6 +472,8 @@ def scan_images(tree: lxml_html.HtmlElement, page_url: str) -> ImageScan:
     in_root = set(root.iter("img", "amp-img"))
     found: list[Found] = []
     for img in tree.iter("img", "amp-img"):
+        if _noscript_twin(img):
+            continue
         url = _img_url(img, base)
         if not url:
             continue
