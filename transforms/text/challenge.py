@@ -150,9 +150,16 @@ def shell_kind(tree: Any, article_text: str) -> str | None:
     hits, other = _consent_share(visible)
     if hits >= MIN_CONSENT_HITS and other <= MAX_CONSENT_ARTICLE + len(title):
         return "consent_wall"
-    if _JS_NOTICE.search(visible) and len(visible) <= 3 * MAX_SHELL_VISIBLE:
-        return "js_required"
-    if len(visible) <= MAX_SHELL_VISIBLE and any(True for _ in tree.iter("script")):
+    # An app shell: the extractor found (next to) nothing, and the page only says so or shows
+    # nothing until its scripts run. A short brief has a few lines of text: not a shell.
+    if len(article_text) <= MAX_SHELL_VISIBLE and _JS_NOTICE.search(visible):
+        if len(visible) <= 3 * MAX_SHELL_VISIBLE:
+            return "js_required"
+    if (
+        len(article_text) <= MAX_SHELL_VISIBLE // 3
+        and len(visible) <= MAX_SHELL_VISIBLE
+        and any(True for _ in tree.iter("script"))
+    ):
         return "js_required"
     return None
 
