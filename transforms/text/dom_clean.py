@@ -202,14 +202,38 @@ def node_role(node: lxml_html.HtmlElement) -> str | None:
         return "credit"
     if node.tag == "figcaption" or itemprop & _ITEMPROP_CAPTION:
         return "caption"
+    if node.tag in _FIGURE_CREDIT_TAGS and _in_figure_not_caption(node):
+        return "credit"  # <figure><img><figcaption>…</figcaption><footer>Imago/X</footer>
     words = attr_words(f"{node.get('class', '')} {node.get('id', '')}")
     if not words:
         return None
     if words & CREDIT_WORDS or ("source" in words and words & IMAGE_WORDS):
-        return "credit"
-    if words & CAPTION_WORDS:
-        return "caption"
+        return "credit"  # "image-credit", "photo-source"
+    if _IMAGE_AUTHOR.search(node.get("class", "")):
+        return "credit"  # "image--author", "foto-autor" (not "author-image": an author's photo)
+    if words & CAPTION_WORDS or (words & _PICTURE_WORDS and words & _TEXT_WORDS):
+        return "caption"  # "caption", "img-info", "image-text", "bild-beschreibung"
     return None
+
+
+# Elements that hold a picture's credit when they stand in its <figure> beside the caption.
+_FIGURE_CREDIT_TAGS = frozenset({"footer", "small", "cite"})
+_IMAGE_AUTHOR = re.compile(r"(?:image|img|photo|picture|foto|bild)[-_]*(?:author|autor)", re.I)
+# An image word with a text word names the picture's text: its caption. Not "media": a
+# "media-text" block is body text beside a video on many themes.
+_PICTURE_WORDS = frozenset({"image", "img", "photo", "picture", "pic", "foto", "bild"})
+_TEXT_WORDS = frozenset(
+    {"info", "text", "desc", "description", "beschreibung", "unterzeile", "subline", "subtitle"}
+)
+
+
+def _in_figure_not_caption(node: lxml_html.HtmlElement) -> bool:
+    for anc in node.iterancestors():
+        if anc.tag == "figcaption":
+            return False
+        if anc.tag == "figure":
+            return True
+    return False
 
 
 def _small(node: lxml_html.HtmlElement, text: str, limit: int) -> bool:
@@ -309,16 +333,23 @@ def _drop(node: lxml_html.HtmlElement) -> None:
 _PREFILTER = re.compile(
     "|".join(re.escape(w) for w in sorted(CREDIT_WORDS | CAPTION_WORDS | {"source"}, key=len, reverse=True))
 )
+# The other shapes node_role() accepts: an image word with a text or author word.
+_PICTURE_HINT = re.compile(r"image|img|photo|picture|pic|foto|bild")
+_TEXT_HINT = re.compile(r"info|text|desc|beschreibung|unterzeile|subline|subtitle|autor|author")
 
 
 def _candidates(tree: lxml_html.HtmlElement) -> list[lxml_html.HtmlElement]:
     found = []
     for node in tree.iter(etree.Element):
-        if node.tag == "figcaption" or node.get("itemprop"):
+        if node.tag in _FIGURE_CREDIT_TAGS or node.tag == "figcaption" or node.get("itemprop"):
             found.append(node)
             continue
         attrs = node.get("class", "") + " " + node.get("id", "")
-        if len(attrs) > 1 and _PREFILTER.search(attrs.lower()):
+        lowered = attrs.lower()
+        if len(attrs) > 1 and (
+            _PREFILTER.search(lowered)
+            or (_PICTURE_HINT.search(lowered) and _TEXT_HINT.search(lowered))
+        ):
             found.append(node)
     return found
 

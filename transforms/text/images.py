@@ -560,6 +560,14 @@ def article_images(scan: ImageScan, placed: Iterable[Placed] = ()) -> tuple[Imag
     return (Image(scan.lead_url, scan.lead_caption, scan.lead_credit, "", True), *out)
 
 
+def _made_of(credit: str, known: tuple[str, ...]) -> bool:
+    """Whether ``credit`` is known values joined with " / " (or one of them)."""
+    rest = credit
+    for value in sorted(known, key=len, reverse=True):
+        rest = rest.replace(value, "")
+    return not rest.strip(" /")
+
+
 def with_image_texts(
     credits: tuple[str, ...], captions: tuple[str, ...], pictures: Iterable[Image]
 ) -> tuple[tuple[str, ...], tuple[str, ...]]:
@@ -567,11 +575,7 @@ def with_image_texts(
     (the lead's JSON-LD caption and credit are in no DOM node); page order, no repeats."""
     pictures = list(pictures)
     # An image's credit joins the DOM values that stand under it ("A / B"); those are listed.
-    known = set(credits)
-    extra = [
-        p.credit for p in pictures
-        if p.credit and p.credit not in known and not set(p.credit.split(" / ")) <= known
-    ]
+    extra = [p.credit for p in pictures if p.credit and not _made_of(p.credit, credits)]
     credits = tuple(dict.fromkeys([*credits, *extra]))
     captions = tuple(dict.fromkeys([*captions, *(p.caption for p in pictures if p.caption)]))
     return credits, captions
