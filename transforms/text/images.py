@@ -57,7 +57,10 @@ OWN_WORDS = frozenset(
     }
 )
 # The same inside a longer file-name word ("ndr_printlogo.gif", "favicon-32.png").
-_OWN_PARTS = re.compile(r"logo|avatar|favicon|sprite|emoji|gravatar", re.I)
+_OWN_PARTS = re.compile(r"logo|avatar|favicon|sprite|emoji|gravatar|loader|spinner|newsletter", re.I)
+# A size asked of the image server this small is a thumbnail of a teaser, not a story picture.
+_THUMB_QUERY = re.compile(r"(?:^|&)(?:w|width|maxwidth|max-width|resize)=(\d{1,3})(?:&|$|[,x%])", re.I)
+MAX_THUMB_SIDE = 160
 # Words in the class or id of a container between an image and the article that mark a part of
 # the page that is not the story: share bars, ads, related links, newsletter boxes, job ads,
 # video players (their poster is a still of a video, not a picture of the article).
@@ -169,8 +172,14 @@ def _nearest_before(anc: Any, node: Any, indexes: tuple[int, ...], found: tuple[
     return last if last is not None else indexes[0]
 
 
+# Class tokens that say what a container allows or holds, not what it is ("comments-enabled"
+# on TimesLive's <article>, "has-video").
+_STATE_TOKEN = re.compile(r"(?:^|[-_])(?:enabled|disabled|allowed)$|^(?:has|with|no|show|hide)[-_]", re.I)
+
+
 def _words(value: str) -> set[str]:
-    return {w for w in _WORD_SPLIT.split(_CAMEL.sub("-", value).lower()) if w}
+    kept = " ".join(t for t in value.split() if not _STATE_TOKEN.search(t))
+    return {w for w in _WORD_SPLIT.split(_CAMEL.sub("-", kept).lower()) if w}
 
 
 def clean_image_url(raw: str, base: str) -> str:
@@ -310,6 +319,9 @@ def _is_chrome(img: Any, url: str, root: Any, page_url: str, base: str) -> bool:
     if _too_small(img) or _TRACKER_URL.search(url) or url.lower().split("?")[0].endswith(".svg"):
         return True
     if (img.get("alt") or "").lower().startswith(("click to play", "play video", "video abspielen")):
+        return True
+    thumb = _THUMB_QUERY.search(urllib.parse.urlsplit(url).query)
+    if thumb and int(thumb.group(1)) <= MAX_THUMB_SIDE:
         return True
     own = f"{img.get('class', '')} {img.get('id', '')}"
     name = urllib.parse.urlsplit(url).path.rsplit("/", 1)[-1]
