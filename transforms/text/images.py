@@ -29,11 +29,13 @@ Captions and credits come from the DOM credit pass (:mod:`transforms.text.dom_cl
 
 from __future__ import annotations
 
+import functools
 import re
 import urllib.parse
 from collections.abc import Iterable
 from typing import Any, NamedTuple
 
+from lxml import etree
 from lxml import html as lxml_html
 
 from transforms.records import Image
@@ -115,7 +117,7 @@ _META_IMAGE = (
     ("property", "twitter:image"),
     ("name", "twitter:image:src"),
 )
-_ARTICLE_ROOT_PROPS = ("articleBody",)
+_ARTICLE_BODY = etree.XPath("//*[@itemprop='articleBody']")
 _ARTICLE_TYPES = re.compile(r"Article$|^BlogPosting$|^Report$|^LiveBlogPosting$")
 
 
@@ -316,15 +318,16 @@ def _too_small(img: Any) -> bool:
 
 def _is_chrome(img: Any, url: str, root: Any, page_url: str, base: str) -> bool:
     """Logo, avatar, icon, ad, share button, pixel or teaser rather than a story picture."""
-    if _too_small(img) or _TRACKER_URL.search(url) or url.lower().split("?")[0].endswith(".svg"):
+    path, _, query = url.partition("?")
+    if _too_small(img) or _TRACKER_URL.search(url) or path.lower().endswith(".svg"):
         return True
     if (img.get("alt") or "").lower().startswith(("click to play", "play video", "video abspielen")):
         return True
-    thumb = _THUMB_QUERY.search(urllib.parse.urlsplit(url).query)
+    thumb = _THUMB_QUERY.search(query)
     if thumb and int(thumb.group(1)) <= MAX_THUMB_SIDE:
         return True
     own = f"{img.get('class', '')} {img.get('id', '')}"
-    name = urllib.parse.urlsplit(url).path.rsplit("/", 1)[-1]
+    name = path.rsplit("/", 1)[-1]
     if _words(own + " " + _IMAGE_EXT.sub("", name)) & OWN_WORDS or _OWN_PARTS.search(name):
         return True
     ancestors = []
@@ -368,6 +371,7 @@ def _photo_viewer(target: urllib.parse.SplitResult, here: urllib.parse.SplitResu
     return any(token in where for token in _PAGE_ID.findall(here.path))
 
 
+@functools.lru_cache(maxsize=4096)
 def _links_elsewhere(href: str, page_url: str, base: str) -> bool:
     """A link to another page of the site (a teaser of another article) — not to the image
     itself, a photo viewer, an anchor, this page, or another site (a shop, a source)."""
@@ -392,7 +396,7 @@ def article_root(tree: Any) -> Any:
     ``<main>``, else ``<body>``."""
     body = tree.find(".//body")
     body = body if body is not None else tree
-    for node in tree.iterfind(".//*[@itemprop='articleBody']"):
+    for node in _ARTICLE_BODY(tree):
         for anc in node.iterancestors("article"):
             return anc
         return node.getparent() if node.getparent() is not None else node
@@ -481,7 +485,6 @@ def scan_images(tree: lxml_html.HtmlElement, page_url: str) -> ImageScan:
     root = article_root(tree)
     lead_url, lead_caption, lead_credit = _meta_lead(tree, base)
     lead_key = image_key(lead_url) if lead_url else None
-    in_root = set(root.iter("img", "amp-img"))
     found: list[Found] = []
     for img in tree.iter("img", "amp-img"):
         if _noscript_twin(img):
@@ -489,7 +492,7 @@ def scan_images(tree: lxml_html.HtmlElement, page_url: str) -> ImageScan:
         url = _img_url(img, base)
         if not url:
             continue
-        inside = img in in_root
+        inside = root is img or any(anc is root for anc in img.iterancestors())
         if not inside and image_key(url) != lead_key:
             continue
         if _is_chrome(img, url, root if inside else None, page_url, base):

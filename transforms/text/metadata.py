@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import datetime as dt
 import email.utils
+import functools
 import html
 import json
 import re
@@ -753,8 +754,21 @@ def canonical_url(tree: lxml_html.HtmlElement | None, final_url: str) -> str | N
 
 def same_site(a: str, b: str) -> bool:
     """Whether two URLs are on one registrable domain (public suffix list: bbc.co.uk)."""
-    first, second = courlan.extract_domain(a), courlan.extract_domain(b)
+    first, second = _domain(_host(a)), _domain(_host(b))
     return bool(first) and first == second
+
+
+def _host(url: str) -> str:
+    try:
+        return (urllib.parse.urlsplit(url).hostname or "").rstrip(".")
+    except ValueError:
+        return ""
+
+
+@functools.lru_cache(maxsize=4096)
+def _domain(host: str) -> str:
+    """The registrable domain of a host; cached, since a page links to few hosts many times."""
+    return (courlan.extract_domain(f"http://{host}/") or "") if host else ""
 
 
 # --- title -----------------------------------------------------------------------------------
