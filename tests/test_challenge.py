@@ -17,10 +17,23 @@ URL = "https://news.example.com/story/1234"
 
 
 def fetched(name: str, summary: str = "") -> FetchedPage:
-    entry = FeedEntry(feed_url="https://news.example.com/feed", feed_name="", link=URL, url=URL,
-                      id="x", summary=summary)
-    return FetchedPage(entry, URL, 200, "text/html", None, (SHELL / name).read_bytes(),
-                       dt.datetime(2026, 12, 1, tzinfo=UTC))
+    entry = FeedEntry(
+        feed_url="https://news.example.com/feed",
+        feed_name="",
+        link=URL,
+        url=URL,
+        id="x",
+        summary=summary,
+    )
+    return FetchedPage(
+        entry,
+        URL,
+        200,
+        "text/html",
+        None,
+        (SHELL / name).read_bytes(),
+        dt.datetime(2026, 12, 1, tzinfo=UTC),
+    )
 
 
 @pytest.mark.parametrize(
@@ -36,10 +49,15 @@ def fetched(name: str, summary: str = "") -> FetchedPage:
 def test_shell_pages_become_dead_letters(name: str, kind: str) -> None:
     # Even with a feed summary to fall back on: the page's title, dates and images would be
     # the interstitial's.
-    outcome = extract_outcome(fetched(name, summary="Ein kurzer Teaser aus dem Feed."), ExtractConfig())
+    outcome = extract_outcome(
+        fetched(name, summary="Ein kurzer Teaser aus dem Feed."), ExtractConfig()
+    )
     assert isinstance(outcome, DeadLetter)
     assert (outcome.stage, outcome.error_type, outcome.url, outcome.http_status) == (
-        "extract", kind, URL, 200
+        "extract",
+        kind,
+        URL,
+        200,
     )
 
 
@@ -67,8 +85,12 @@ def test_dead_letters_are_counted_by_kind() -> None:
 
     p = TestPipeline()
     pages = p | beam.Create(
-        [fetched("consent_wall.html"), fetched("cloudflare.html"), fetched("captcha.html"),
-         fetched("article_with_consent_banner.html")]
+        [
+            fetched("consent_wall.html"),
+            fetched("cloudflare.html"),
+            fetched("captcha.html"),
+            fetched("article_with_consent_banner.html"),
+        ]
     )
     _ok, _dead = pages | ExtractArticles(ExtractConfig())
     result = p.run()

@@ -39,13 +39,19 @@ def test_figures_with_captions_and_credits_in_page_order() -> None:
         "<header><img class='site-logo' src='/logo.png'></header><article><h1>Streit</h1>"
         "<figure><img src='/img/a-1001.jpg' alt='Rathaus'>"
         "<figcaption>Das Rathaus am Abend. <span class='credit'>Foto: Anna Beispiel</span>"
-        "</figcaption></figure>" + ARTICLE +
-        "<figure><img src='/img/b-1002.jpg'><figcaption>Die Sitzung. (Foto: dpa)</figcaption>"
+        "</figcaption></figure>"
+        + ARTICLE
+        + "<figure><img src='/img/b-1002.jpg'><figcaption>Die Sitzung. (Foto: dpa)</figcaption>"
         "</figure></article>"
     )
     assert images_of(html) == (
-        Image("https://news.example.com/img/a-1001.jpg", "Das Rathaus am Abend.",
-              "Anna Beispiel", "Rathaus", True),
+        Image(
+            "https://news.example.com/img/a-1001.jpg",
+            "Das Rathaus am Abend.",
+            "Anna Beispiel",
+            "Rathaus",
+            True,
+        ),
         Image("https://news.example.com/img/b-1002.jpg", "Die Sitzung.", "dpa", "", False),
     )
 
@@ -67,10 +73,13 @@ def test_srcset_lazy_and_noscript_give_one_record_at_the_largest_size() -> None:
 def test_base_href_and_tracking_parameters() -> None:
     html = page(
         "<article><h1>T</h1><img src='pics/x-3003.jpg?w=800&utm_source=feed&fbclid=1'>"
-        + ARTICLE + "</article>",
+        + ARTICLE
+        + "</article>",
         head="<base href='https://cdn.example.net/media/'>",
     )
-    assert [i.url for i in images_of(html)] == ["https://cdn.example.net/media/pics/x-3003.jpg?w=800"]
+    assert [i.url for i in images_of(html)] == [
+        "https://cdn.example.net/media/pics/x-3003.jpg?w=800"
+    ]
 
 
 @pytest.mark.parametrize(
@@ -84,8 +93,10 @@ def test_base_href_and_tracking_parameters() -> None:
         "<div class='share-bar'><img src='/share/facebook-5005.png'></div>",
         "<div class='ad-slot'><img src='/ads/banner-5005.jpg'></div>",
         "<aside><img src='/img/other-5005.jpg'></aside>",
-        "<div class='teaser'><a href='/sport/other-story-77777.html'>"
-        "<img src='/img/other-5005.jpg'>Andere Geschichte</a></div>",
+        (
+            "<div class='teaser'><a href='/sport/other-story-77777.html'>"
+            "<img src='/img/other-5005.jpg'>Andere Geschichte</a></div>"
+        ),
         "<a href='/kultur/another-article.html'><img src='/img/other-5005.jpg'></a>",
         "<div class='video-player'><img src='/img/poster-5005.jpg'></div>",
         "<img src='/assets/site_printlogo.gif'>",
@@ -105,8 +116,10 @@ def test_chrome_is_not_an_article_image(chrome: str) -> None:
         "<a href='https://shop.example.org/p/123'><img src='/img/product-6006.jpg'></a>",
         # The article's own "teaser image" header, and a gallery whose items link elsewhere.
         "<section class='article-teaser-image'><img src='/img/hero-6006.jpg'></section>",
-        "<div class='gallery'><div class='teaser'><a href='/foo/bar.html'>mehr</a>"
-        "<img src='/img/g-6006.jpg'></div></div>",
+        (
+            "<div class='gallery'><div class='teaser'><a href='/foo/bar.html'>mehr</a>"
+            "<img src='/img/g-6006.jpg'></div></div>"
+        ),
         # A caption may mention an icon; the image's alt text does not make it chrome.
         "<img src='/img/pic-6006.jpg' alt='Das Logo der Partei auf einer Fahne'>",
     ],
@@ -118,8 +131,9 @@ def test_counter_examples_stay(kept: str) -> None:
 
 def test_og_image_marks_the_matching_body_picture_in_another_rendition() -> None:
     html = page(
-        "<article><h1>T</h1><img src='/img/first-7001_w640.jpg'>" + ARTICLE +
-        "<img src='/bilder/7002/second_v-gseaclassicxl.jpg'></article>",
+        "<article><h1>T</h1><img src='/img/first-7001_w640.jpg'>"
+        + ARTICLE
+        + "<img src='/bilder/7002/second_v-gseaclassicxl.jpg'></article>",
         head="<meta property='og:image' content='https://news.example.com/bilder/7002/"
         "second_v-fullhd.jpg'>",
     )
@@ -183,7 +197,8 @@ def test_captions_go_to_the_picture_they_stand_under() -> None:
         "</div>" + ARTICLE + "</article>"
     )
     assert [(i.url.rsplit("/", 1)[-1], i.caption) for i in images_of(html)] == [
-        ("a-1.jpg?id=1", "Erstes."), ("b-2.jpg", "Zweites.")
+        ("a-1.jpg?id=1", "Erstes."),
+        ("b-2.jpg", "Zweites."),
     ]
 
 
@@ -199,22 +214,39 @@ def test_credit_glued_to_the_alt_text() -> None:
 def test_image_credits_and_captions_include_the_images() -> None:
     pictures = (Image("u", "Ein Satz.", "A / B", "", True), Image("v", "", "Lena Foto"))
     assert with_image_texts(("A", "B"), ("Ein Satz.",), pictures) == (
-        ("A", "B", "Lena Foto"), ("Ein Satz.",)
+        ("A", "B", "Lena Foto"),
+        ("Ein Satz.",),
     )
 
 
 @pytest.mark.parametrize(
     ("a", "b", "same"),
     [
-        ("https://i.x/1dme=/500x0/https%3A%2F%2Fp.x%2Ffs%2F87760d8b-ece0-48fc-88ba-c2f7f637a9d9",
-         "https://i.x/xB2=/1600x0/https%3A%2F%2Fp.x%2Ffs%2F87760d8b-ece0-48fc-88ba-c2f7f637a9d9", True),
-        ("https://m.x/bilder/92243692/31438214-prinz-NAb9.jpg",
-         "https://m.x/bilder/92243692/31438214-prinz-NAPH.jpg", True),
-        ("https://img.x/news/2023-04/28/story-image-group/wide__1300x731",
-         "https://img.x/news/2023-04/28/story-image-group/wide__1000x562", True),
-        ("https://x/uploads/2025/05/20250429-196-19-scaled.jpg",
-         "https://x/uploads/2025/05/20250429-196-20-scaled.jpg", False),
-        ("https://x/bilder/92243692/31438214-prinz.jpg", "https://x/bilder/92243692/31555000-k.jpg", False),
+        (
+            "https://i.x/1dme=/500x0/https%3A%2F%2Fp.x%2Ffs%2F87760d8b-ece0-48fc-88ba-c2f7f637a9d9",
+            "https://i.x/xB2=/1600x0/https%3A%2F%2Fp.x%2Ffs%2F87760d8b-ece0-48fc-88ba-c2f7f637a9d9",
+            True,
+        ),
+        (
+            "https://m.x/bilder/92243692/31438214-prinz-NAb9.jpg",
+            "https://m.x/bilder/92243692/31438214-prinz-NAPH.jpg",
+            True,
+        ),
+        (
+            "https://img.x/news/2023-04/28/story-image-group/wide__1300x731",
+            "https://img.x/news/2023-04/28/story-image-group/wide__1000x562",
+            True,
+        ),
+        (
+            "https://x/uploads/2025/05/20250429-196-19-scaled.jpg",
+            "https://x/uploads/2025/05/20250429-196-20-scaled.jpg",
+            False,
+        ),
+        (
+            "https://x/bilder/92243692/31438214-prinz.jpg",
+            "https://x/bilder/92243692/31555000-k.jpg",
+            False,
+        ),
     ],
 )
 def test_image_key_renditions(a: str, b: str, same: bool) -> None:
@@ -224,7 +256,10 @@ def test_image_key_renditions(a: str, b: str, same: bool) -> None:
 def test_srcset_and_url_helpers() -> None:
     assert largest_candidate("a.jpg 320w, b.jpg 1280w, c.jpg 640w") == "b.jpg"
     assert largest_candidate("a.jpg 1x, b.jpg 2x") == "b.jpg"
-    assert largest_candidate("https://x/i.jpg?op=crop,1,2 400w, https://x/j.jpg 800w") == "https://x/j.jpg"
+    assert (
+        largest_candidate("https://x/i.jpg?op=crop,1,2 400w, https://x/j.jpg 800w")
+        == "https://x/j.jpg"
+    )
     assert clean_image_url("data:image/png;base64,AAA", URL) == ""
     assert clean_image_url("//cdn.example.net/i.jpg#frag", URL) == "https://cdn.example.net/i.jpg"
 
@@ -232,18 +267,38 @@ def test_srcset_and_url_helpers() -> None:
 @pytest.mark.parametrize(
     ("html", "expected"),
     [
-        ("<figcaption><span>Viel Ruhe hilft beim Gesundwerden.</span><span>Unsplash/Kelly Muster"
-         "</span></figcaption>", ("Viel Ruhe hilft beim Gesundwerden.", "Unsplash/Kelly Muster")),
-        ("<figcaption><p>Trump im Gericht. <cite>AP</cite></p></figcaption>", ("Trump im Gericht.", "AP")),
-        ("<figcaption>Die Inseln vor der Küste. (Christie's)</figcaption>",
-         ("Die Inseln vor der Küste.", "Christie's")),
-        ("<figcaption>Sie spricht in Seoul. 연합뉴스</figcaption>", ("Sie spricht in Seoul.", "연합뉴스")),
+        (
+            (
+                "<figcaption><span>Viel Ruhe hilft beim Gesundwerden.</span><span>Unsplash/Kelly Muster"
+                "</span></figcaption>"
+            ),
+            ("Viel Ruhe hilft beim Gesundwerden.", "Unsplash/Kelly Muster"),
+        ),
+        (
+            "<figcaption><p>Trump im Gericht. <cite>AP</cite></p></figcaption>",
+            ("Trump im Gericht.", "AP"),
+        ),
+        (
+            "<figcaption>Die Inseln vor der Küste. (Christie's)</figcaption>",
+            ("Die Inseln vor der Küste.", "Christie's"),
+        ),
+        (
+            "<figcaption>Sie spricht in Seoul. 연합뉴스</figcaption>",
+            ("Sie spricht in Seoul.", "연합뉴스"),
+        ),
         # Counter-examples: a position, an initial, a caption ending in a bold name.
-        ("<figcaption>Die Kanzlerin mit dem Präsidenten. (links)</figcaption>",
-         ("Die Kanzlerin mit dem Präsidenten. (links)", None)),
-        ("<figcaption>Der Fotograf Edgar H. Clemente</figcaption>", ("Der Fotograf Edgar H. Clemente", None)),
-        ("<figcaption>Jubel beim Trainer <strong>Hansi Muster</strong></figcaption>",
-         ("Jubel beim Trainer Hansi Muster", None)),
+        (
+            "<figcaption>Die Kanzlerin mit dem Präsidenten. (links)</figcaption>",
+            ("Die Kanzlerin mit dem Präsidenten. (links)", None),
+        ),
+        (
+            "<figcaption>Der Fotograf Edgar H. Clemente</figcaption>",
+            ("Der Fotograf Edgar H. Clemente", None),
+        ),
+        (
+            "<figcaption>Jubel beim Trainer <strong>Hansi Muster</strong></figcaption>",
+            ("Jubel beim Trainer Hansi Muster", None),
+        ),
     ],
 )
 def test_trailing_credit(html: str, expected: tuple[str, str | None]) -> None:

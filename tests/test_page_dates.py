@@ -22,21 +22,48 @@ def tree(head: str, body: str = "<p>x</p>"):
 @pytest.mark.parametrize(
     ("head", "body", "feed", "expected"),
     [
-        ('<script type="application/ld+json">{"@type": "NewsArticle", "datePublished": '
-         '"2026-11-30T08:00:00+01:00", "dateModified": "2026-11-30T10:15:00+01:00"}</script>',
-         "", None, dt.datetime(2026, 11, 30, 9, 15, tzinfo=UTC)),
-        ('<meta property="article:published_time" content="2026-11-29T06:00:00Z">'
-         '<meta property="article:modified_time" content="2026-11-29T18:30:00Z">',
-         "", None, dt.datetime(2026, 11, 29, 18, 30, tzinfo=UTC)),
-        ("", '<time itemprop="dateModified" datetime="2026-11-28T12:00:00Z">12:00</time>', None,
-         dt.datetime(2026, 11, 28, 12, tzinfo=UTC)),
+        (
+            (
+                '<script type="application/ld+json">{"@type": "NewsArticle", "datePublished": '
+                '"2026-11-30T08:00:00+01:00", "dateModified": "2026-11-30T10:15:00+01:00"}</script>'
+            ),
+            "",
+            None,
+            dt.datetime(2026, 11, 30, 9, 15, tzinfo=UTC),
+        ),
+        (
+            (
+                '<meta property="article:published_time" content="2026-11-29T06:00:00Z">'
+                '<meta property="article:modified_time" content="2026-11-29T18:30:00Z">'
+            ),
+            "",
+            None,
+            dt.datetime(2026, 11, 29, 18, 30, tzinfo=UTC),
+        ),
+        (
+            "",
+            '<time itemprop="dateModified" datetime="2026-11-28T12:00:00Z">12:00</time>',
+            None,
+            dt.datetime(2026, 11, 28, 12, tzinfo=UTC),
+        ),
         # The page says nothing: the feed's <updated>/<lastmod>, else None — never the
         # publication time, and never the dateModified of an image or a video.
-        ('<meta property="article:published_time" content="2026-11-29T06:00:00Z">', "",
-         dt.datetime(2026, 11, 29, 7, tzinfo=UTC), dt.datetime(2026, 11, 29, 7, tzinfo=UTC)),
-        ('<meta property="article:published_time" content="2026-11-29T06:00:00Z">'
-         '<script type="application/ld+json">{"@type": "ImageObject", "dateModified": '
-         '"2026-01-01"}</script>', "", None, None),
+        (
+            '<meta property="article:published_time" content="2026-11-29T06:00:00Z">',
+            "",
+            dt.datetime(2026, 11, 29, 7, tzinfo=UTC),
+            dt.datetime(2026, 11, 29, 7, tzinfo=UTC),
+        ),
+        (
+            (
+                '<meta property="article:published_time" content="2026-11-29T06:00:00Z">'
+                '<script type="application/ld+json">{"@type": "ImageObject", "dateModified": '
+                '"2026-01-01"}</script>'
+            ),
+            "",
+            None,
+            None,
+        ),
         ('<meta property="article:modified_time" content="not a date">', "", None, None),
     ],
 )
@@ -53,15 +80,23 @@ def test_modified_at_without_a_page() -> None:
     [
         ('<link rel="canonical" href="/news/2026/12/01/story?utm_source=x">', PAGE),
         # An AMP or mobile copy points at the original on another host of the same site.
-        ('<link rel="canonical" href="https://amp.example.co.uk/a/story">',
-         "https://amp.example.co.uk/a/story"),
-        ('<meta property="og:url" content="https://m.example.co.uk/story">',
-         "https://m.example.co.uk/story"),
+        (
+            '<link rel="canonical" href="https://amp.example.co.uk/a/story">',
+            "https://amp.example.co.uk/a/story",
+        ),
+        (
+            '<meta property="og:url" content="https://m.example.co.uk/story">',
+            "https://m.example.co.uk/story",
+        ),
         # A syndicated copy naming another outlet is not this site's article.
         ('<link rel="canonical" href="https://www.other.co.uk/story">', None),
-        ('<link rel="canonical" href="https://www.other.co.uk/story">'
-         '<meta property="og:url" content="https://www.example.co.uk/own">',
-         "https://www.example.co.uk/own"),
+        (
+            (
+                '<link rel="canonical" href="https://www.other.co.uk/story">'
+                '<meta property="og:url" content="https://www.example.co.uk/own">'
+            ),
+            "https://www.example.co.uk/own",
+        ),
         ('<link rel="canonical" href="javascript:void(0)">', None),
         ("", None),
     ],
@@ -95,7 +130,8 @@ def test_feed_modification_times_are_kept_apart() -> None:
     (b,) = _entries(rss)
     (c,) = _entries(sitemap)
     assert (a.published, a.updated) == (
-        dt.datetime(2026, 11, 30, 8, tzinfo=UTC), dt.datetime(2026, 11, 30, 11, tzinfo=UTC)
+        dt.datetime(2026, 11, 30, 8, tzinfo=UTC),
+        dt.datetime(2026, 11, 30, 11, tzinfo=UTC),
     )
     # RSS has no modification time; feedparser's fallback to pubDate must not pass for one.
     assert b.updated is None

@@ -152,9 +152,12 @@ def shell_kind(tree: Any, article_text: str) -> str | None:
         return "consent_wall"
     # An app shell: the extractor found (next to) nothing, and the page only says so or shows
     # nothing until its scripts run. A short brief has a few lines of text: not a shell.
-    if len(article_text) <= MAX_SHELL_VISIBLE and _JS_NOTICE.search(visible):
-        if len(visible) <= 3 * MAX_SHELL_VISIBLE:
-            return "js_required"
+    if (
+        len(article_text) <= MAX_SHELL_VISIBLE
+        and len(visible) <= 3 * MAX_SHELL_VISIBLE
+        and _JS_NOTICE.search(visible)
+    ):
+        return "js_required"
     if (
         len(article_text) <= MAX_SHELL_VISIBLE // 3
         and len(visible) <= MAX_SHELL_VISIBLE

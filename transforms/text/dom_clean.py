@@ -218,7 +218,7 @@ def node_role(node: lxml_html.HtmlElement) -> str | None:
 
 # Elements that hold a picture's credit when they stand in its <figure> beside the caption.
 _FIGURE_CREDIT_TAGS = frozenset({"footer", "small", "cite"})
-_IMAGE_AUTHOR = re.compile(r"(?:image|img|photo|picture|foto|bild)[-_]*(?:author|autor)", re.I)
+_IMAGE_AUTHOR = re.compile(r"(?:image|img|photo|picture|foto|bild)[-_]*(?:author|autor)", re.IGNORECASE)
 # An image word with a text word names the picture's text: its caption. Not "media": a
 # "media-text" block is body text beside a video on many themes.
 _PICTURE_WORDS = frozenset({"image", "img", "photo", "picture", "pic", "foto", "bild"})

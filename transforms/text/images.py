@@ -44,7 +44,14 @@ from transforms.text import metadata
 from transforms.text.dom_clean import Placed, split_caption
 
 # Attributes that hold the real image of a lazily loaded <img>, most specific first.
-LAZY_SRC = ("data-src", "data-lazy-src", "data-original", "data-lazy", "data-url", "data-hi-res-src")
+LAZY_SRC = (
+    "data-src",
+    "data-lazy-src",
+    "data-original",
+    "data-lazy",
+    "data-url",
+    "data-hi-res-src",
+)
 LAZY_SRCSET = ("data-srcset", "data-lazy-srcset", "data-original-set")
 # Width or height attributes below this are tracking pixels and spacers, not pictures.
 MIN_SIDE = 50
@@ -53,26 +60,81 @@ MIN_SIDE = 50
 # class; not alt words: a caption may well mention an icon or a logo.
 OWN_WORDS = frozenset(
     {
-        "logo", "logos", "avatar", "avatars", "icon", "icons", "emoji", "sprite", "badge",
-        "gravatar", "author", "authors", "autor", "autorin", "profile", "byline", "pixel",
-        "spacer", "sponsor", "sponsored", "advert", "advertisement", "ad", "ads", "banner",
+        "logo",
+        "logos",
+        "avatar",
+        "avatars",
+        "icon",
+        "icons",
+        "emoji",
+        "sprite",
+        "badge",
+        "gravatar",
+        "author",
+        "authors",
+        "autor",
+        "autorin",
+        "profile",
+        "byline",
+        "pixel",
+        "spacer",
+        "sponsor",
+        "sponsored",
+        "advert",
+        "advertisement",
+        "ad",
+        "ads",
+        "banner",
     }
 )
 # The same inside a longer file-name word ("ndr_printlogo.gif", "favicon-32.png").
-_OWN_PARTS = re.compile(r"logo|avatar|favicon|sprite|emoji|gravatar|loader|spinner|newsletter", re.I)
+_OWN_PARTS = re.compile(
+    r"logo|avatar|favicon|sprite|emoji|gravatar|loader|spinner|newsletter", re.IGNORECASE
+)
 # A size asked of the image server this small is a thumbnail of a teaser, not a story picture.
-_THUMB_QUERY = re.compile(r"(?:^|&)(?:w|width|maxwidth|max-width|resize)=(\d{1,3})(?:&|$|[,x%])", re.I)
+_THUMB_QUERY = re.compile(
+    r"(?:^|&)(?:w|width|maxwidth|max-width|resize)=(\d{1,3})(?:&|$|[,x%])", re.IGNORECASE
+)
 MAX_THUMB_SIDE = 160
 # Words in the class or id of a container between an image and the article that mark a part of
 # the page that is not the story: share bars, ads, related links, newsletter boxes, job ads,
 # video players (their poster is a still of a video, not a picture of the article).
 CHROME_WORDS = OWN_WORDS | frozenset(
     {
-        "share", "sharing", "social", "anzeige", "promo", "related", "recommended",
-        "recommendation", "recommendations", "newsletter", "comments", "comment", "outbrain",
-        "taboola", "paywall", "sidebar", "footer", "nav", "navigation", "menu", "rating",
-        "stars", "aside", "signup", "subscribe", "subscription", "jobs", "job", "careers",
-        "video", "videos", "player", "jwplayer", "podcast",
+        "share",
+        "sharing",
+        "social",
+        "anzeige",
+        "promo",
+        "related",
+        "recommended",
+        "recommendation",
+        "recommendations",
+        "newsletter",
+        "comments",
+        "comment",
+        "outbrain",
+        "taboola",
+        "paywall",
+        "sidebar",
+        "footer",
+        "nav",
+        "navigation",
+        "menu",
+        "rating",
+        "stars",
+        "aside",
+        "signup",
+        "subscribe",
+        "subscription",
+        "jobs",
+        "job",
+        "careers",
+        "video",
+        "videos",
+        "player",
+        "jwplayer",
+        "podcast",
     }
 )
 # Container words of teaser lists and cards: chrome when the container is small and links to
@@ -85,16 +147,16 @@ MAX_TEASER_CHARS = 1200
 # Tags no article image sits in (outside the article's own <header>).
 _CHROME_TAGS = frozenset({"nav", "footer", "aside", "form"})
 # Links to a photo viewer of the same article are not teasers.
-_PHOTO_PAGE = re.compile(r"photo|foto|gallery|galerie|bild|image|picture|slideshow", re.I)
+_PHOTO_PAGE = re.compile(r"photo|foto|gallery|galerie|bild|image|picture|slideshow", re.IGNORECASE)
 _WORD_SPLIT = re.compile(r"[^a-z0-9]+|(?<=[a-z])(?=[A-Z])")
 _CAMEL = re.compile(r"(?<=[a-z])(?=[A-Z])")
 _TRACKER_URL = re.compile(
     r"(?:^|[/._-])(?:pixel|beacon|spacer|blank|1x1|tracking|transparent)[/._-]|"
     r"scorecardresearch\.|doubleclick\.|facebook\.com/tr|google-analytics\.|vgwort\.de|"
     r"ioam\.de|chartbeat\.|quantserve\.|bat\.bing\.|/cdn-cgi/beacon|/b/ss/",
-    re.I,
+    re.IGNORECASE,
 )
-_IMAGE_EXT = re.compile(r"\.(?:jpe?g|png|gif|webp|avif|bmp|tiff?|svg)$", re.I)
+_IMAGE_EXT = re.compile(r"\.(?:jpe?g|png|gif|webp|avif|bmp|tiff?|svg)$", re.IGNORECASE)
 # Ids in an image URL: runs of 5+ digits, or hex hashes of 8+ characters with a digit. Size
 # tokens ("w767", "1280x853", "v16_9_1600") have fewer digits in a row.
 _ID_TOKEN = re.compile(
@@ -106,7 +168,9 @@ _SPLIT_TOKENS = re.compile(r"[^0-9a-z]+")
 # the ARD broadcasters' image service).
 _VARIANT = re.compile(r"~?_v-[a-z0-9_]+$")
 # A path segment that names a rendition's size ("wide__1300x731", "w_1600,c_limit", "1280").
-_SIZE_SEGMENT = re.compile(r"\d+x\d+|^(?:[a-z]{1,2}_?)?\d{2,4}(?:[,_@].*)?$|^(?:original|master|large|medium|small|thumb\w*)$")
+_SIZE_SEGMENT = re.compile(
+    r"\d+x\d+|^(?:[a-z]{1,2}_?)?\d{2,4}(?:[,_@].*)?$|^(?:original|master|large|medium|small|thumb\w*)$"
+)
 _SPACE = re.compile(r"\s+")
 _META_IMAGE = (
     ("property", "og:image"),
@@ -140,7 +204,7 @@ class ImageScan(NamedTuple):
     # ancestor element → indexes into ``found`` of the images below it (a few levels up)
     near: dict[Any, tuple[int, ...]]
     # image_key → (caption, credit) of the page's JSON-LD ImageObjects
-    described: dict[str, tuple[str, str]] = {}
+    described: dict[str, tuple[str, str]]
 
     def owner_of(self, node: Any) -> int | None:
         """Index of the image ``node`` (a caption or credit) stands under, or None."""
@@ -176,7 +240,9 @@ def _nearest_before(anc: Any, node: Any, indexes: tuple[int, ...], found: tuple[
 
 # Class tokens that say what a container allows or holds, not what it is ("comments-enabled"
 # on TimesLive's <article>, "has-video").
-_STATE_TOKEN = re.compile(r"(?:^|[-_])(?:enabled|disabled|allowed)$|^(?:has|with|no|show|hide)[-_]", re.I)
+_STATE_TOKEN = re.compile(
+    r"(?:^|[-_])(?:enabled|disabled|allowed)$|^(?:has|with|no|show|hide)[-_]", re.IGNORECASE
+)
 
 
 def _words(value: str) -> set[str]:
@@ -196,10 +262,7 @@ def clean_image_url(raw: str, base: str) -> str:
     if parts.scheme not in ("http", "https") or not parts.netloc:
         return ""
     if parts.query:
-        kept = [
-            p for p in parts.query.split("&")
-            if p and not _tracking(p.split("=", 1)[0])
-        ]
+        kept = [p for p in parts.query.split("&") if p and not _tracking(p.split("=", 1)[0])]
         parts = parts._replace(query="&".join(kept))
     return urllib.parse.urlunsplit(parts._replace(fragment=""))
 
@@ -321,7 +384,11 @@ def _is_chrome(img: Any, url: str, root: Any, page_url: str, base: str) -> bool:
     path, _, query = url.partition("?")
     if _too_small(img) or _TRACKER_URL.search(url) or path.lower().endswith(".svg"):
         return True
-    if (img.get("alt") or "").lower().startswith(("click to play", "play video", "video abspielen")):
+    if (
+        (img.get("alt") or "")
+        .lower()
+        .startswith(("click to play", "play video", "video abspielen"))
+    ):
         return True
     thumb = _THUMB_QUERY.search(query)
     if thumb and int(thumb.group(1)) <= MAX_THUMB_SIDE:
@@ -335,7 +402,9 @@ def _is_chrome(img: Any, url: str, root: Any, page_url: str, base: str) -> bool:
         if anc is root:
             break
         ancestors.append(anc)
-    gallery = any(_words(f"{a.get('class', '')} {a.get('id', '')}") & GALLERY_WORDS for a in ancestors)
+    gallery = any(
+        _words(f"{a.get('class', '')} {a.get('id', '')}") & GALLERY_WORDS for a in ancestors
+    )
     for anc in ancestors:
         if anc.tag in _CHROME_TAGS:
             return True
@@ -350,7 +419,9 @@ def _is_chrome(img: Any, url: str, root: Any, page_url: str, base: str) -> bool:
                 words & TEASER_WORDS
                 and not gallery
                 and len(anc.text_content()) <= MAX_TEASER_CHARS
-                and any(_links_elsewhere(a.get("href") or "", page_url, base) for a in anc.iter("a"))
+                and any(
+                    _links_elsewhere(a.get("href") or "", page_url, base) for a in anc.iter("a")
+                )
             ):
                 return True
     return False
@@ -506,8 +577,12 @@ def scan_images(tree: lxml_html.HtmlElement, page_url: str) -> ImageScan:
                 break
             near.setdefault(anc, []).append(i)
     return ImageScan(
-        tuple(found), lead_url, lead_caption, lead_credit,
-        {k: tuple(v) for k, v in near.items()}, _described(tree, base),
+        tuple(found),
+        lead_url,
+        lead_caption,
+        lead_credit,
+        {k: tuple(v) for k, v in near.items()},
+        _described(tree, base),
     )
 
 
