@@ -1,17 +1,23 @@
 """Extract article text and metadata from fetched pages with trafilatura.
 
-Input: ``FetchedPage``. Output: ``Article`` with raw text, title, people and agencies, UTC dates,
-paywall flag, and the credits and captions taken out of the page (``ok``); ``DeadLetter``
-(``dead``, stage ``extract``) when neither the page nor the feed has usable text, or (caught by
-Beam) when the HTML breaks the parser.
+Input: ``FetchedPage``. Output: ``Article`` with raw text, title, people and agencies, UTC dates
+(``published_at``, ``modified_at``), ``canonical_url``, paywall flag, the page's images with
+their captions and credits, and the credits and captions taken out of the page (``ok``);
+``DeadLetter`` (``dead``, stage ``extract``) when neither the page nor the feed has usable text
+(``no_text``), when the page is a bot challenge, a consent wall or an empty app shell
+(``bot_challenge``, ``consent_wall``, ``js_required``: :mod:`transforms.text.challenge`), or
+when the HTML breaks the parser (the exception's name).
 Counters (namespace ``extract``): ``in``, ``out``, ``text_source:page``, ``text_source:feed``,
 ``pass:precision``, ``pass:default``, ``pass:precision+recall`` (which trafilatura pass gave the
-page's text; the last: precision with paragraphs put back from the default pass).
+page's text; the last: precision with paragraphs put back from the default pass),
+``dead:<error_type>`` per dead letter.
 
 Order of work on a page:
 1. decode the bytes (HTTP charset, BOM, ``<meta charset>``, UTF-8, cp1252 — as browsers do);
 2. read metadata (:mod:`transforms.text.metadata`) while bylines and schema.org data are intact;
-3. drop credit and caption nodes (:mod:`transforms.text.dom_clean`), keeping what they said;
+3. find the article's images (:mod:`transforms.text.images`), then drop credit and caption
+   nodes (:mod:`transforms.text.dom_clean`), keeping what they said and which image each one
+   stands under;
 4. run trafilatura with ``favor_precision`` on the stripped tree. Precision mode leaves out the
    related-links blocks and teasers around an article, but on a few layouts it keeps only a
    fragment; when its text is shorter than ``precision_min_chars`` the default pass runs too
