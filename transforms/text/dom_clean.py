@@ -7,10 +7,13 @@ The caller owns the tree: :func:`strip_credit_nodes` edits it in place (copying 
 would double the parse cost).
 
 A node is removed when
-- it is a ``<figcaption>``, or carries ``itemprop`` caption/creditText/copyrightHolder, or
+- it is a ``<figcaption>``, or carries ``itemprop`` caption/creditText/copyrightHolder, or is a
+  ``<footer>``/``<small>``/``<cite>`` in a ``<figure>`` outside its caption (the picture's
+  credit), or
 - one of its ``class``/``id`` tokens names a credit or caption (``image-credit``,
-  ``ArticleImage__caption``, ``bildunterschrift``, ``fotograf`` …; the words are split on ``-``,
-  ``_`` and camelCase, so naming conventions don't matter), and
+  ``ArticleImage__caption``, ``bildunterschrift``, ``fotograf``, ``image--author``,
+  ``img-info`` …; the words are split on ``-``, ``_`` and camelCase, so naming conventions don't
+  matter), and
 - it is small: short text, no headings/lists/tables/articles inside, at most two paragraphs, and
   it is not ``<html>``/``<body>``/``<main>``/``<article>`` — a page whose ``<body>`` class says
   ``has-captions`` must not lose its article.
@@ -25,7 +28,12 @@ next to an image — never a date, reading time, sponsor or login line ("text-ca
 typography class on Funke sites).
 
 Credits come out without their label (``Foto: picture alliance/dpa`` → ``picture alliance/dpa``);
-a caption whose credit is glued to its end in plain text (``Peking. Foto: AFP``) is split in two.
+a caption whose credit is glued to its end in plain text (``Peking. Foto: AFP``) is split in two,
+and so is one whose credit follows its last sentence unlabelled (:func:`trailing_credit`: in its
+own last element, in brackets, or as a few words: ``… girls. (Christie's)``, ``… <cite>AP</cite>``).
+
+With ``owner_of`` (from :mod:`transforms.text.images`) every kept value also comes back with the
+image it stands under, asked before its node is dropped.
 """
 
 from __future__ import annotations
