@@ -1,22 +1,27 @@
 """The article's images from the page's markup: URL, caption, credit, alt text, lead flag.
 
 Input: the parsed page (the tree :mod:`transforms.text.extract` already holds) and its final
-URL. Output: :class:`transforms.records.Image` records in page order. No image is downloaded:
-everything comes from the markup.
+URL. Output: :class:`transforms.records.Image` records in page order, one per picture. No image
+is downloaded: everything comes from the markup, in one walk over the page's ``<img>`` elements.
 
 Where images come from
-- ``<img>``/``<amp-img>`` inside the article (with their ``<picture>`` sources): the largest
-  ``srcset`` candidate, lazy-loading attributes (``data-src``, ``data-srcset`` …) before a
-  placeholder ``src``, and ``<noscript>`` copies (parsed as elements: they are walked like the
-  others and merge with their lazy twin by URL);
-- ``og:image`` / ``twitter:image`` and the article's JSON-LD ``image`` name the lead image. When
-  no image in the body is that picture (compared by :func:`image_key`, which ignores rendition
-  sizes), the lead is added in front from the metadata, with the JSON-LD caption and credit.
+- ``<img>``/``<amp-img>`` inside the article (:func:`article_root`) with their ``<picture>``
+  sources: the largest ``srcset`` candidate, lazy-loading attributes (``data-src``,
+  ``data-srcset`` …) before a placeholder ``src``; a ``<noscript>`` copy counts only when no
+  scripted twin stands beside it. Renditions of one picture (:func:`image_key`: another size or
+  crop of the same file) become one record.
+- ``og:image``/``twitter:image``, else the article's JSON-LD ``image``, name the lead. The body
+  picture that is it gets ``is_lead`` (a hero above the article is let in for it); when none is,
+  the article's first picture leads (the metadata picture is most often a social-network crop
+  of it); when the article shows no picture, the metadata picture alone is the record, with
+  the JSON-LD caption and credit.
 
-What is not an image of the article: images outside the article (header, footer, navigation,
-sidebars; the lead image is let in from above the article), logos, avatars, author photos,
-icons, emoji, tracking pixels (a width or height under ``MIN_SIDE``), ads and sponsors, share
-buttons, and teasers of other articles (an image inside a link to another page).
+Not images of the article: images outside it, logos, avatars and author photos, icons, emoji,
+loaders, tracking pixels (a side under ``MIN_SIDE``, a beacon host), thumbnails asked at
+``MAX_THUMB_SIDE`` px or less, ads and sponsors, share bars, newsletter and job boxes, video
+posters, and teasers of other articles (inside a link to another page of the site, or a small
+teaser card that links to one; never a gallery, a lightbox, this article's photo viewer or a
+link to another site such as a shop).
 
 URLs are absolute (against ``<base href>`` and the final URL) and tracking-free (the query
 parameters :mod:`transforms.sources.canonicalize` drops; the others keep their order, since
@@ -24,7 +29,8 @@ image CDNs sign them).
 
 Captions and credits come from the DOM credit pass (:mod:`transforms.text.dom_clean`): it calls
 :meth:`ImageScan.owner_of` for each caption or credit it keeps, before it drops the node, and
-:func:`article_images` attaches them to the image they stand under.
+:func:`article_images` attaches them to the image they stand under. A picture without one takes
+it from the page's JSON-LD ``ImageObject`` of the same file, or a credit glued to its alt text.
 """
 
 from __future__ import annotations
