@@ -61,9 +61,14 @@ from typing import NamedTuple
 import trafilatura
 
 from transforms.records import UTC, Article, FeedEntry, FetchedPage, Image
-from transforms.text.challenge import ShellPageError
 from transforms.text.clean import Rule, apply_cleaning, clean_text, load_rules
-from transforms.text.extract import ExtractConfig, NoTextError, decode_html, extract_article
+from transforms.text.extract import (
+    ExtractConfig,
+    NoTextError,
+    ShellPageError,
+    decode_html,
+    extract_article,
+)
 from transforms.text.images import image_key
 
 REPO = Path(__file__).resolve().parents[1]

@@ -105,3 +105,18 @@ def test_dead_letters_are_counted_by_kind() -> None:
     assert counters["out"] == 1
     assert counters["dead:consent_wall"] == 1
     assert counters["dead:bot_challenge"] == 2
+
+
+def test_the_error_crosses_process_boundaries() -> None:
+    """Bench scripts and pools re-raise it in the parent: it must pickle, and it is a
+    NoTextError for callers that only expect that."""
+    import pickle
+
+    from transforms.text.extract import NoTextError, ShellPageError
+
+    again = pickle.loads(pickle.dumps(ShellPageError("consent_wall")))
+    assert isinstance(again, NoTextError)
+    assert (again.kind, str(again)) == (
+        "consent_wall",
+        "the page is a consent wall page, not an article",
+    )

@@ -3,7 +3,7 @@
 Input: the parsed page and the text the extractor got from it. Output: the kind of shell page
 (``bot_challenge``, ``consent_wall``, ``js_required``) or None. The extract stage turns a kind
 into a dead letter of that ``error_type`` (counter ``extract/dead:<kind>``) instead of taking
-the interstitial's words as the article.
+the interstitial's words as the article (``transforms.text.extract.ShellPageError``).
 
 Only a page whose article text is short is looked at (``MAX_SHELL_TEXT``): a real article that
 mentions JavaScript, carries a captcha in its comment form or has a consent banner beside its
@@ -72,14 +72,6 @@ _JS_NOTICE = re.compile(
 )
 _SPACE = re.compile(r"\s+")
 _HIDDEN = ("script", "style", "noscript", "template", "svg")
-
-
-class ShellPageError(Exception):
-    """The page is an interstitial, not the article (``kind`` says which)."""
-
-    def __init__(self, kind: str, message: str) -> None:
-        super().__init__(message)
-        self.kind = kind
 
 
 def _visible_text(tree: Any) -> str:
@@ -165,10 +157,3 @@ def shell_kind(tree: Any, article_text: str) -> str | None:
     ):
         return "js_required"
     return None
-
-
-def check_page(tree: Any, article_text: str) -> None:
-    """Raise :class:`ShellPageError` when the page is a challenge, consent wall or app shell."""
-    kind = shell_kind(tree, article_text)
-    if kind is not None:
-        raise ShellPageError(kind, f"the page is a {kind.replace('_', ' ')} page, not an article")

@@ -113,6 +113,19 @@ class NoTextError(Exception):
     """Neither the page nor the feed entry had any text."""
 
 
+class ShellPageError(NoTextError):
+    """The page is an interstitial, not the article: ``kind`` is ``bot_challenge``,
+    ``consent_wall`` or ``js_required`` (:mod:`transforms.text.challenge`). A ``NoTextError``:
+    the page has no article text, and callers that expect that error keep working."""
+
+    def __init__(self, kind: str) -> None:
+        super().__init__(kind)  # the only argument, so that the error pickles across processes
+        self.kind = kind
+
+    def __str__(self) -> str:
+        return f"the page is a {self.kind.replace('_', ' ')} page, not an article"
+
+
 def decode_html(body: bytes, charset: str | None) -> str:
     """Bytes → text: BOM, then HTTP charset, then ``<meta charset>``, then UTF-8, then cp1252."""
     for bom, name in _BOMS:
@@ -286,7 +299,8 @@ def _extract(page: FetchedPage, cfg: ExtractConfig) -> tuple[Article, str | None
         pictures = images.article_images(scan, placed)
         credits, captions = images.with_image_texts(credits, captions, pictures)
         page_text, used = extract_text(tree, page.final_url, cfg)
-        challenge.check_page(tree, page_text)  # interstitials become dead letters, not text
+        if kind := challenge.shell_kind(tree, page_text):
+            raise ShellPageError(kind)  # interstitials become dead letters, not text
         if cfg.keep_teaser and page_text:
             page_text = _with_teaser(page_text, metadata.visible_teaser(tree))
     feed_text = entry.content if len(entry.content) >= len(entry.summary) else entry.summary
@@ -334,7 +348,7 @@ def extract_outcome(page: FetchedPage, cfg: ExtractConfig) -> tuple[Article, str
     child and still name the page that failed."""
     try:
         return _extract(page, cfg)
-    except challenge.ShellPageError as exc:
+    except ShellPageError as exc:
         error_type, message, status = exc.kind, str(exc), page.http_status
     except NoTextError as exc:
         error_type, message, status = "no_text", str(exc), page.http_status
