@@ -305,3 +305,23 @@ def test_trailing_credit(html: str, expected: tuple[str, str | None]) -> None:
     node = load_html(page(html)).find(".//figcaption")
     text = " ".join(node.text_content().split())
     assert trailing_credit(node, text) == expected
+
+
+def test_a_caption_with_two_credit_spans_stays_a_caption() -> None:
+    """Dropping the credit spans leaves their separator behind: the caption is still a caption."""
+    html = page(
+        "<article><h1>T</h1><figure><img src='/img/d-4242.jpg'><figcaption class='image-caption'>"
+        "<span class='caption'>Schüler üben den Ernstfall.</span> <span class='credit'>Photo by "
+        "Anna Muster</span> /<span class='distributor'>AFP via Getty Images</span></figcaption>"
+        "</figure>" + ARTICLE + "</article>"
+    )
+    tree = load_html(html)
+    scan = scan_images(tree, URL)
+    strip = strip_credit_nodes(tree, scan.owner_of)
+    assert strip.captions == ("Schüler üben den Ernstfall.",)
+    assert strip.credits == ("Anna Muster", "AFP via Getty Images")
+    (only,) = article_images(scan, strip.placed)
+    assert (only.caption, only.credit) == (
+        "Schüler üben den Ernstfall.",
+        "Anna Muster / AFP via Getty Images",
+    )

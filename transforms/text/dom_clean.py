@@ -458,6 +458,9 @@ def strip_credit_nodes(
                 if is_credit(node, value):
                     keep("credit", value, node)
             elif text and is_caption(node, text):
+                # A credit dropped from inside the caption leaves its separator behind
+                # ("Students take part … decades. /"): not a credit label.
+                text = text.rstrip(" |/")
                 caption, credit = split_caption(text)
                 if not credit:
                     caption, credit = trailing_credit(node, text)
