@@ -60,15 +60,24 @@ from typing import NamedTuple
 
 import trafilatura
 
+from transforms.records import UTC, Article, FeedEntry, FetchedPage, Image
 from transforms.text.clean import Rule, apply_cleaning, clean_text, load_rules
-from transforms.text.extract import ExtractConfig, NoTextError, decode_html, extract_article
-from transforms.records import UTC, FeedEntry, FetchedPage
+from transforms.text.extract import (
+    ExtractConfig,
+    NoTextError,
+    ShellPageError,
+    decode_html,
+    extract_article,
+)
+from transforms.text.images import image_key
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 _TOKEN = re.compile(r"\w+")
 # The machines this runs on have 2 cores; more workers only add memory.
 WORKERS = min(2, os.cpu_count() or 1)
+# ``--images``: only our extraction on the fundus pages, for the image figures (no trafilatura).
+IMAGES_ONLY = "--images" in sys.argv[1:]
 
 
 class Scores(NamedTuple):
@@ -98,6 +107,37 @@ class Task(NamedTuple):
     gold_lines: list[str]
     credits: list[str]
     publisher: str
+    images: tuple[TruthImage, ...] = ()
+
+
+class TruthImage(NamedTuple):
+    """One picture of the fundus truth: every rendition's URL, caption, credit, cover flag."""
+
+    urls: tuple[str, ...]
+    caption: str
+    credit: str
+    is_cover: bool
+
+
+class ImageScores(NamedTuple):
+    """Counts of one page (summed over pages for a fold)."""
+
+    truth: int = 0  # distinct pictures in the truth
+    found: int = 0  # our images
+    found_right: int = 0  # our images that are a truth picture
+    truth_found: int = 0  # truth pictures among ours
+    covers: int = 0  # pages whose truth has a cover image
+    lead_right: int = 0  # ... where our lead image is that picture
+    credited: int = 0  # truth pictures with a credit
+    credited_found: int = 0  # ... that we found
+    credit_right: int = 0  # ... with that credit on our record of the picture
+    captioned: int = 0
+    captioned_found: int = 0
+    caption_right: int = 0
+    truth_pages: int = 0  # pages with at least one truth picture
+
+    def __add__(self, other: ImageScores) -> ImageScores:  # type: ignore[override]
+        return ImageScores(*(a + b for a, b in zip(self, other)))
 
 
 class PageResult(NamedTuple):
@@ -114,6 +154,8 @@ class PageResult(NamedTuple):
     self_leaked_traf: int
     seconds_ours: float
     seconds_traf: float
+    images: ImageScores = ImageScores()
+    rejected: str = ""  # the shell-page kind when extraction turned the page into a dead letter
 
 
 def tokens(text: str) -> list[str]:
@@ -169,23 +211,104 @@ def page_of(html: bytes, url: str) -> FetchedPage:
 _RULES: tuple[Rule, ...] = ()
 
 
-def ours_text(html: bytes, url: str) -> str:
+def ours(html: bytes, url: str) -> tuple[Article | None, str]:
+    """(cleaned article or None, the shell-page kind when the page was rejected as one)."""
     global _RULES  # one rule load per worker process, as _CleanFn.setup() does
     if not _RULES:
         _RULES = load_rules()
     try:
         article = extract_article(page_of(html, url), ExtractConfig())
+    except ShellPageError as exc:
+        return None, exc.kind
     except NoTextError:
-        return ""
-    return apply_cleaning(article, clean_text(article.text, _RULES, article.title)).text
+        return None, ""
+    return apply_cleaning(article, clean_text(article.text, _RULES, article.title)), ""
+
+
+def ours_text(html: bytes, url: str) -> str:
+    article, _ = ours(html, url)
+    return article.text if article is not None else ""
+
+
+def _picture_keys(urls: Iterable[str]) -> set[str]:
+    return {image_key(u) for u in urls} | set(urls)
+
+
+def _same_text(ours: str, truth: str) -> bool:
+    """Our caption or credit says what the truth says: the truth's words all in ours (credits
+    split into several names by fundus), or a bag-of-words F1 of at least 0.8 (captions)."""
+    mine, theirs = tokens(ours), tokens(truth)
+    if not mine or not theirs:
+        return False
+    return set(theirs) <= set(mine) or bag_scores(ours, truth).f1 >= 0.8
+
+
+def image_scores(images: Iterable[Image], truth: Iterable[TruthImage]) -> ImageScores:
+    """Lead, recall/precision of pictures and pairing of captions and credits on one page.
+    A picture is the same when one of its URLs equals ours or has the same
+    :func:`transforms.text.images.image_key` (another rendition of one file: a size or crop
+    token differs). Truth pictures that share a URL are one picture (fundus lists a gallery
+    repeat of the cover twice); the first copy with a caption/credit gives it."""
+    pictures: list[tuple[set[str], TruthImage]] = []
+    for item in truth:
+        keys = _picture_keys(item.urls)
+        for i, (known, first) in enumerate(pictures):
+            if known & keys:
+                pictures[i] = (
+                    known | keys,
+                    first._replace(
+                        caption=first.caption or item.caption,
+                        credit=first.credit or item.credit,
+                        is_cover=first.is_cover or item.is_cover,
+                    ),
+                )
+                break
+        else:
+            pictures.append((keys, item))
+    mine = list(images)
+    match = [
+        next((j for j, (keys, _) in enumerate(pictures) if _picture_keys([im.url]) & keys), None)
+        for im in mine
+    ]
+    by_truth: dict[int, Image] = {}
+    for im, j in zip(mine, match):
+        if j is not None:
+            by_truth.setdefault(j, im)
+    lead = next((j for im, j in zip(mine, match) if im.is_lead), None)
+    cover = next((j for j, (_, t) in enumerate(pictures) if t.is_cover), None)
+    credited = [j for j, (_, t) in enumerate(pictures) if t.credit]
+    captioned = [j for j, (_, t) in enumerate(pictures) if t.caption]
+    return ImageScores(
+        truth=len(pictures),
+        found=len(mine),
+        found_right=sum(1 for j in match if j is not None),
+        truth_found=len(by_truth),
+        covers=int(cover is not None),
+        lead_right=int(cover is not None and lead == cover),
+        credited=len(credited),
+        credited_found=sum(1 for j in credited if j in by_truth),
+        credit_right=sum(
+            1 for j in credited
+            if j in by_truth and _same_text(by_truth[j].credit, pictures[j][1].credit)
+        ),
+        captioned=len(captioned),
+        captioned_found=sum(1 for j in captioned if j in by_truth),
+        caption_right=sum(
+            1 for j in captioned
+            if j in by_truth and _same_text(by_truth[j].caption, pictures[j][1].caption)
+        ),
+        truth_pages=int(bool(pictures)),
+    )
 
 
 def evaluate(task: Task) -> PageResult:
     gold = "\n".join(task.gold_lines)
     start = time.perf_counter()
-    ours = ours_text(task.html, task.url)
+    article, rejected = ours(task.html, task.url)
+    text = article.text if article is not None else ""
+    pictures = image_scores(article.images if article is not None else (), task.images)
     mid = time.perf_counter()
-    traf = trafilatura.extract(decode_html(task.html, None)) or ""
+    traf = "" if IMAGES_ONLY else trafilatura.extract(decode_html(task.html, None)) or ""
     end = time.perf_counter()
     own = [c for c in task.credits if is_self_credit(c, task.publisher)]
     others = [c for c in task.credits if not is_self_credit(c, task.publisher)]
@@ -193,16 +316,18 @@ def evaluate(task: Task) -> PageResult:
         task.corpus,
         task.name,
         fold_of(task),
-        bag_scores(ours, gold),
+        bag_scores(text, gold),
         bag_scores(traf, gold),
         len(others),
         len(own),
-        leaked(others, ours, gold),
+        leaked(others, text, gold),
         leaked(others, traf, gold),
-        len(leaked(own, ours, gold)),
+        len(leaked(own, text, gold)),
         len(leaked(own, traf, gold)),
         mid - start,
         end - mid,
+        pictures,
+        rejected,
     )
 
 
@@ -219,6 +344,18 @@ def fundus_credits(expected: dict) -> list[str]:
     return [c for c in found if tokens(c)]
 
 
+def fundus_images(expected: dict) -> tuple[TruthImage, ...]:
+    return tuple(
+        TruthImage(
+            tuple(v["url"] for v in im.get("versions") or [] if v.get("url")),
+            (im.get("caption") or "").strip(),
+            " / ".join(a for a in im.get("authors") or [] if tokens(a)),
+            bool(im.get("is_cover")),
+        )
+        for im in expected.get("images") or []
+    )
+
+
 def fundus_tasks(root: Path) -> Iterator[Task]:
     base = root / "extraction" / "fundus"
     for row in json.loads((base / "index.json").read_text("utf-8")):
@@ -231,6 +368,7 @@ def fundus_tasks(root: Path) -> Iterator[Task]:
             fundus_gold(expected),
             fundus_credits(expected),
             row.get("publisher") or "",
+            fundus_images(expected),
         )
 
 
@@ -288,6 +426,35 @@ def _micro(scores: Iterable[Scores]) -> Scores:
     return Scores(*(sum(getattr(s, f) for s in items) for f in Scores._fields))
 
 
+def _arg(name: str) -> str | None:
+    args = sys.argv[1:]
+    return args[args.index(name) + 1] if name in args and args.index(name) + 1 < len(args) else None
+
+
+def _share(part: int, whole: int) -> str:
+    return f"{part / whole:.3f} ({part}/{whole})" if whole else "–"
+
+
+def print_images(fundus: list[PageResult]) -> None:
+    """The image table: by outlet fold and for all pages (in-sample)."""
+    print("fundus images (pooled over pages; a picture matches by URL or rendition key):")
+    print("| fold | pages | lead right | image recall | image precision | precision, pages "
+          "with truth images | credits on the right image | captions on the right image |")
+    print("|---|---|---|---|---|---|---|---|")
+    for fold in ("dev", "held-out", "all"):
+        rows = [r for r in fundus if fold in ("all", r.fold)]
+        s = sum((r.images for r in rows), ImageScores())
+        with_truth = sum((r.images for r in rows if r.images.truth_pages), ImageScores())
+        print(
+            f"| {fold} | {len(rows)} | {_share(s.lead_right, s.covers)} | "
+            f"{_share(s.truth_found, s.truth)} | {_share(s.found_right, s.found)} | "
+            f"{_share(with_truth.found_right, with_truth.found)} | "
+            f"{_share(s.credit_right, s.credited_found)} of found, "
+            f"{_share(s.credit_right, s.credited)} of all | "
+            f"{_share(s.caption_right, s.captioned_found)} of found |"
+        )
+
+
 def main() -> int:
     root = data_root()
     if not (root / "extraction" / "fundus" / "index.json").is_file():
@@ -296,6 +463,16 @@ def main() -> int:
     tasks = [*fundus_tasks(root), *aeb_tasks(root)]
     if "--hits" in sys.argv[1:]:
         print_hits(rule_hits(tasks), tasks)
+        return 0
+    if IMAGES_ONLY:
+        fold = _arg("--fold")
+        tasks = [t for t in tasks if t.corpus == "fundus" and fold in (None, fold_of(t))]
+        with ProcessPoolExecutor(WORKERS) as pool:
+            results = list(pool.map(evaluate, tasks, chunksize=4))
+        print_images(results)
+        if "-v" in sys.argv[1:]:
+            for r in results:
+                print(f"  {r.fold} {r.name[:40]}: {r.images}")
         return 0
     started = time.perf_counter()
     with ProcessPoolExecutor(WORKERS) as pool:
@@ -359,6 +536,12 @@ def main() -> int:
         + ", ".join(strict)
     )
     print_hits(rule_hits(tasks), tasks)
+    print()
+    print_images(fundus)
+    rejected = [(r.corpus, r.name, r.rejected) for r in results if r.rejected]
+    print(f"pages rejected as shell pages (challenge, consent wall, app shell): {len(rejected)}")
+    for corpus, name, kind in rejected:
+        print(f"  {corpus} {name}: {kind}")
     leaks_ours = [(r.name, c) for r in fundus for c in r.leaked_ours]
     if leaks_ours:
         print("credits leaked by ours:")

@@ -21,6 +21,7 @@ from transforms.fetching.fetch import FetchArticles
 from transforms.enrichment.language import DetectLanguage
 from transforms.storage.memory import (
     DropSeen,
+    DropSeenCanonical,
     FindNearDuplicates,
     ForgetDates,
     HashContent,
@@ -118,7 +119,9 @@ def build_articles(p: beam.Pipeline, cfg: RunConfig, plan: RunPlan) -> Outputs:
     unseen = (distinct, remembered) | "DropSeenEarlier" >> DropSeen()
     archive = WriteArchive(*plan.archive) if plan.archive else None
     classified, dead_stages = enrich(unseen, cfg, archive=archive)
-    articles = classified | "HashContent" >> HashContent()
+    # An AMP or mobile link today to a page written yesterday under its original link.
+    fresh = (classified, remembered) | "DropSeenCanonical" >> DropSeenCanonical()
+    articles = fresh | "HashContent" >> HashContent()
     duplicates = (articles, remembered) | "FindNearDuplicates" >> FindNearDuplicates(plan.date)
     dead = (dead_feeds, dead_links, *dead_stages) | "MergeDeadLetters" >> beam.Flatten()
     return Outputs(articles, duplicates, dead, statuses)
@@ -189,7 +192,8 @@ def build_warc(p: beam.Pipeline, cfg: RunConfig, plan: WarcPlan) -> beam.PCollec
     remembered = p | "ReadMemory" >> ReadMemory(plan.memory)
     others = remembered | "ForgetRewritten" >> ForgetDates(run_dates)
     unique = (classified, others) | "KeepFirstUnseen" >> KeepFirstUnseen()
-    articles = unique | "HashContent" >> HashContent()
+    fresh = (unique, others) | "DropSeenCanonical" >> DropSeenCanonical()
+    articles = fresh | "HashContent" >> HashContent()
     duplicates = (articles, others) | "FindNearDuplicates" >> FindNearDuplicates(plan.date)
     (
         articles

@@ -82,3 +82,55 @@ def test_apply_duplicates_rewrites_only_what_it_must(tmp_path) -> None:
 def test_article_keeps_hash_through_replace() -> None:
     art = _article("a", _story(3), 8)
     assert dataclasses.replace(art, duplicate_of="q").content_hash == art.content_hash
+
+
+def test_read_memory_copes_with_partitions_of_every_schema_version(tmp_path) -> None:
+    """A schema-1 partition has no canonical_url column: the memory reads it all the same."""
+    from transforms.storage.memory import ReadMemory
+
+    old_schema = pa.schema([f for f in ARTICLE_SCHEMA if f.name not in ("images", "modified_at",
+                                                                        "canonical_url")])
+    old = tmp_path / "articles" / "date=2026-11-22"
+    new = tmp_path / "articles" / "date=2026-11-23"
+    old.mkdir(parents=True)
+    new.mkdir(parents=True)
+    row = to_row(_article("a", _story(1), 8))
+    pq.write_table(pa.Table.from_pylist([{k: row[k] for k in old_schema.names}], schema=old_schema),
+                   old / "part-0.parquet")
+    later = dataclasses.replace(_article("b", _story(2), 8), canonical_url="https://x.test/orig")
+    pq.write_table(pa.Table.from_pylist([to_row(later)], schema=ARTICLE_SCHEMA), new / "part-0.parquet")
+    with TestPipeline() as p:
+        read = p | ReadMemory([str(old / "*.parquet"), str(new / "*.parquet")])
+        assert_that(read, equal_to([
+            Remembered("a", row["content_hash"], "2026-11-22", "https://x.test/a", None),
+            Remembered("b", later.content_hash, "2026-11-23", "https://x.test/b", "https://x.test/orig"),
+        ]))
+
+
+def test_drop_seen_canonical_takes_out_copies_of_earlier_articles() -> None:
+    """Today's AMP link to yesterday's article (its canonical URL is yesterday's link), and
+    today's link that yesterday's AMP copy named as canonical, are duplicates; the rest stay."""
+    from transforms.storage.memory import DropSeenCanonical
+
+    amp = dataclasses.replace(_article("amp", _story(1), 8), url="https://amp.x.test/a",
+                              canonical_url="https://www.x.test/a")
+    original = dataclasses.replace(_article("orig", _story(2), 8), url="https://x.test/b")
+    fresh = dataclasses.replace(_article("new", _story(3), 8), canonical_url="https://x.test/new")
+    remembered = [
+        Remembered("y1", None, "2026-11-23", "https://x.test/a", None),  # older schema: no canonical
+        Remembered("y2", None, "2026-11-23", "https://amp.x.test/b", "https://x.test/b"),
+    ]
+    p = TestPipeline()
+    articles = p | "A" >> beam.Create([amp, original, fresh])
+    memory = p | "R" >> beam.Create(remembered)
+    kept = (articles, memory) | DropSeenCanonical()
+    assert_that(kept | beam.Map(lambda a: a.id), equal_to(["new"]))
+    result = p.run()
+    result.wait_until_finish()
+    counters = {
+        c.key.metric.name: c.committed
+        for c in result.metrics().query(beam.metrics.MetricsFilter().with_namespace("memory"))[
+            "counters"
+        ]
+    }
+    assert counters["seen_earlier"] == counters["seen_earlier:canonical_url"] == 2

@@ -80,6 +80,38 @@ def test_readers_agree_on_rows_and_types(out: Path) -> None:
     assert via_polars.schema["authors"] == pl.List(pl.String)
     assert str(via_pandas["published_at"].dtype) == "datetime64[us, UTC]"
     assert arrow.schema.field("date").type == pa.date32()
+    # The images: a list of structs, read as such by every reader.
+    assert via_polars.schema["images"] == pl.List(pl.Struct({
+        "url": pl.String, "caption": pl.String, "credit": pl.String, "alt": pl.String,
+        "is_lead": pl.Boolean}))
+    assert via_polars.schema["modified_at"] == pl.Datetime("us", "UTC")
+    # duckdb names the list's item "l": the same list of the same struct.
+    assert via_duckdb.schema.field("images").type.value_type == arrow.schema.field("images").type.value_type
+
+
+def test_images_read_the_same_everywhere(out: Path) -> None:
+    """One picture per demo article, its caption and credit beside it, in all four readers."""
+    glob = f"{out}/articles/*/*.parquet"
+    sql = ("select title, i.url, i.caption, i.credit, i.is_lead from "
+           f"(select title, unnest(images) i from read_parquet('{glob}')) order by title")
+    via_duckdb = duckdb.sql(sql).fetchall()
+    polars = (pl.read_parquet(glob.replace("/*/", "/**/")).select("title", "images")
+              .explode("images", empty_as_null=True).unnest("images").sort("title"))
+    via_polars = [tuple(r) for r in polars.select("title", "url", "caption", "credit", "is_lead").rows()]
+    table = ds.dataset(out / "articles", format="parquet", partitioning=DATES).to_table()
+    via_arrow = sorted((r["title"], i["url"], i["caption"], i["credit"], i["is_lead"])
+                       for r in table.to_pylist() for i in r["images"])
+    via_pandas = sorted((r.title, i["url"], i["caption"], i["credit"], i["is_lead"])
+                        for r in pd.read_parquet(out / "articles", partitioning=DATES).itertuples()
+                        for i in r.images)
+    assert via_duckdb == via_polars == via_arrow == via_pandas
+    assert len(via_duckdb) == 10
+    by_title = {row[0]: row[1:] for row in via_duckdb}
+    url, caption, credit, is_lead = next(v for t, v in by_title.items() if "Bäcker" in t)
+    assert url.endswith("/tagesblick/img/baeckerei.jpg") and url.startswith("http")
+    assert (caption, credit, is_lead) == (
+        "Bäckermeisterin Petra Winkelmann in ihrer Backstube in Süderfeld.", "dpa/Anna Beispiel", True
+    )
 
 
 def test_files_are_few_zstd_and_versioned(out: Path) -> None:

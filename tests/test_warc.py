@@ -76,9 +76,13 @@ def test_warc_dates(value, expected) -> None:
 
 
 def test_entry_survives_the_metadata_record() -> None:
-    entry = FeedEntry("http://f/feed.xml", "Feed", "http://s/a?utm_x=1", "g", "Title", "Sum", "",
-                      dt.datetime(2026, 11, 24, 8, 0, tzinfo=UTC), ("A. Author",), ("tag",), "en",
-                      "medtop:11000000", "http://s/a", "abc")
+    entry = FeedEntry(
+        "http://f/feed.xml", "Feed", "http://s/a?utm_x=1", "g", "Title", "Sum", "",
+        published=dt.datetime(2026, 11, 24, 8, 0, tzinfo=UTC),
+        updated=dt.datetime(2026, 11, 25, 9, 30, tzinfo=UTC),
+        authors=("A. Author",), tags=("tag",), feed_language="en", feed_topic="medtop:11000000",
+        url="http://s/a", id="abc",
+    )
     assert entry_from_json(json.loads(json.dumps(entry_json(entry)))) == entry
 
 

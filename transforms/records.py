@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-from typing import Any
+from typing import Any, NamedTuple
 
 import pyarrow as pa
 
-# Bumped when a column is removed or changes type; adding a nullable column keeps it.
-SCHEMA_VERSION = "1"
+# Bumped when a column is removed or changes type, or when new columns change what a row means
+# (2: ``images``, ``modified_at``, ``canonical_url``; ``image_credits``/``image_captions`` are
+# now derived from ``images`` plus the credits found in the text; docs/SCHEMA.md).
+SCHEMA_VERSION = "2"
 SCHEMA_METADATA = {b"newsbeam.schema_version": SCHEMA_VERSION.encode()}
 
 UTC = dt.timezone.utc
@@ -61,6 +63,8 @@ class FeedEntry:
     summary: str = ""
     content: str = ""
     published: dt.datetime | None = None
+    # Atom <updated>, JSON Feed date_modified, sitemap <lastmod>: feeds ``Article.modified_at``.
+    updated: dt.datetime | None = None
     authors: tuple[str, ...] = ()
     tags: tuple[str, ...] = ()
     feed_language: str | None = None
@@ -86,6 +90,16 @@ class FetchedPage:
     reason: str = ""
     http_version: str = "HTTP/1.1"
     redirects: tuple[str, ...] = ()
+
+
+class Image(NamedTuple):
+    """One picture of an article, from the page's markup (:mod:`transforms.text.images`)."""
+
+    url: str
+    caption: str = ""
+    credit: str = ""
+    alt: str = ""
+    is_lead: bool = False
 
 
 @dataclasses.dataclass(frozen=True)
@@ -116,6 +130,9 @@ class Article:
     topic_source: str | None = None
     image_credits: tuple[str, ...] = ()
     image_captions: tuple[str, ...] = ()
+    images: tuple[Image, ...] = ()  # page order; the lead image has is_lead
+    modified_at: dt.datetime | None = None  # last modification the page/feed states; None: silent
+    canonical_url: str | None = None  # the page's canonical URL on the same registrable domain
     removed_lines: tuple[str, ...] = ()
     tags: tuple[str, ...] = ()
     sections: tuple[str, ...] = ()  # the page's own sections (articleSection, breadcrumbs …)
@@ -145,6 +162,15 @@ class DeadLetter:
 
 _TS = pa.timestamp("us", tz="UTC")
 _STRINGS = pa.list_(pa.string())
+IMAGE_TYPE = pa.struct(
+    [
+        pa.field("url", pa.string()),
+        pa.field("caption", pa.string()),
+        pa.field("credit", pa.string()),
+        pa.field("alt", pa.string()),
+        pa.field("is_lead", pa.bool_()),
+    ]
+)
 
 ARTICLE_SCHEMA = pa.schema(
     [
@@ -172,6 +198,9 @@ ARTICLE_SCHEMA = pa.schema(
         pa.field("topic_source", pa.string()),
         pa.field("image_credits", _STRINGS),
         pa.field("image_captions", _STRINGS),
+        pa.field("images", pa.list_(IMAGE_TYPE)),
+        pa.field("modified_at", _TS),
+        pa.field("canonical_url", pa.string()),
         pa.field("removed_lines", _STRINGS),
         pa.field("tags", _STRINGS),
         pa.field("sections", _STRINGS),
@@ -197,8 +226,10 @@ DEAD_LETTER_SCHEMA = pa.schema(
 
 
 def _to_column(value: Any) -> Any:
-    # pyarrow takes lists, not tuples, for list<...> columns.
-    return list(value) if isinstance(value, tuple) else value
+    # pyarrow takes lists, not tuples, for list<...> columns, and dicts for structs.
+    if isinstance(value, Image):
+        return value._asdict()
+    return [_to_column(v) for v in value] if isinstance(value, tuple) else value
 
 
 def to_row(record: Article | DeadLetter) -> dict[str, Any]:

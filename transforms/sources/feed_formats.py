@@ -84,6 +84,7 @@ def parse_json_feed(body: bytes) -> tuple[str, str | None, list[dict[str, Any]]]
                 "summary": str(item.get("summary") or ""),
                 "content": str(item.get("content_text") or item.get("content_html") or ""),
                 "published": str(item.get("date_published") or item.get("date_modified") or ""),
+                "updated": str(item.get("date_modified") or ""),
                 "authors": _json_authors(item) or _json_authors(data),
                 "tags": [str(t) for t in item.get("tags") or [] if isinstance(t, (str, int))],
             }
@@ -132,6 +133,7 @@ def parse_sitemap(body: bytes) -> tuple[str, str | None, list[dict[str, Any]]]:
                 "content": "",
                 "published": _text(news, f"{{{_NEWS_NS}}}publication_date")
                 or _text(url, f"{{{_SITEMAP_NS}}}lastmod"),
+                "updated": _text(url, f"{{{_SITEMAP_NS}}}lastmod"),
                 "authors": [],
                 "tags": [k.strip() for k in keywords.split(",") if k.strip()],
             }

@@ -70,8 +70,12 @@ def _plausible(when: dt.datetime | None, now: dt.datetime) -> dt.datetime | None
     return when
 
 
-def _entry_time(entry: Mapping[str, Any], now: dt.datetime) -> dt.datetime | None:
-    for key in ("published_parsed", "updated_parsed", "created_parsed"):
+def _entry_time(
+    entry: Mapping[str, Any],
+    now: dt.datetime,
+    keys: tuple[str, ...] = ("published_parsed", "updated_parsed", "created_parsed"),
+) -> dt.datetime | None:
+    for key in keys:
         parsed = entry.get(key)
         if parsed:
             # feedparser normalizes to UTC struct_time; timegm reads it as UTC.
@@ -101,6 +105,10 @@ def _feedparser_item(item: Mapping[str, Any], now: dt.datetime) -> dict[str, Any
         "summary": item.get("summary", ""),
         "content": " ".join(c.get("value", "") for c in item.get("content") or []),
         "published": _entry_time(item, now),
+        # Atom <updated> (RSS has none): the entry's modification time, kept apart. Read from
+        # the dict itself: feedparser's .get("updated_parsed") falls back to the publication
+        # time, which must never pass for a modification.
+        "updated": _entry_time({"u": dict.get(item, "updated_parsed")}, now, ("u",)),
         "authors": list(_authors(item)),
         "tags": [t.get("term", "").strip() for t in item.get("tags") or [] if t.get("term")],
     }
@@ -124,6 +132,7 @@ def _entries_from_items(
                 summary=html_to_text(item["summary"]),
                 content=html_to_text(item["content"]),
                 published=_published(item["published"], now),
+                updated=_published(item.get("updated"), now),
                 authors=tuple(dict.fromkeys(a for a in item["authors"] if a)),
                 tags=tuple(item["tags"]),
                 feed_language=language,

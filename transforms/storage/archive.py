@@ -60,9 +60,15 @@ def archived_headers(page: FetchedPage) -> list[tuple[str, str]]:
     return headers
 
 
+# The entry's datetime fields, written as ISO 8601 strings.
+_TIMES = ("published", "updated")
+
+
 def entry_json(entry: FeedEntry) -> dict[str, Any]:
     data = dataclasses.asdict(entry)
-    data["published"] = entry.published.isoformat() if entry.published else None
+    for name in _TIMES:
+        value = getattr(entry, name)
+        data[name] = value.isoformat() if value else None
     return data
 
 
@@ -70,8 +76,9 @@ def entry_from_json(data: dict[str, Any]) -> FeedEntry:
     """The ``FeedEntry`` a metadata record describes (inverse of :func:`entry_json`)."""
     fields = {f.name for f in dataclasses.fields(FeedEntry)}
     values = {k: v for k, v in data.items() if k in fields}
-    if values.get("published"):
-        values["published"] = dt.datetime.fromisoformat(values["published"])
+    for name in _TIMES:
+        if values.get(name):
+            values[name] = dt.datetime.fromisoformat(values[name])
     for name in ("authors", "tags"):
         values[name] = tuple(values.get(name) or ())
     return FeedEntry(**values)

@@ -8,6 +8,12 @@ records, and these transforms join against them.
   Counter ``memory/seen_earlier`` (these count as duplicates in the run's accounting).
 - ``HashContent``: ``Article`` → the same with ``content_hash`` (64-bit simhash of word
   3-shingles).
+- ``DropSeenCanonical``: extracted ``Article`` → those whose page is not an article written on
+  an earlier date under another link: the article's ``canonical_url`` or feed link equals an
+  earlier article's ``canonical_url`` or feed link (an AMP or mobile copy today, its original
+  yesterday). Counters ``memory/seen_earlier`` (with the entries ``DropSeen`` drops: the run's
+  duplicates) and ``memory/seen_earlier:canonical_url``. Partitions written before schema
+  version 2 have no ``canonical_url`` column; their feed links still count.
 - ``FindNearDuplicates``: hashed ``Article`` → ``(id, duplicate_of)`` pairs: the id of the first
   article, earlier dates first, whose hash is within ``MAX_DISTANCE`` bits. Only ids and hashes
   are joined, never whole articles, so the batch graph writes articles as they are made and sets
@@ -38,6 +44,7 @@ import pyarrow.parquet as pq
 from apache_beam.io.filesystems import FileSystems
 
 from transforms.records import Article, FeedEntry
+from transforms.sources.canonicalize import identity_key
 
 MAX_DISTANCE = 6
 BANDS = MAX_DISTANCE + 1
@@ -57,6 +64,8 @@ class Remembered(NamedTuple):
     id: str
     content_hash: str | None
     date: str
+    url: str | None = None  # the feed's (canonicalized) link
+    canonical_url: str | None = None  # None in partitions written before schema version 2
 
 
 def simhash(text: str) -> int | None:
@@ -235,10 +244,33 @@ class DropSeen(beam.PTransform):
         )
 
 
-def _to_remembered(named_row: tuple[str, dict]) -> Remembered:
-    filename, row = named_row
-    date = filename.rsplit("date=", 1)[-1].split("/", 1)[0]
-    return Remembered(row["id"], row.get("content_hash"), date)
+# Columns the memory reads; older partitions lack some (canonical_url: before schema 2).
+MEMORY_COLUMNS = ("id", "content_hash", "url", "canonical_url")
+
+
+def read_remembered(path: str) -> Iterator[Remembered]:
+    """The ``Remembered`` rows of one article partition file, whatever schema version wrote it:
+    columns it does not have are None."""
+    date = path.rsplit("date=", 1)[-1].split("/", 1)[0]
+    with FileSystems.open(path) as handle:
+        parquet = pq.ParquetFile(handle)
+        present = [c for c in MEMORY_COLUMNS if c in parquet.schema_arrow.names]
+        for batch in parquet.iter_batches(columns=present):
+            rows = batch.to_pydict()
+            for i, row_id in enumerate(rows["id"]):
+                yield Remembered(
+                    row_id,
+                    rows["content_hash"][i] if "content_hash" in rows else None,
+                    date,
+                    rows["url"][i] if "url" in rows else None,
+                    rows["canonical_url"][i] if "canonical_url" in rows else None,
+                )
+
+
+def _matched_files(pattern: str) -> Iterator[str]:
+    for result in FileSystems.match([pattern]):
+        for metadata in result.metadata_list:
+            yield metadata.path
 
 
 class ReadMemory(beam.PTransform):
@@ -249,13 +281,12 @@ class ReadMemory(beam.PTransform):
         self._patterns = patterns
 
     def expand(self, pbegin):
-        from apache_beam.io.parquetio import ReadAllFromParquet
-
         return (
             pbegin
             | "EarlierPartitions" >> beam.Create(self._patterns, reshuffle=False)
-            | "ReadIds" >> ReadAllFromParquet(with_filename=True, columns=["id", "content_hash"])
-            | "ToRemembered" >> beam.Map(_to_remembered)
+            | "MatchFiles" >> beam.FlatMap(_matched_files)
+            | "SpreadFiles" >> beam.Reshuffle()
+            | "ReadRemembered" >> beam.FlatMap(read_remembered)
         )
 
 
@@ -312,3 +343,55 @@ class ForgetDates(beam.PTransform):
 
     def expand(self, remembered):
         return remembered | "OtherDates" >> beam.Filter(_other_date, beam.pvalue.AsList(self._dates))
+
+
+def link_key(url: str | None) -> str | None:
+    """What makes two article links the same page: no scheme, no leading ``www.``."""
+    return identity_key(url) if url else None
+
+
+def _article_links(article: Article) -> Iterator[tuple[str, str | None]]:
+    for key in {link_key(article.url), link_key(article.canonical_url)} - {None}:
+        yield key, article.id
+
+
+def _remembered_links(item: Remembered) -> Iterator[tuple[str, str | None]]:
+    for key in {link_key(item.url), link_key(item.canonical_url)} - {None}:
+        yield key, None
+
+
+def _seen_ids(keyed: tuple[str, Iterable[str | None]]) -> Iterator[tuple[str, bool]]:
+    """The article ids under a link key that an earlier article also has."""
+    _, ids = keyed
+    ids = list(ids)
+    if None in ids:
+        for article_id in dict.fromkeys(i for i in ids if i is not None):
+            yield article_id, True
+
+
+def _keep_unseen(article: Article, seen: dict[str, bool]) -> Iterator[Article]:
+    if article.id in seen:
+        beam.metrics.Metrics.counter("memory", "seen_earlier").inc()
+        beam.metrics.Metrics.counter("memory", "seen_earlier:canonical_url").inc()
+        return
+    yield article
+
+
+class DropSeenCanonical(beam.PTransform):
+    """(``Article``, ``Remembered``) → the articles whose canonical URL or link was not written
+    under an earlier date (by another id: ``DropSeen`` already took the same id out). Only
+    link keys and ids are joined; the articles pass through a filter with the (small) set of
+    seen ids as a side input."""
+
+    def expand(self, articles_and_memory):
+        articles, remembered = articles_and_memory
+        seen = (
+            (
+                articles | "ArticleLinks" >> beam.FlatMap(_article_links),
+                remembered | "RememberedLinks" >> beam.FlatMap(_remembered_links),
+            )
+            | "AllLinks" >> beam.Flatten()
+            | "GroupByLink" >> beam.GroupByKey()
+            | "SeenIds" >> beam.FlatMap(_seen_ids)
+        )
+        return articles | "KeepUnseen" >> beam.FlatMap(_keep_unseen, beam.pvalue.AsDict(seen))

@@ -7,10 +7,13 @@ The caller owns the tree: :func:`strip_credit_nodes` edits it in place (copying 
 would double the parse cost).
 
 A node is removed when
-- it is a ``<figcaption>``, or carries ``itemprop`` caption/creditText/copyrightHolder, or
+- it is a ``<figcaption>``, or carries ``itemprop`` caption/creditText/copyrightHolder, or is a
+  ``<footer>``/``<small>``/``<cite>`` in a ``<figure>`` outside its caption (the picture's
+  credit), or
 - one of its ``class``/``id`` tokens names a credit or caption (``image-credit``,
-  ``ArticleImage__caption``, ``bildunterschrift``, ``fotograf`` …; the words are split on ``-``,
-  ``_`` and camelCase, so naming conventions don't matter), and
+  ``ArticleImage__caption``, ``bildunterschrift``, ``fotograf``, ``image--author``,
+  ``img-info`` …; the words are split on ``-``, ``_`` and camelCase, so naming conventions don't
+  matter), and
 - it is small: short text, no headings/lists/tables/articles inside, at most two paragraphs, and
   it is not ``<html>``/``<body>``/``<main>``/``<article>`` — a page whose ``<body>`` class says
   ``has-captions`` must not lose its article.
@@ -25,12 +28,18 @@ next to an image — never a date, reading time, sponsor or login line ("text-ca
 typography class on Funke sites).
 
 Credits come out without their label (``Foto: picture alliance/dpa`` → ``picture alliance/dpa``);
-a caption whose credit is glued to its end in plain text (``Peking. Foto: AFP``) is split in two.
+a caption whose credit is glued to its end in plain text (``Peking. Foto: AFP``) is split in two,
+and so is one whose credit follows its last sentence unlabelled (:func:`trailing_credit`: in its
+own last element, in brackets, or as a few words: ``… girls. (Christie's)``, ``… <cite>AP</cite>``).
+
+With ``owner_of`` (from :mod:`transforms.text.images`) every kept value also comes back with the
+image it stands under, asked before its node is dropped.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from typing import NamedTuple
 
 from lxml import etree
@@ -58,6 +67,7 @@ CREDIT_WORDS = frozenset(
         "credito",
         "crédito",
         "credits-image",
+        "distributor",
     }
 )
 CAPTION_WORDS = frozenset(
@@ -100,10 +110,13 @@ _SPACE = re.compile(r"\s+")
 CREDIT_LABELS = (
     r"Fotos?|Bild(?:er)?|Bildquelle|Bildnachweis|Fotonachweis|Titelbild|Symbolbild|Archivbild|"
     r"Photos?|Images?|Pictures?|Pic|Credits?|Photo\s+credit|Image\s+credit|Crédit(?:\s+photo)?|"
-    r"Cr[ée]dits?\s+photo|Foto\s+di|Fuente|Fonte|Quelle|Source|Copyright"
+    r"Cr[ée]dits?\s+photo|Foto\s+di|Fuente|Fonte|Quelle|Source|Copyright|Isithombe"
 )
 # "Photo by X", "Foto von X".
-_BY_LABEL = r"(?:Fotos?|Photos?|Images?|Pictures?|Bild)\s+(?:by|von|de|di|par|por)\s+"
+_BY_LABEL = (
+    r"(?:Fotos?|Photos?|Photograph|Images?|Pictures?|Bild|Illustration|Grafik|Graphic|Video)"
+    r"\s+(?:by|von|de|di|par|por)\s+"
+)
 # "(Foto: X)" or "Foto: X" or "© X" at the very end of a caption.
 _GLUED_CREDIT = re.compile(
     rf"(?:^|(?<=[.!?…“”\"')\]])\s*|\s*[|/–—-]\s*|\s+)"
@@ -157,9 +170,20 @@ _IMAGE_CAPTION_WORDS = (IMAGE_WORDS | CAPTION_WORDS | {"wp"}) - {
 _MEDIA = ("img", "picture", "video", "amp-img")
 
 
+class Placed(NamedTuple):
+    """A caption or credit the pass kept, and the image it stands under (an index given by the
+    caller's ``owner_of``; None: under no image the caller knows)."""
+
+    kind: str  # "caption" or "credit"
+    value: str
+    owner: int | None
+
+
 class DomStrip(NamedTuple):
     credits: tuple[str, ...]
     captions: tuple[str, ...]
+    # Only with ``owner_of``: every kept value with its image, in the order they were kept.
+    placed: tuple[Placed, ...] = ()
 
 
 def _text(node: lxml_html.HtmlElement) -> str:
@@ -186,14 +210,38 @@ def node_role(node: lxml_html.HtmlElement) -> str | None:
         return "credit"
     if node.tag == "figcaption" or itemprop & _ITEMPROP_CAPTION:
         return "caption"
+    if node.tag in _FIGURE_CREDIT_TAGS and _in_figure_not_caption(node):
+        return "credit"  # <figure><img><figcaption>…</figcaption><footer>Imago/X</footer>
     words = attr_words(f"{node.get('class', '')} {node.get('id', '')}")
     if not words:
         return None
     if words & CREDIT_WORDS or ("source" in words and words & IMAGE_WORDS):
-        return "credit"
-    if words & CAPTION_WORDS:
-        return "caption"
+        return "credit"  # "image-credit", "photo-source"
+    if _IMAGE_AUTHOR.search(node.get("class", "")):
+        return "credit"  # "image--author", "foto-autor" (not "author-image": an author's photo)
+    if words & CAPTION_WORDS or (words & _PICTURE_WORDS and words & _TEXT_WORDS):
+        return "caption"  # "caption", "img-info", "image-text", "bild-beschreibung"
     return None
+
+
+# Elements that hold a picture's credit when they stand in its <figure> beside the caption.
+_FIGURE_CREDIT_TAGS = frozenset({"footer", "small", "cite"})
+_IMAGE_AUTHOR = re.compile(r"(?:image|img|photo|picture|foto|bild)[-_]*(?:author|autor)", re.IGNORECASE)
+# An image word with a text word names the picture's text: its caption. Not "media": a
+# "media-text" block is body text beside a video on many themes.
+_PICTURE_WORDS = frozenset({"image", "img", "photo", "picture", "pic", "foto", "bild"})
+_TEXT_WORDS = frozenset(
+    {"info", "text", "desc", "description", "beschreibung", "unterzeile", "subline", "subtitle"}
+)
+
+
+def _in_figure_not_caption(node: lxml_html.HtmlElement) -> bool:
+    for anc in node.iterancestors():
+        if anc.tag == "figcaption":
+            return False
+        if anc.tag == "figure":
+            return True
+    return False
 
 
 def _small(node: lxml_html.HtmlElement, text: str, limit: int) -> bool:
@@ -221,6 +269,65 @@ def split_caption(text: str) -> tuple[str, str | None]:
     return text[: found.start()].strip(), credit.strip()
 
 
+# A caption's last sentence ends here; a credit may follow it in its own element or brackets.
+_SENTENCE_END = ".!?…\"“”»)"
+# "(Christie's)" or "(AP Photo/Evan Vucci)" after a caption's last sentence (Nine, AP style).
+_TRAILING_BRACKETS = re.compile(r"(?<=[.!?…\"“”»])\s*\((?P<credit>[^()\d][^()]{1,59})\)\s*$")
+# A few words without digits or final punctuation after a caption's last sentence: an agency
+# or a photographer ("… 연설하고 있다. 연합뉴스", "… in Berlin. Reuters").
+_TRAILING_NAME = re.compile(
+    r"(?<=[.!?…\"“”»])\s+(?P<credit>(?:[^\W\d_][^\s.!?\d]*)(?:[ /][^\s.!?\d]+){0,3})\s*$"
+)
+# "… Edgar H." — the dot of an initial, not the end of a sentence.
+_INITIAL_END = re.compile(r"(?:^|[\s/])[A-ZÀ-Þ]\.$")
+# Bracketed words that say where a person stands in the picture, not who took it.
+_POSITIONS = frozenset(
+    {"left", "right", "centre", "center", "front", "back", "top", "bottom", "links", "rechts",
+     "mitte", "l.", "r.", "m.", "file", "archiv", "archive", "symbolbild", "illustration"}
+)
+MAX_TRAILING_CREDIT_WORDS = 8
+_CREDIT_TAGS = frozenset({"span", "strong", "small", "em", "cite", "b", "i", "div", "p"})
+
+
+def trailing_credit(node: lxml_html.HtmlElement, text: str) -> tuple[str, str | None]:
+    """A caption whose credit stands after its last sentence, unlabelled → (caption, credit):
+    in the caption's last element (``<span>Ruhe hilft.</span><span>Unsplash/K. S.</span>``,
+    ``<strong class="author">``) or in brackets (``… girls. (Christie's)``)."""
+    children = [c for c in node if isinstance(c.tag, str) and c.tag != "br"]
+    while len(children) == 1 and not (node.text or "").strip() and not (children[0].tail or "").strip():
+        # <figcaption><p>Caption. <cite>AP</cite></p></figcaption>: look inside the wrapper.
+        node = children[0]
+        children = [c for c in node if isinstance(c.tag, str) and c.tag != "br"]
+    if len(children) >= 1 and not (children[-1].tail or "").strip():
+        last = children[-1]
+        value = _text(last)
+        before = text[: len(text) - len(value)].rstrip() if text.endswith(value) else ""
+        if (
+            last.tag in _CREDIT_TAGS
+            and value
+            and len(value) <= MAX_CREDIT_LINE_CHARS
+            and len(value.split()) <= MAX_TRAILING_CREDIT_WORDS
+            and value[-1] not in ".!?:"
+            and len(before) >= 15
+            # <cite> and <small> say "source" themselves; other elements only after a sentence.
+            and (last.tag in ("cite", "small") or before[-1] in _SENTENCE_END)
+        ):
+            return before, credit_value(value)
+    found = _TRAILING_BRACKETS.search(text)
+    if found:
+        credit = found.group("credit").strip()
+        if credit.casefold() not in _POSITIONS and len(credit.split()) <= MAX_TRAILING_CREDIT_WORDS:
+            return text[: found.start()].strip(), credit_value(credit)
+    found = _TRAILING_NAME.search(text)
+    if (
+        found
+        and found.group("credit").casefold().strip(" .") not in _POSITIONS
+        and not _INITIAL_END.search(text[: found.start()])
+    ):
+        return text[: found.start()].strip(), found.group("credit").strip()
+    return text, None
+
+
 def _drop(node: lxml_html.HtmlElement) -> None:
     # drop_tree keeps the tail text, which belongs to the surrounding paragraph.
     if node.getparent() is not None:
@@ -234,16 +341,23 @@ def _drop(node: lxml_html.HtmlElement) -> None:
 _PREFILTER = re.compile(
     "|".join(re.escape(w) for w in sorted(CREDIT_WORDS | CAPTION_WORDS | {"source"}, key=len, reverse=True))
 )
+# The other shapes node_role() accepts: an image word with a text or author word.
+_PICTURE_HINT = re.compile(r"image|img|photo|picture|pic|foto|bild")
+_TEXT_HINT = re.compile(r"info|text|desc|beschreibung|unterzeile|subline|subtitle|autor|author")
 
 
 def _candidates(tree: lxml_html.HtmlElement) -> list[lxml_html.HtmlElement]:
     found = []
     for node in tree.iter(etree.Element):
-        if node.tag == "figcaption" or node.get("itemprop"):
+        if node.tag in _FIGURE_CREDIT_TAGS or node.tag == "figcaption" or node.get("itemprop"):
             found.append(node)
             continue
         attrs = node.get("class", "") + " " + node.get("id", "")
-        if len(attrs) > 1 and _PREFILTER.search(attrs.lower()):
+        lowered = attrs.lower()
+        if len(attrs) > 1 and (
+            _PREFILTER.search(lowered)
+            or (_PICTURE_HINT.search(lowered) and _TEXT_HINT.search(lowered))
+        ):
             found.append(node)
     return found
 
@@ -308,10 +422,22 @@ def is_caption(node: lxml_html.HtmlElement, text: str) -> bool:
     return bool(words & _IMAGE_CAPTION_WORDS) or attached_to_image(node)
 
 
-def strip_credit_nodes(tree: lxml_html.HtmlElement) -> DomStrip:
-    """Remove credit and caption nodes from ``tree``; return their texts, credits unlabelled."""
+def strip_credit_nodes(
+    tree: lxml_html.HtmlElement, owner_of: Callable[[lxml_html.HtmlElement], int | None] | None = None
+) -> DomStrip:
+    """Remove credit and caption nodes from ``tree``; return their texts, credits unlabelled.
+
+    With ``owner_of`` (:meth:`transforms.text.images.ImageScan.owner_of`), each kept value is
+    also returned with the image it stands under, asked while the node is still in the page."""
     credits: list[str] = []
     captions: list[str] = []
+    placed: list[Placed] = []
+
+    def keep(kind: str, value: str, node: lxml_html.HtmlElement) -> None:
+        (credits if kind == "credit" else captions).append(value)
+        if owner_of is not None:
+            placed.append(Placed(kind, value, owner_of(node)))
+
     # Credits first: a credit inside a caption must not stay glued to the caption's text.
     candidates = _candidates(tree)
     root = tree.getroottree().getroot()
@@ -330,14 +456,21 @@ def strip_credit_nodes(tree: lxml_html.HtmlElement) -> DomStrip:
             if wanted == "credit":
                 value = credit_value(text)
                 if is_credit(node, value):
-                    credits.append(value)
+                    keep("credit", value, node)
             elif text and is_caption(node, text):
+                # A credit dropped from inside the caption leaves its separator behind
+                # ("Students take part … decades. /"): not a credit label.
+                text = text.rstrip(" |/")
                 caption, credit = split_caption(text)
+                if not credit:
+                    caption, credit = trailing_credit(node, text)
                 if credit:
-                    credits.append(credit)
+                    keep("credit", credit, node)
                 if caption and credit_value(caption) == caption:
-                    captions.append(caption)
+                    keep("caption", caption, node)
                 elif caption:  # a "caption" node that holds only a labelled credit
-                    credits.append(credit_value(caption))
+                    keep("credit", credit_value(caption), node)
             _drop(node)
-    return DomStrip(tuple(dict.fromkeys(credits)), tuple(dict.fromkeys(captions)))
+    return DomStrip(
+        tuple(dict.fromkeys(credits)), tuple(dict.fromkeys(captions)), tuple(placed)
+    )

@@ -1,17 +1,23 @@
 """Extract article text and metadata from fetched pages with trafilatura.
 
-Input: ``FetchedPage``. Output: ``Article`` with raw text, title, people and agencies, UTC dates,
-paywall flag, and the credits and captions taken out of the page (``ok``); ``DeadLetter``
-(``dead``, stage ``extract``) when neither the page nor the feed has usable text, or (caught by
-Beam) when the HTML breaks the parser.
+Input: ``FetchedPage``. Output: ``Article`` with raw text, title, people and agencies, UTC dates
+(``published_at``, ``modified_at``), ``canonical_url``, paywall flag, the page's images with
+their captions and credits, and the credits and captions taken out of the page (``ok``);
+``DeadLetter`` (``dead``, stage ``extract``) when neither the page nor the feed has usable text
+(``no_text``), when the page is a bot challenge, a consent wall or an empty app shell
+(``bot_challenge``, ``consent_wall``, ``js_required``: :mod:`transforms.text.challenge`), or
+when the HTML breaks the parser (the exception's name).
 Counters (namespace ``extract``): ``in``, ``out``, ``text_source:page``, ``text_source:feed``,
 ``pass:precision``, ``pass:default``, ``pass:precision+recall`` (which trafilatura pass gave the
-page's text; the last: precision with paragraphs put back from the default pass).
+page's text; the last: precision with paragraphs put back from the default pass),
+``dead:<error_type>`` per dead letter.
 
 Order of work on a page:
 1. decode the bytes (HTTP charset, BOM, ``<meta charset>``, UTF-8, cp1252 — as browsers do);
 2. read metadata (:mod:`transforms.text.metadata`) while bylines and schema.org data are intact;
-3. drop credit and caption nodes (:mod:`transforms.text.dom_clean`), keeping what they said;
+3. find the article's images (:mod:`transforms.text.images`), then drop credit and caption
+   nodes (:mod:`transforms.text.dom_clean`), keeping what they said and which image each one
+   stands under;
 4. run trafilatura with ``favor_precision`` on the stripped tree. Precision mode leaves out the
    related-links blocks and teasers around an article, but on a few layouts it keeps only a
    fragment; when its text is shorter than ``precision_min_chars`` the default pass runs too
@@ -51,12 +57,12 @@ from lxml import html as lxml_html
 from pydantic import BaseModel, ConfigDict, Field
 from trafilatura.utils import load_html
 
-from transforms.text import metadata
+from transforms.text import challenge, images, metadata
 from transforms.storage.deadletter import DEAD, dead_letter
 from transforms.text.dom_clean import strip_credit_nodes
 from transforms.text.page_sections import page_keywords, page_sections
 from transforms.fetching.inflight import InFlight, Pending, ProcessPool
-from transforms.records import Article, DeadLetter, FetchedPage
+from transforms.records import Article, DeadLetter, FetchedPage, Image
 
 _META_CHARSET = re.compile(
     rb"""<meta[^>]+charset\s*=\s*["']?\s*([A-Za-z0-9_.:-]+)""", re.IGNORECASE
@@ -105,6 +111,19 @@ class ExtractConfig(BaseModel):
 
 class NoTextError(Exception):
     """Neither the page nor the feed entry had any text."""
+
+
+class ShellPageError(NoTextError):
+    """The page is an interstitial, not the article: ``kind`` is ``bot_challenge``,
+    ``consent_wall`` or ``js_required`` (:mod:`transforms.text.challenge`). A ``NoTextError``:
+    the page has no article text, and callers that expect that error keep working."""
+
+    def __init__(self, kind: str) -> None:
+        super().__init__(kind)  # the only argument, so that the error pickles across processes
+        self.kind = kind
+
+    def __str__(self) -> str:
+        return f"the page is a {self.kind.replace('_', ' ')} page, not an article"
 
 
 def decode_html(body: bytes, charset: str | None) -> str:
@@ -263,6 +282,7 @@ def _extract(page: FetchedPage, cfg: ExtractConfig) -> tuple[Article, str | None
     tree = load_html(html_text) if html_text.strip() else None
     credits: tuple[str, ...] = ()
     captions: tuple[str, ...] = ()
+    pictures: tuple[Image, ...] = ()
     page_text, used = "", None
     page_names = metadata.site_names(tree)  # og:site_name and JSON-LD organisations
     names = metadata.site_names(None, entry.feed_name, page.final_url, *page_names)
@@ -272,9 +292,15 @@ def _extract(page: FetchedPage, cfg: ExtractConfig) -> tuple[Article, str | None
     sections, keywords = page_sections(tree), page_keywords(tree)
     if tree is not None:
         # Metadata first: the DOM pass below removes nodes some of it lives in.
+        scan = images.scan_images(tree, page.final_url)  # before the DOM pass drops captions
+        placed = ()
         if cfg.strip_credits:
-            credits, captions = strip_credit_nodes(tree)
+            credits, captions, placed = strip_credit_nodes(tree, scan.owner_of)
+        pictures = images.article_images(scan, placed)
+        credits, captions = images.with_image_texts(credits, captions, pictures)
         page_text, used = extract_text(tree, page.final_url, cfg)
+        if kind := challenge.shell_kind(tree, page_text):
+            raise ShellPageError(kind)  # interstitials become dead letters, not text
         if cfg.keep_teaser and page_text:
             page_text = _with_teaser(page_text, metadata.visible_teaser(tree))
     feed_text = entry.content if len(entry.content) >= len(entry.summary) else entry.summary
@@ -305,6 +331,9 @@ def _extract(page: FetchedPage, cfg: ExtractConfig) -> tuple[Article, str | None
         is_paywalled=paywalled,
         image_credits=credits,
         image_captions=captions,
+        images=pictures,
+        modified_at=metadata.modified_at(tree, entry.updated),
+        canonical_url=metadata.canonical_url(tree, page.final_url),
         tags=entry.tags,
         sections=sections,
         feed_language=entry.feed_language,
@@ -319,6 +348,8 @@ def extract_outcome(page: FetchedPage, cfg: ExtractConfig) -> tuple[Article, str
     child and still name the page that failed."""
     try:
         return _extract(page, cfg)
+    except ShellPageError as exc:
+        error_type, message, status = exc.kind, str(exc), page.http_status
     except NoTextError as exc:
         error_type, message, status = "no_text", str(exc), page.http_status
     except Exception as exc:  # noqa: BLE001 - untrusted HTML can break any parser
@@ -401,6 +432,7 @@ class _ExtractFn(beam.DoFn):
         """What ``outcome`` emits; with the window of ``done``'s element when it came from the
         pool (inline, ``process`` is still in the element's own call)."""
         if isinstance(outcome, DeadLetter):
+            beam.metrics.Metrics.counter("extract", f"dead:{outcome.error_type}").inc()
             output = beam.pvalue.TaggedOutput(DEAD, outcome)
         else:
             article, used = outcome

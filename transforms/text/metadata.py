@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import datetime as dt
 import email.utils
+import functools
 import html
 import json
 import re
@@ -37,11 +38,13 @@ import urllib.parse
 from collections.abc import Callable, Iterable
 from typing import Any, NamedTuple
 
+import courlan
 import htmldate
 from lxml import etree
 from lxml import html as lxml_html
 
 from transforms.records import UTC
+from transforms.sources import canonicalize
 
 # Agencies as they are written in bylines → the name we store. Lower-case keys.
 AGENCIES = {
@@ -691,6 +694,81 @@ def published_at(
     if feed_time is not None:
         return to_utc(feed_time)
     return page_published_at(tree, url, date_hint) if tree is not None else None
+
+
+# <meta> tags that carry the last modification time, most trusted first.
+_MODIFIED_META = (
+    ("property", "article:modified_time"),
+    ("name", "article:modified_time"),
+    ("property", "og:updated_time"),
+    ("itemprop", "dateModified"),
+    ("name", "last-modified"),
+    ("name", "dc.date.modified"),
+    ("name", "DC.date.modified"),
+)
+_MODIFIED_MICRODATA = etree.XPath("//*[@itemprop='dateModified'][@datetime or @content]")
+
+
+def modified_at(
+    tree: lxml_html.HtmlElement | None, feed_updated: dt.datetime | None = None
+) -> dt.datetime | None:
+    """When the page says the article was last changed: JSON-LD ``dateModified`` of the article
+    item, ``article:modified_time`` and kindred meta tags, ``itemprop=dateModified``; else the
+    feed's own modification time (Atom ``updated``, sitemap ``lastmod``); None when nobody says.
+    Never a guess, and never the publication time."""
+    if tree is not None:
+        ld = [
+            str(i["dateModified"])
+            for i in _json_ld(tree)
+            if isinstance(i.get("dateModified"), str) and _ARTICLE_TYPES.search(" ".join(_types(i)))
+        ]
+        values = [v for attr, name in _MODIFIED_META for v in meta_values(tree, attr, name)]
+        micro = [n.get("datetime") or n.get("content") or "" for n in _MODIFIED_MICRODATA(tree)]
+        for value in [*ld, *values, *micro]:
+            when = parse_datetime(value)
+            if when is not None:
+                return when
+    return to_utc(feed_updated)
+
+
+def canonical_url(tree: lxml_html.HtmlElement | None, final_url: str) -> str | None:
+    """The page's ``<link rel=canonical>`` (else ``og:url``), absolute and tracking-free, when it
+    is on the registrable domain of ``final_url`` (an AMP or mobile copy names its original; a
+    syndicated copy naming another outlet is not the same article here). None otherwise."""
+    if tree is None:
+        return None
+    hrefs = [
+        n.get("href") or ""
+        for n in tree.iter("link")
+        if "canonical" in (n.get("rel") or "").lower().split()
+    ]
+    for value in [*hrefs, *meta_values(tree, "property", "og:url")]:
+        try:
+            found = canonicalize.canonical_url(value, final_url)
+        except canonicalize.BadLinkError:
+            continue
+        if same_site(found, final_url):
+            return found
+    return None
+
+
+def same_site(a: str, b: str) -> bool:
+    """Whether two URLs are on one registrable domain (public suffix list: bbc.co.uk)."""
+    first, second = _domain(_host(a)), _domain(_host(b))
+    return bool(first) and first == second
+
+
+def _host(url: str) -> str:
+    try:
+        return (urllib.parse.urlsplit(url).hostname or "").rstrip(".")
+    except ValueError:
+        return ""
+
+
+@functools.lru_cache(maxsize=4096)
+def _domain(host: str) -> str:
+    """The registrable domain of a host; cached, since a page links to few hosts many times."""
+    return (courlan.extract_domain(f"http://{host}/") or "") if host else ""
 
 
 # --- title -----------------------------------------------------------------------------------
