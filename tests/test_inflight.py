@@ -13,6 +13,8 @@ from transforms.sources.canonicalize import article_id
 from transforms.text.extract import ExtractConfig, _ExtractFn, extract_outcome
 from transforms.fetching.fetch import FetchConfig, HostQueue, _FetchFn
 from transforms.fetching.http import HttpConfig
+from apache_beam.transforms.window import GlobalWindow
+
 from transforms.fetching.inflight import InFlight
 from transforms.records import Article, DeadLetter, FeedEntry, FetchedPage, utc_now
 
@@ -102,7 +104,7 @@ def test_extraction_in_processes_matches_inline() -> None:
     pages.append(FetchedPage(empty.entry, empty.final_url, 200, "text/html", "utf-8",
                              b"<html><body></body></html>", empty.fetched_at))  # no text: dead letter
     inline = run_dofn(_ExtractFn(ExtractConfig()), pages)
-    pooled = run_dofn(_ExtractFn(ExtractConfig(processes=2)), pages)
+    pooled = run_dofn(_ExtractFn(ExtractConfig(processes=2)), pages, after_setup=_pool_up)
 
     def key(item):
         tag, value = item
@@ -113,6 +115,31 @@ def test_extraction_in_processes_matches_inline() -> None:
     assert sorted(map(key, pooled)) == sorted(map(key, inline))
     assert sum(isinstance(v, DeadLetter) for _, v in pooled) == 1
     assert sum(isinstance(v, Article) for _, v in pooled) == 6
+
+
+def _pool_up(fn: _ExtractFn) -> None:
+    assert fn._pool.wait_ready(timeout=60)
+
+
+def test_extraction_works_inline_until_its_processes_are_up() -> None:
+    # A pool that has not been warmed up is not ready: pages are extracted in the stage's own
+    # process, in the call that brought them (nothing waits in flight).
+    from transforms.fetching.inflight import ProcessPool
+
+    fn = _ExtractFn(ExtractConfig())
+    fn.setup()
+    fn._pool = ProcessPool(2)
+    assert not fn._pool.ready()
+    fn.start_bundle()
+    out = list(fn.process(_page("http://site.test/0"), 0, GlobalWindow()))
+    assert [type(v) for v in out] == [Article] and not fn._pending
+    assert fn._pool._pool is None  # no child was ever started
+    fn._pool.warm_up()
+    assert fn._pool.wait_ready(timeout=60)
+    out = list(fn.process(_page("http://site.test/1"), 0, GlobalWindow()))
+    out += list(fn.finish_bundle())
+    assert [type(v.value) for v in out] == [Article]  # from the pool, with its window
+    fn._pool.close()
 
 
 def crash_on_marked_pages(page: FetchedPage, cfg: ExtractConfig):
@@ -127,7 +154,7 @@ def test_a_page_that_kills_its_process_becomes_a_dead_letter_and_others_survive(
     fn._submit = lambda page: fn._pool.submit(crash_on_marked_pages, page, fn._cfg)
     pages = [_page(f"http://site.test/{i}") for i in range(5)]
     pages.insert(2, _page("http://site.test/crash"))
-    out = run_dofn(fn, pages)
+    out = run_dofn(fn, pages, after_setup=_pool_up)
     dead = [v for _, v in out if isinstance(v, DeadLetter)]
     assert [(d.url, d.stage, d.error_type) for d in dead] == [
         ("http://site.test/crash", "extract", "extract_crashed")

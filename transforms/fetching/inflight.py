@@ -62,14 +62,6 @@ class InFlight:
             yield self.next_done(block=True)
 
 
-def cpu_count() -> int:
-    """Cores this process may run on (the affinity mask, not the machine's count)."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not Linux
-        return os.cpu_count() or 1
-
-
 def _start_method() -> str:
     # forkserver: children fork from a clean server that has the stage modules imported, so a
     # new child costs milliseconds and inherits no threads or locks of the pipeline process.
@@ -107,6 +99,8 @@ class ProcessPool:
         self._pool: ProcessPoolExecutor | None = None
         self._lock = threading.Lock()
         self.restarts = 0
+        self._started: list[Future] = []  # warm_up's first task for each child
+        self._starter: threading.Thread | None = None
 
     def _executor(self) -> ProcessPoolExecutor:
         with self._lock:
@@ -121,12 +115,26 @@ class ProcessPool:
 
         def start() -> None:
             pool = self._executor()
-            for _ in range(self.processes):
-                pool.submit(_ready)
+            self._started = [pool.submit(_ready) for _ in range(self.processes)]
 
         thread = threading.Thread(target=start, name="newsbeam-pool-start", daemon=True)
         thread.start()
+        self._starter = thread
         return thread
+
+    def wait_ready(self, timeout: float | None = None) -> bool:
+        """Block until every child of :meth:`warm_up` answered (or ``timeout``); :meth:`ready`."""
+        if self._starter is not None:
+            self._starter.join(timeout)
+            wait(self._started, timeout)
+        return self.ready()
+
+    def ready(self) -> bool:
+        """Every child of :meth:`warm_up` has answered (False before warm_up, or while the
+        forkserver still imports): until then the owner does the work itself, so a run of a
+        few pages does not wait a second for processes it hardly needs."""
+        started = self._started
+        return len(started) == self.processes and all(f.done() for f in started)
 
     def submit(self, fn: Callable[..., Any], *args: Any) -> Future:
         return self._executor().submit(fn, *args)

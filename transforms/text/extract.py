@@ -360,7 +360,8 @@ class _ExtractFn(beam.DoFn):
         window=beam.DoFn.WindowParam,
     ) -> Iterator[object]:
         self._in.inc()
-        if self._pool is None:
+        if self._pool is None or not (self._pending or self._pool.ready()):
+            # Inline: no pool, or its children are still starting (the first pages of a run).
             yield from self._outputs(extract_outcome(page, self._cfg), None)
             return
         self._pending.add(self._submit(page), timestamp, window, (page, self._pool.generation))
