@@ -84,14 +84,33 @@ def start_forkserver(preload: tuple[str, ...]) -> None:
     forkserver.ensure_running()
 
 
+MAIN_GUARD = (
+    "newsbeam's extraction processes import the script that started them (Python's "
+    "multiprocessing does that), and this script runs a pipeline when imported. Put the code "
+    "that runs it under `if __name__ == '__main__':`, or extract in one process "
+    "(ExtractConfig(processes=0), newsbeam run --workers 1)."
+)
+
+
+class MainGuardMissing(RuntimeError):
+    """A pool was asked for while a child process imports the parent's script."""
+
+
 class ProcessPool:
     """A process pool that comes back after a child dies (a crash in a C parser, the OOM killer).
 
     ``preload`` names modules the forkserver imports once, before forking children (see
     :func:`start_forkserver`).
+
+    Every child imports the parent's main script (as ``__mp_main__``) before it works. A script
+    without a main guard would run its pipeline again in each child, and that pipeline would ask
+    for a pool again: that is refused here (:class:`MainGuardMissing`), the child dies, and the
+    parent's :meth:`failed_to_start` says so, so the stage extracts inline and says why once.
     """
 
     def __init__(self, processes: int, preload: tuple[str, ...] = ()) -> None:
+        if getattr(multiprocessing.current_process(), "_inheriting", False):
+            raise MainGuardMissing(MAIN_GUARD)
         self.processes = processes
         self._context = multiprocessing.get_context(_start_method())
         if preload:
@@ -122,12 +141,16 @@ class ProcessPool:
         self._starter = thread
         return thread
 
+    def failed_to_start(self) -> bool:
+        """A child of :meth:`warm_up` died before it answered (see the class docstring)."""
+        return any(f.done() and f.exception() is not None for f in self._started)
+
     def wait_ready(self, timeout: float | None = None) -> bool:
         """Block until every child of :meth:`warm_up` answered (or ``timeout``); :meth:`ready`."""
         if self._starter is not None:
             self._starter.join(timeout)
             wait(self._started, timeout)
-        return self.ready()
+        return self.ready() and not self.failed_to_start()
 
     def ready(self) -> bool:
         """Every child of :meth:`warm_up` has answered (False before warm_up, or while the
