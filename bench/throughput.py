@@ -430,6 +430,7 @@ def main() -> int:
     parser.add_argument("--skip-loop", action="store_true", help="skip the plain-loop comparison")
     parser.add_argument("--skip-default", action="store_true",
                         help="skip the run of the exact default command (every setting its default)")
+    parser.add_argument("--skip-tuned", action="store_true", help="skip the run with tuned fetch settings")
     parser.add_argument("--sweep", help="comma-separated N values: time and memory growth")
     args = parser.parse_args()
 
@@ -476,7 +477,8 @@ def main() -> int:
     # workers given. The default run: the exact command a user types, every setting its default.
     tuned_fetch = {"concurrency": args.concurrency, "per_host": args.per_host, "per_host_delay": 0}
     kinds = [("default", None, [])] if not args.skip_default else []
-    kinds.append(("tuned", tuned_fetch, run_args))
+    if not args.skip_tuned:
+        kinds.append(("tuned", tuned_fetch, run_args))
     rows = []
     for n in sizes:
         effective = min(args.concurrency, args.hosts * args.per_host) * fetchers
@@ -508,7 +510,7 @@ def main() -> int:
             per_article = 1 / max(run["written"], 1)
             rows.append((kind, n, run["wall"], run["peak_rss"], rate, run["cpu"] * per_article,
                          (run["last_page"] - run["first_page"]) * per_article))
-        if loop:
+        if loop and "tuned" in runs:
             tuned = runs["tuned"]
             print(f"(c) plain loop: {loop[0]:.1f} s for {loop[1]} articles; "
                   f"newsbeam (tuned) / loop wall time = {tuned['wall'] / loop[0]:.2f}  (target <= 1.25)")
