@@ -106,10 +106,13 @@ def usable_cores(affinity: int | None = None, quota: float | None = None, *,
 def default_workers(cores: int) -> int:
     """Extraction processes for ``--workers auto`` (the default) on ``cores`` usable cores.
 
-    One per core from two cores on. On one core the pool loses: its children compete with the
-    pipeline's own process for the only core, and every page then also crosses a pipe twice
-    (BENCHMARKS.md, "Default workers"), so extraction stays in the pipeline's process. Tiny
-    runs need no rule here: the extraction stage works inline until its pool is up
-    (``transforms.text.extract``), so a run of a handful of pages never waits for it.
+    One per core from two cores on. On one usable core, none: the children could only take
+    turns with the pipeline's own process on that core, each page would cross a pipe twice, and
+    under a CPU quota more processes get no more time. (On a core shared with other busy
+    programs a pool does finish sooner, by taking a larger share of the scheduler from them:
+    BENCHMARKS.md, "Default workers"; not a reason to make it the default.) Tiny runs need no
+    rule here: the extraction stage starts its processes only after its first few pages
+    (``transforms.text.extract.POOL_AFTER_PAGES``), so a run of a handful of pages never
+    waits for them.
     """
     return cores if cores >= 2 else 1
