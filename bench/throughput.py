@@ -41,6 +41,8 @@ sys.path.insert(0, str(REPO))
 SHARED = Path(os.environ.get("NEWSBEAM_SHARED_DATA", REPO.parent / "shared" / "data"))
 PORT = 18080
 
+from pipeline.cores import usable_cores  # noqa: E402 - after the sys.path line above
+
 
 # ---------------------------------------------------------------------------------- the site
 def load_pages(limit: int = 400) -> list[bytes]:
@@ -422,7 +424,7 @@ def main() -> int:
     parser.add_argument("--fetch-sweep", help="comma-separated concurrencies: the fetch stage "
                         "alone at each, against its latency bound")
     parser.add_argument("--per-host", type=int, default=4)
-    parser.add_argument("--workers", type=int, default=os.cpu_count() or 1,
+    parser.add_argument("--workers", type=int, default=usable_cores(),
                         help="newsbeam run --workers (extraction processes)")
     parser.add_argument("--beam-multiprocessing", action="store_true",
                         help="instead of --workers, run newsbeam with Beam's own multi-processing "
@@ -444,7 +446,7 @@ def main() -> int:
         run_args = ["--workers", str(args.workers)]
         fetchers = 1  # fetching stays in the pipeline's process
     beam_args = run_args if args.beam_multiprocessing else []
-    cores = os.cpu_count() or 1
+    cores = usable_cores()  # what --workers auto sizes itself by (affinity, cgroup quota)
     print(f"machine: {cores} cores; pages: {len(pages)} {source}, mean {mean_kb:.0f} KB; "
           f"hosts {args.hosts}, latency {args.latency * 1000:.0f} ms, {args.concurrency} fetches in "
           f"flight per fetching process, {args.per_host}/host, workers {args.workers} "
