@@ -142,6 +142,22 @@ def test_extraction_works_inline_until_its_processes_are_up() -> None:
     fn.teardown()
 
 
+def test_a_pool_whose_children_never_started_leaves_the_stage_inline(caplog) -> None:
+    from concurrent.futures.process import BrokenProcessPool
+
+    fn = _ExtractFn(ExtractConfig(processes=2))
+    fn.setup()
+    died = Future()
+    died.set_exception(BrokenProcessPool("a child terminated abruptly"))
+    fn._pool._started = [died, died]  # what warm_up leaves when the children died at start
+    fn.start_bundle()
+    with caplog.at_level("WARNING"):
+        out = list(fn.process(_page("http://site.test/0"), 0, GlobalWindow()))
+    assert [type(v) for v in out] == [Article] and fn._pool is None
+    assert "if __name__ == '__main__':" in caplog.text
+    fn.teardown()
+
+
 def crash_on_marked_pages(page: FetchedPage, cfg: ExtractConfig):
     """Dies like a segfaulting parser would on pages whose URL says so."""
     if "crash" in page.entry.url:

@@ -33,6 +33,10 @@ With ``processes`` > 0 the stage hands pages to a pool of that many processes (`
 local runner this keeps every core busy while the pipeline's own process fetches and runs the
 cheap stages. Failures come back as dead letters from the child; a child that dies takes only
 the page that killed it (twice) with it.
+The first :data:`POOL_AFTER_PAGES` pages, and every page until the children answer, are
+extracted in the stage's own process, so a run of a few pages never waits for processes; if
+the children cannot start at all (a script without a main guard, see
+:class:`transforms.fetching.inflight.ProcessPool`), the stage says why once and extracts inline.
 """
 
 from __future__ import annotations
@@ -57,9 +61,9 @@ from transforms.storage.deadletter import DEAD, dead_letter
 from transforms.text.dom_clean import strip_credit_nodes
 from transforms.text.page_sections import page_keywords, page_sections
 from transforms.fetching.inflight import MAIN_GUARD, InFlight, Pending, ProcessPool
+from transforms.records import Article, DeadLetter, FetchedPage
 
 _LOG = logging.getLogger(__name__)
-from transforms.records import Article, DeadLetter, FetchedPage
 
 _META_CHARSET = re.compile(
     rb"""<meta[^>]+charset\s*=\s*["']?\s*([A-Za-z0-9_.:-]+)""", re.IGNORECASE
