@@ -45,7 +45,7 @@ BEAM_COMMANDS = frozenset({"run", "demo", "stream", "reprocess"})
 EXAMPLES = {
     "run": """examples:
   newsbeam run --feed https://www.tagesschau.de/xml/rss2/ --output ./news
-  newsbeam run --config configs/feeds.yaml --output ./news --date 2026-11-24 --workers auto
+  newsbeam run --config configs/feeds.yaml --output ./news --date 2026-11-24 --workers 1
   newsbeam run --config configs/feeds.yaml --output ./news --runner dask --dask-scheduler tcp://sched:8786
   newsbeam run --config configs/feeds.yaml --output ./news --archive
   newsbeam run --warc 'crawl/*.warc.gz' --warc-hosts example.com,example.org --output ./news
@@ -164,9 +164,9 @@ def _feed_options() -> argparse.ArgumentParser:
 
 def _workers(value: str) -> int:
     if value == "auto":
-        from transforms.fetching.inflight import cpu_count
+        from pipeline.cores import default_workers, usable_cores
 
-        return cpu_count()
+        return default_workers(usable_cores())
     try:
         workers = int(value)
     except ValueError:
@@ -196,11 +196,11 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--max-failure-rate", type=float, default=None, metavar="RATE",
                      help="exit 5 when more than this share (0-1) of feeds or entries failed "
                      "(default 0.5, or max_failure_rate in the config)")
-    run.add_argument("--workers", type=_workers, default=1, metavar="N",
-                     help="processes on the local runner: 1 (default) does everything in this "
-                     "process; N > 1 or 'auto' (one per core) extracts pages in N worker "
-                     "processes while this one fetches and writes (1.7x the articles/s on 2 "
-                     "cores, BENCHMARKS.md). Other runners size themselves")
+    run.add_argument("--workers", type=_workers, default="auto", metavar="N",
+                     help="processes on the local runner: 'auto' (default) extracts pages in one "
+                     "process per usable core (affinity and cgroup CPU quota; one core: none) "
+                     "while this one fetches and writes; 1 does everything in this process. "
+                     "The rows written are the same. Other runners size themselves")
     run.add_argument("--retry-held-feeds", action="store_true",
                      help="fetch feeds that are held back after repeated failures, this run too")
     run.add_argument("--archive", action="store_true",
@@ -228,9 +228,9 @@ def build_parser() -> argparse.ArgumentParser:
                         help="seconds of articles per output file (default 600)")
     stream.add_argument("--duration", type=float, default=None, metavar="SECONDS",
                         help="stop by itself after this long (default: run until stopped)")
-    stream.add_argument("--workers", type=_workers, default=1, metavar="N",
-                        help="processes on the local runner, as for run: N > 1 or 'auto' extracts "
-                        "pages in N worker processes; the files written are the same")
+    stream.add_argument("--workers", type=_workers, default="auto", metavar="N",
+                        help="processes on the local runner, as for run: 'auto' (default) one "
+                        "extraction process per usable core, 1 none; the files written are the same")
     stream.add_argument("--archive", action="store_true",
                         help="keep every fetched article answer as WARC under DIR/raw/date=…/, "
                         "one file per bundle (archive: true in the config does the same)")
@@ -287,6 +287,9 @@ def build_parser() -> argparse.ArgumentParser:
                        help="a date to rebuild (repeatable)")
     which.add_argument("--all", action="store_true", help="every date that has an archive")
     reprocess.add_argument("--config", help="YAML file with the stage settings (feeds are ignored)")
+    reprocess.add_argument("--workers", type=_workers, default="auto", metavar="N",
+                           help="processes on the local runner, as for run: 'auto' (default) one "
+                           "extraction process per usable core, 1 none; the rows are the same")
     topics_cli.add_model_arg(reprocess)
     reprocess.set_defaults(func=commands.cmd_reprocess)
 

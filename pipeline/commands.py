@@ -256,7 +256,9 @@ def cmd_reprocess(args: argparse.Namespace, beam_args: list[str]) -> int:
     check_files(cfg)
     files = reprocess_files(args.output, None if args.all else args.dates)
     warc = WarcConfig(max_bytes=cfg.fetch.http.max_bytes)
-    return _replay(args, runner_args(args, beam_args), cfg, files, warc, "reprocess", None)
+    beam_args = runner_args(args, beam_args)
+    return _replay(args, beam_args, with_workers(cfg, args.workers, beam_args), files, warc,
+                   "reprocess", None)
 
 
 def cmd_run(args: argparse.Namespace, beam_args: list[str]) -> int:

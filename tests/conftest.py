@@ -17,9 +17,10 @@ FIXTURES = Path(__file__).parent / "fixtures"
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
 
-def run_dofn(fn, elements) -> list[tuple[str | None, object]]:
+def run_dofn(fn, elements, after_setup=None) -> list[tuple[str | None, object]]:
     """Drive a DoFn by hand through one bundle, as a runner would: (output tag or None, value)
-    of everything it emits, Beam's window wrappers taken off."""
+    of everything it emits, Beam's window wrappers taken off. ``after_setup(fn)`` runs between
+    ``setup`` and the bundle (to wait for a pool the DoFn started)."""
 
     def unwrap(outputs):
         for out in outputs:
@@ -28,6 +29,8 @@ def run_dofn(fn, elements) -> list[tuple[str | None, object]]:
             yield tag, value.value if isinstance(value, WindowedValue) else value
 
     fn.setup()
+    if after_setup is not None:
+        after_setup(fn)
     fn.start_bundle()
     found = []
     try:

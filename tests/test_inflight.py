@@ -10,9 +10,11 @@ import pytest
 
 from tests.conftest import run_dofn
 from transforms.sources.canonicalize import article_id
-from transforms.text.extract import ExtractConfig, _ExtractFn, extract_outcome
+from transforms.text.extract import POOL_AFTER_PAGES, ExtractConfig, _ExtractFn, extract_outcome
 from transforms.fetching.fetch import FetchConfig, HostQueue, _FetchFn
 from transforms.fetching.http import HttpConfig
+from apache_beam.transforms.window import GlobalWindow
+
 from transforms.fetching.inflight import InFlight
 from transforms.records import Article, DeadLetter, FeedEntry, FetchedPage, utc_now
 
@@ -102,7 +104,7 @@ def test_extraction_in_processes_matches_inline() -> None:
     pages.append(FetchedPage(empty.entry, empty.final_url, 200, "text/html", "utf-8",
                              b"<html><body></body></html>", empty.fetched_at))  # no text: dead letter
     inline = run_dofn(_ExtractFn(ExtractConfig()), pages)
-    pooled = run_dofn(_ExtractFn(ExtractConfig(processes=2)), pages)
+    pooled = run_dofn(_ExtractFn(ExtractConfig(processes=2)), pages, after_setup=_pool_up)
 
     def key(item):
         tag, value = item
@@ -113,6 +115,47 @@ def test_extraction_in_processes_matches_inline() -> None:
     assert sorted(map(key, pooled)) == sorted(map(key, inline))
     assert sum(isinstance(v, DeadLetter) for _, v in pooled) == 1
     assert sum(isinstance(v, Article) for _, v in pooled) == 6
+
+
+def _pool_up(fn: _ExtractFn) -> None:
+    fn._pool.warm_up()  # as the stage does after POOL_AFTER_PAGES pages
+    assert fn._pool.wait_ready(timeout=60)
+
+
+def test_extraction_works_inline_until_its_processes_are_up() -> None:
+    # The first POOL_AFTER_PAGES - 1 pages are extracted in the stage's own process, in the call
+    # that brought them, and start no child; the next one starts the children, and pages go to
+    # them once they are up (a run of a few pages never waits for processes).
+    fn = _ExtractFn(ExtractConfig(processes=2))
+    fn.setup()
+    fn.start_bundle()
+    for i in range(POOL_AFTER_PAGES - 1):
+        out = list(fn.process(_page(f"http://site.test/{i}"), 0, GlobalWindow()))
+        assert [type(v) for v in out] == [Article] and not fn._pending
+    assert fn._pool._pool is None  # no child was ever started
+    out = list(fn.process(_page("http://site.test/last-inline"), 0, GlobalWindow()))
+    assert [type(v) for v in out] == [Article]  # inline still: the children are starting
+    assert fn._pool.wait_ready(timeout=60)
+    out = list(fn.process(_page("http://site.test/pooled"), 0, GlobalWindow()))
+    out += list(fn.finish_bundle())
+    assert [type(v.value) for v in out] == [Article]  # from the pool, with its window
+    fn.teardown()
+
+
+def test_a_pool_whose_children_never_started_leaves_the_stage_inline(caplog) -> None:
+    from concurrent.futures.process import BrokenProcessPool
+
+    fn = _ExtractFn(ExtractConfig(processes=2))
+    fn.setup()
+    died = Future()
+    died.set_exception(BrokenProcessPool("a child terminated abruptly"))
+    fn._pool._started = [died, died]  # what warm_up leaves when the children died at start
+    fn.start_bundle()
+    with caplog.at_level("WARNING"):
+        out = list(fn.process(_page("http://site.test/0"), 0, GlobalWindow()))
+    assert [type(v) for v in out] == [Article] and fn._pool is None
+    assert "if __name__ == '__main__':" in caplog.text
+    fn.teardown()
 
 
 def crash_on_marked_pages(page: FetchedPage, cfg: ExtractConfig):
@@ -127,7 +170,7 @@ def test_a_page_that_kills_its_process_becomes_a_dead_letter_and_others_survive(
     fn._submit = lambda page: fn._pool.submit(crash_on_marked_pages, page, fn._cfg)
     pages = [_page(f"http://site.test/{i}") for i in range(5)]
     pages.insert(2, _page("http://site.test/crash"))
-    out = run_dofn(fn, pages)
+    out = run_dofn(fn, pages, after_setup=_pool_up)
     dead = [v for _, v in out if isinstance(v, DeadLetter)]
     assert [(d.url, d.stage, d.error_type) for d in dead] == [
         ("http://site.test/crash", "extract", "extract_crashed")
@@ -154,3 +197,38 @@ def test_workers_set_extraction_processes_on_the_local_runner(workers, args, pro
     from pipeline.config import RunConfig
 
     assert with_workers(RunConfig(), workers, args).extract.processes == processes
+
+
+UNGUARDED_SCRIPT = '''
+import apache_beam as beam
+from transforms.records import FeedEntry, FetchedPage, utc_now
+from transforms.text.extract import ExtractArticles, ExtractConfig
+
+body = ("<html><head><title>T</title></head><body><article><h1>Harbour</h1>"
+        + "<p>The council approved the harbour budget after a long debate about energy.</p>" * 8
+        + "</article></body></html>").encode()
+pages = [FetchedPage(FeedEntry(feed_url="f", feed_name="F", link=f"http://s.test/{i}",
+                               url=f"http://s.test/{i}", id=str(i)),
+                     f"http://s.test/{i}", 200, "text/html", "utf-8", body, utc_now()) for i in range(12)]
+with beam.Pipeline() as p:
+    ok, dead = p | beam.Create(pages) | ExtractArticles(ExtractConfig(processes=2))
+    ok | "CountOk" >> beam.combiners.Count.Globally() | "PrintOk" >> beam.Map(lambda n: print("articles", n))
+'''
+
+
+def test_a_script_without_a_main_guard_still_gets_its_articles_and_is_told_why(tmp_path) -> None:
+    # Pool children import the parent's script; this one runs a pipeline at import. The
+    # children refuse to start a pool of their own (they would run the user's pipeline again)
+    # and say what to change; the parent's stage extracts every page itself.
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = tmp_path / "unguarded.py"
+    script.write_text(UNGUARDED_SCRIPT)
+    repo = Path(__file__).resolve().parents[1]
+    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=300,
+                          cwd=tmp_path, env={**os.environ, "PYTHONPATH": str(repo)})
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.split("\n").count("articles 12") == 1
+    assert "under `if __name__ == '__main__':`" in done.stderr

@@ -62,14 +62,6 @@ class InFlight:
             yield self.next_done(block=True)
 
 
-def cpu_count() -> int:
-    """Cores this process may run on (the affinity mask, not the machine's count)."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not Linux
-        return os.cpu_count() or 1
-
-
 def _start_method() -> str:
     # forkserver: children fork from a clean server that has the stage modules imported, so a
     # new child costs milliseconds and inherits no threads or locks of the pipeline process.
@@ -92,14 +84,33 @@ def start_forkserver(preload: tuple[str, ...]) -> None:
     forkserver.ensure_running()
 
 
+MAIN_GUARD = (
+    "newsbeam's extraction processes import the script that started them (Python's "
+    "multiprocessing does that), and this script runs a pipeline when imported. Put the code "
+    "that runs it under `if __name__ == '__main__':`, or extract in one process "
+    "(ExtractConfig(processes=0), newsbeam run --workers 1)."
+)
+
+
+class MainGuardMissing(RuntimeError):
+    """A pool was asked for while a child process imports the parent's script."""
+
+
 class ProcessPool:
     """A process pool that comes back after a child dies (a crash in a C parser, the OOM killer).
 
     ``preload`` names modules the forkserver imports once, before forking children (see
     :func:`start_forkserver`).
+
+    Every child imports the parent's main script (as ``__mp_main__``) before it works. A script
+    without a main guard would run its pipeline again in each child, and that pipeline would ask
+    for a pool again: that is refused here (:class:`MainGuardMissing`), the child dies, and the
+    parent's :meth:`failed_to_start` says so, so the stage extracts inline and says why once.
     """
 
     def __init__(self, processes: int, preload: tuple[str, ...] = ()) -> None:
+        if getattr(multiprocessing.current_process(), "_inheriting", False):
+            raise MainGuardMissing(MAIN_GUARD)
         self.processes = processes
         self._context = multiprocessing.get_context(_start_method())
         if preload:
@@ -107,6 +118,8 @@ class ProcessPool:
         self._pool: ProcessPoolExecutor | None = None
         self._lock = threading.Lock()
         self.restarts = 0
+        self._started: list[Future] = []  # warm_up's first task for each child
+        self._starter: threading.Thread | None = None
 
     def _executor(self) -> ProcessPoolExecutor:
         with self._lock:
@@ -121,12 +134,30 @@ class ProcessPool:
 
         def start() -> None:
             pool = self._executor()
-            for _ in range(self.processes):
-                pool.submit(_ready)
+            self._started = [pool.submit(_ready) for _ in range(self.processes)]
 
         thread = threading.Thread(target=start, name="newsbeam-pool-start", daemon=True)
         thread.start()
+        self._starter = thread
         return thread
+
+    def failed_to_start(self) -> bool:
+        """A child of :meth:`warm_up` died before it answered (see the class docstring)."""
+        return any(f.done() and f.exception() is not None for f in self._started)
+
+    def wait_ready(self, timeout: float | None = None) -> bool:
+        """Block until every child of :meth:`warm_up` answered (or ``timeout``); :meth:`ready`."""
+        if self._starter is not None:
+            self._starter.join(timeout)
+            wait(self._started, timeout)
+        return self.ready() and not self.failed_to_start()
+
+    def ready(self) -> bool:
+        """Every child of :meth:`warm_up` has answered (False before warm_up, or while the
+        forkserver still imports): until then the owner does the work itself, so a run of a
+        few pages does not wait a second for processes it hardly needs."""
+        started = self._started
+        return len(started) == self.processes and all(f.done() for f in started)
 
     def submit(self, fn: Callable[..., Any], *args: Any) -> Future:
         return self._executor().submit(fn, *args)

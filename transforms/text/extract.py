@@ -39,12 +39,17 @@ With ``processes`` > 0 the stage hands pages to a pool of that many processes (`
 local runner this keeps every core busy while the pipeline's own process fetches and runs the
 cheap stages. Failures come back as dead letters from the child; a child that dies takes only
 the page that killed it (twice) with it.
+The first :data:`POOL_AFTER_PAGES` pages, and every page until the children answer, are
+extracted in the stage's own process, so a run of a few pages never waits for processes; if
+the children cannot start at all (a script without a main guard, see
+:class:`transforms.fetching.inflight.ProcessPool`), the stage says why once and extracts inline.
 """
 
 from __future__ import annotations
 
 import codecs
 import itertools
+import logging
 import re
 import urllib.parse
 from collections.abc import Iterator
@@ -61,8 +66,10 @@ from transforms.text import challenge, images, metadata
 from transforms.storage.deadletter import DEAD, dead_letter
 from transforms.text.dom_clean import strip_credit_nodes
 from transforms.text.page_sections import page_keywords, page_sections
-from transforms.fetching.inflight import InFlight, Pending, ProcessPool
+from transforms.fetching.inflight import MAIN_GUARD, InFlight, Pending, ProcessPool
 from transforms.records import Article, DeadLetter, FetchedPage, Image
+
+_LOG = logging.getLogger(__name__)
 
 _META_CHARSET = re.compile(
     rb"""<meta[^>]+charset\s*=\s*["']?\s*([A-Za-z0-9_.:-]+)""", re.IGNORECASE
@@ -361,6 +368,13 @@ def extract_outcome(page: FetchedPage, cfg: ExtractConfig) -> tuple[Article, str
 EXTRACT_MODULES = (__name__,)
 
 
+# Pages a pooled stage extracts inline before it starts its processes. A run of a handful of
+# pages is over before children would be up, and waiting for them to start only to stop them
+# made such a run slower than extracting inline (BENCHMARKS.md, "Default workers"); on a
+# longer run these pages cost well under a second.
+POOL_AFTER_PAGES = 8
+
+
 class _ExtractFn(beam.DoFn):
     """Inline, or on a pool of ``cfg.processes`` processes with results leaving as they finish
     (a plain ParDo for the same reason as the fetch stage: later calls emit earlier elements'
@@ -373,9 +387,11 @@ class _ExtractFn(beam.DoFn):
         self._in = beam.metrics.Metrics.counter("extract", "in")
         self._out = beam.metrics.Metrics.counter("extract", "out")
         self._pool = None
+        self._seen = 0
         if self._cfg.processes > 0:
+            # The forkserver starts now (its imports take a second or more); the children only
+            # once the run has shown it is more than a few pages (see POOL_AFTER_PAGES).
             self._pool = ProcessPool(self._cfg.processes, preload=EXTRACT_MODULES)
-            self._pool.warm_up()
 
     def teardown(self) -> None:
         if self._pool is not None:
@@ -391,7 +407,15 @@ class _ExtractFn(beam.DoFn):
         window=beam.DoFn.WindowParam,
     ) -> Iterator[object]:
         self._in.inc()
-        if self._pool is None:
+        self._seen += 1
+        if self._seen == POOL_AFTER_PAGES and self._pool is not None:
+            self._pool.warm_up()
+        if self._pool is not None and not self._pending and self._pool.failed_to_start():
+            _LOG.warning("extraction processes did not start; extracting in this process. %s", MAIN_GUARD)
+            self._pool.close()
+            self._pool = None
+        if self._pool is None or not (self._pending or self._pool.ready()):
+            # Inline: no pool, or its children are still starting (the first pages of a run).
             yield from self._outputs(extract_outcome(page, self._cfg), None)
             return
         self._pending.add(self._submit(page), timestamp, window, (page, self._pool.generation))
