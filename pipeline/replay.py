@@ -32,12 +32,11 @@ from pipeline.graph import WarcPlan, build_warc
 from pipeline.run import (
     config_hash,
     counters_of,
-    file_system_error,
     limit_heap_growth,
     newsbeam_version,
     pipeline_options,
+    run_staged,
     signals_deferred,
-    stop_on_sigterm,
 )
 from transforms.enrichment import language
 from transforms.fetching.inflight import start_forkserver
@@ -145,16 +144,7 @@ def replay(
             )
             p = beam.Pipeline(options=pipeline_options(beam_args))
             build_warc(p, cfg, plan)
-            try:
-                with state.Heartbeat(out, lock), stop_on_sigterm():
-                    result = p.run()
-                    result.wait_until_finish()
-            except BaseException as exc:
-                output.discard(out, run_id)
-                cause = file_system_error(exc)
-                if cause is not None:
-                    raise cause from None
-                raise
+            result = run_staged(p, out, lock, run_id)
             for key, value in counters_of(result).items():
                 counters[key] = counters.get(key, 0) + value
         dates = set()

@@ -356,6 +356,23 @@ def signals_deferred():
             signal.signal(sig, handler)
 
 
+def run_staged(p: beam.Pipeline, out: str, lock: Any, run_id: str) -> Any:
+    """Run the pipeline to the end under the output's lock heartbeat, SIGTERM stopping it; on
+    any failure the run's staging area is discarded, and a file-system cause (full disk,
+    read-only) is raised alone so that the CLI can say it in one line."""
+    try:
+        with state.Heartbeat(out, lock), stop_on_sigterm():
+            result = p.run()
+            result.wait_until_finish()
+    except BaseException as exc:
+        output.discard(out, run_id)
+        cause = file_system_error(exc)
+        if cause is not None:
+            raise cause from None
+        raise
+    return result
+
+
 def archive_plan(out: str, run_id: str, date: str) -> ArchivePlan:
     """The WARC files of a run: staged beside its Parquet, published with them."""
     staged = output.staging_dir(out, run_id)
@@ -403,16 +420,7 @@ def run(cfg: RunConfig, out: str, date: str, beam_args: list[str]) -> RunSummary
             start_forkserver(("pipeline.worker_logging", *EXTRACT_MODULES))
         p = beam.Pipeline(options=pipeline_options(beam_args))
         build(p, cfg, plan)
-        try:
-            with state.Heartbeat(out, lock), stop_on_sigterm():
-                result = p.run()
-                result.wait_until_finish()
-        except BaseException as exc:
-            output.discard(out, run_id)
-            cause = file_system_error(exc)
-            if cause is not None:  # full disk, read-only: the CLI says so in one line
-                raise cause from None
-            raise
+        result = run_staged(p, out, lock, run_id)
         statuses = _read_statuses(plan.status_prefix)
         marked = _mark_duplicates(plan)
         with signals_deferred():  # publishing is not interrupted half-way
