@@ -354,14 +354,17 @@ class TreeWatch:
                 continue
 
 
-def pipeline_run(site: Site, fetch: dict | None, beam_args: list[str]) -> dict:
+def pipeline_run(site: Site, fetch: dict | None, beam_args: list[str], extract: dict | None = None) -> dict:
     """``newsbeam run`` as a subprocess with ``fetch`` as the config's fetch section (None: the
-    product's defaults, i.e. the exact command a user types) and ``beam_args`` after it."""
+    product's defaults, i.e. the exact command a user types), ``extract`` as its extract section
+    (None: defaults) and ``beam_args`` after it."""
     with tempfile.TemporaryDirectory() as tmp:
         cfg = Path(tmp) / "bench.yaml"
         config: dict = {"feeds": [{"url": u, "name": f"host{i}"} for i, u in enumerate(site.feed_urls())]}
         if fetch is not None:
             config |= {"fetch": fetch, "max_failure_rate": 1.0}
+        if extract is not None:
+            config |= {"extract": extract}
         cfg.write_text(json.dumps(config))
         exe = Path(sys.executable).with_name("newsbeam")
         cmd = [str(exe), "run", "--config", str(cfg), "--output", str(Path(tmp) / "out"),
@@ -439,6 +442,8 @@ def main() -> int:
     parser.add_argument("--skip-default", action="store_true",
                         help="skip the run of the exact default command (every setting its default)")
     parser.add_argument("--skip-tuned", action="store_true", help="skip the run with tuned fetch settings")
+    parser.add_argument("--without-recall-pass", action="store_true",
+                        help="also run the default command with extract.recall_pass: false")
     parser.add_argument("--sweep", help="comma-separated N values: time and memory growth")
     args = parser.parse_args()
 
@@ -484,9 +489,12 @@ def main() -> int:
     # The tuned run: fetch settings for a site that is ours (no politeness spacing) and the
     # workers given. The default run: the exact command a user types, every setting its default.
     tuned_fetch = {"concurrency": args.concurrency, "per_host": args.per_host, "per_host_delay": 0}
-    kinds = [("default", None, [])] if not args.skip_default else []
+    kinds = [("default", None, [], None)] if not args.skip_default else []
     if not args.skip_tuned:
-        kinds.append(("tuned", tuned_fetch, run_args))
+        kinds.append(("tuned", tuned_fetch, run_args, None))
+    if args.without_recall_pass:
+        # The default command with one setting changed: what the second trafilatura pass costs.
+        kinds.append(("no-recall", None, [], {"recall_pass": False}))
     rows = []
     for n in sizes:
         effective = min(args.concurrency, args.hosts * args.per_host) * fetchers
@@ -494,7 +502,7 @@ def main() -> int:
         with Site(n, args.hosts, args.latency, pages) as site:
             fetch_wall, _ = fetch_stage(site, args.concurrency, args.per_host, beam_args)
             fetch_span = site.page_span()
-            runs = {kind: pipeline_run(site, fetch, extra) for kind, fetch, extra in kinds}
+            runs = {kind: pipeline_run(site, fetch, extra, extract) for kind, fetch, extra, extract in kinds}
             loop = None if args.skip_loop else plain_loop(site, args.concurrency)
         print(f"\nN = {n}")
         print(f"(b) latency bound: {n} x {args.latency * 1000:.0f} ms / {effective} = {bound:.1f} s")
@@ -503,8 +511,10 @@ def main() -> int:
               f"included: {fetch_wall:.1f} s)")
         for kind, run in runs.items():
             rate = run["written"] / run["wall"]
-            what = "newsbeam run (every default)" if kind == "default" else \
-                f"newsbeam run {' '.join(run_args)} (tuned fetch settings)"
+            what = {
+                "default": "newsbeam run (every default)",
+                "no-recall": "newsbeam run (every default but extract.recall_pass: false)",
+            }.get(kind, f"newsbeam run {' '.join(run_args)} (tuned fetch settings)")
             print(f"(d) {what}: {run['wall']:.1f} s, {run['written']} articles, {rate:.1f} articles/s, "
                   f"peak RSS {run['peak_rss'] / 2**20:.0f} MB (the pipeline's own process "
                   f"{run['peak_main'] / 2**20:.0f} MB)")
