@@ -2,10 +2,10 @@
 
 Use it as ``--runner=pipeline.dask_runner.DaskRunner --dask_scheduler=tcp://HOST:8786`` (or
 ``newsbeam run --runner dask --dask-scheduler tcp://HOST:8786``); ``--dask_scheduler=local[:N]``
-starts a ``LocalCluster`` of N worker processes (default: one per core) for the run. Every Dask
-worker needs the code the pipeline's DoFns live in importable (for newsbeam: ``pip install
-newsbeam`` on every worker, same version as the driver), because DoFns travel pickled by reference
-to their modules, as on every Beam runner. Each run first asks every connected worker for its
+starts a ``LocalCluster`` of N worker processes (default: one per usable core, as for
+``--workers auto``) for the run. Every Dask worker needs the code the pipeline's DoFns live
+in importable (for newsbeam: ``pip install newsbeam`` on every worker, same version as the
+driver), because DoFns travel pickled by reference to their modules, as on every Beam runner. Each run first asks every connected worker for its
 newsbeam version and names the workers that lack it or have another one.
 
 How a pipeline becomes a Dask graph
@@ -101,6 +101,8 @@ from apache_beam.transforms.window import GlobalWindow, GlobalWindows, Timestamp
 from apache_beam.utils import counters
 from apache_beam.utils.windowed_value import WindowedValue
 
+from pipeline.cores import usable_cores
+
 _LOG = logging.getLogger(__name__)
 
 # "local" or "local:N" starts a LocalCluster; anything else is a scheduler address.
@@ -122,7 +124,7 @@ class DaskRunnerOptions(PipelineOptions):
             "--dask_scheduler",
             default=LOCAL,
             help="tcp://HOST:PORT of a running Dask scheduler, or local[:N] for a LocalCluster "
-            "of N worker processes started for the run (default: local, one per core)",
+            "of N worker processes started for the run (default: local, one per usable core)",
         )
         parser.add_argument(
             "--dask_partitions",
@@ -665,7 +667,7 @@ class DaskRunner(PipelineRunner):
             if address is None:
                 with _environ(DASK_LOGGING__DISTRIBUTED=level.lower()):  # the spawned workers'
                     cluster = LocalCluster(
-                        n_workers=workers or os.cpu_count() or 1,
+                        n_workers=workers or usable_cores(),
                         threads_per_worker=1,
                         processes=True,
                         dashboard_address=":0",
