@@ -32,15 +32,12 @@ from pipeline.graph import WarcPlan, build_warc
 from pipeline.run import (
     config_hash,
     counters_of,
-    limit_heap_growth,
     newsbeam_version,
     pipeline_options,
+    prepare_process,
     run_staged,
     signals_deferred,
 )
-from transforms.enrichment import language
-from transforms.fetching.inflight import start_forkserver
-from transforms.text.extract import EXTRACT_MODULES
 from transforms.sources.warc import WarcConfig
 from transforms.storage.memory import apply_duplicates
 
@@ -129,10 +126,7 @@ def replay(
     try:
         output.recover_staging(out, keep=run_id)
         staged = output.staging_dir(out, run_id)
-        limit_heap_growth()
-        language.preload()
-        if cfg.extract.processes:
-            start_forkserver(("pipeline.worker_logging", *EXTRACT_MODULES))
+        prepare_process(cfg)
         counters: dict[str, int] = {}
         for forced, files in files_by_date.items():
             plan = WarcPlan(

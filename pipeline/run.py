@@ -356,6 +356,16 @@ def signals_deferred():
             signal.signal(sig, handler)
 
 
+def prepare_process(cfg: RunConfig) -> None:
+    """Before a batch graph is built: cap heap growth, and start loading the language model and
+    the extraction processes' forkserver (which imports their modules), so that both happen
+    while the graph is built and the input is read."""
+    limit_heap_growth()
+    language.preload()
+    if cfg.extract.processes:
+        start_forkserver(("pipeline.worker_logging", *EXTRACT_MODULES))
+
+
 def run_staged(p: beam.Pipeline, out: str, lock: Any, run_id: str) -> Any:
     """Run the pipeline to the end under the output's lock heartbeat, SIGTERM stopping it; on
     any failure the run's staging area is discarded, and a file-system cause (full disk,
@@ -412,12 +422,7 @@ def run(cfg: RunConfig, out: str, date: str, beam_args: list[str]) -> RunSummary
             feed_cache_dir=output.join(staged, FEED_CACHE),
             archive=archive_plan(out, run_id, date) if cfg.archive else None,
         )
-        limit_heap_growth()
-        # The language model loads, and the extraction processes' forkserver imports its
-        # modules, while the graph is built and the feeds are read.
-        language.preload()
-        if cfg.extract.processes:
-            start_forkserver(("pipeline.worker_logging", *EXTRACT_MODULES))
+        prepare_process(cfg)
         p = beam.Pipeline(options=pipeline_options(beam_args))
         build(p, cfg, plan)
         result = run_staged(p, out, lock, run_id)
