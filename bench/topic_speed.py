@@ -1,6 +1,9 @@
 """Topic classification speed of several models side by side, in one process, one core.
 
-    python bench/topic_speed.py default research [DIR …]
+    python bench/topic_speed.py default research [DIR …] [--reference]
+
+``--reference`` times each model a second time through the numpy reference (``compiled=False``:
+``vectorize`` and a take of the weight rows instead of the compiled kernel), in the same run.
 
 Times ``classify_article`` (the pipeline's code path) on the held-out rows of the shared topic
 data, best of five passes each (``topic_quality.docs_per_second``): articles of 3,000+
@@ -10,6 +13,7 @@ invocation makes their ratio meaningful on a machine whose speed drifts.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 
 for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
@@ -32,18 +36,24 @@ def main(argv: list[str]) -> int:
     if not data.is_dir():
         print(f"topic_speed: no shared data at {data}; nothing measured")
         return 0
+    reference = "--reference" in argv
+    names = [a for a in argv if a != "--reference"] or ["default"]
     lexicon = Lexicon.load()
     rows = sorted((e for e in load_shared_topics(data) if e.held_out), key=lambda e: e.key)
     long_rows = [e for e in rows if len(e.text) >= LONG_CHARS]
     print(f"{'model':<24} {'3,000+ chars':>12} {'all rows':>9} {'feed items':>10}  (docs/s)")
-    for name in argv or ["default"]:
+    for name in names:
         model = TopicModel.load(None if name == "default" else name)
-        speeds = [
-            docs_per_second(model, lexicon, long_rows, False),
-            docs_per_second(model, lexicon, rows, False),
-            docs_per_second(model, lexicon, rows, True),
-        ]
-        print(f"{name:<24} {speeds[0]:>12,.0f} {speeds[1]:>9,.0f} {speeds[2]:>10,.0f}")
+        variants = [(name, model)]
+        if reference:
+            variants.append((f"{name} (numpy)", dataclasses.replace(model, compiled=False)))
+        for label, variant in variants:
+            speeds = [
+                docs_per_second(variant, lexicon, long_rows, False),
+                docs_per_second(variant, lexicon, rows, False),
+                docs_per_second(variant, lexicon, rows, True),
+            ]
+            print(f"{label:<24} {speeds[0]:>12,.0f} {speeds[1]:>9,.0f} {speeds[2]:>10,.0f}")
     return 0
 
 

@@ -14,6 +14,7 @@ seeds. ``configs/topic_seeds.yaml`` lists words per IPTC top-level topic in Germ
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 import functools
 import importlib.resources
@@ -91,6 +92,8 @@ class SeedIndex:
     # Word -> topics, filled as words are met: news vocabulary repeats (Zipf), so most words
     # are found here after the first few hundred articles. Bounded by CACHE_WORDS.
     cache: dict[str, frozenset[str]] = dataclasses.field(default_factory=dict, compare=False)
+    # The same for words lower-cased but not yet folded (what seed_scores finds in a text).
+    lowered: dict[str, frozenset[str]] = dataclasses.field(default_factory=dict, compare=False)
 
     @functools.cached_property
     def max_prefix(self) -> int:
@@ -107,6 +110,16 @@ class SeedIndex:
             if len(self.cache) >= CACHE_WORDS:
                 self.cache.clear()
             self.cache[word] = found
+        return found
+
+    def hits_of_lowered(self, word: str) -> frozenset[str]:
+        """:meth:`hits` of a lower-cased word that is not folded yet."""
+        found = self.lowered.get(word)
+        if found is None:
+            found = self.hits(word.translate(_FOLD))
+            if len(self.lowered) >= CACHE_WORDS:
+                self.lowered.clear()
+            self.lowered[word] = found
         return found
 
     def _lookup(self, word: str) -> frozenset[str]:
@@ -127,12 +140,21 @@ class SeedIndex:
 
 def seed_scores(seeds: Seeds, title: str, text: str) -> dict[str, float]:
     """Topic -> seed hits in the title (x TITLE_WEIGHT) and the lead of the text."""
+    # Words are found before folding, which maps letters to letters and so cuts the same
+    # words; each distinct word is then looked up once (the topic stage calls this for every
+    # article: folding whole texts and a lookup per occurrence were most of its time).
+    weights = collections.Counter(_WORDS.findall(text[:LEAD_CHARS].lower()))
+    for word in _WORDS.findall(title.lower()):
+        weights[word] += TITLE_WEIGHT
     index = seeds.index
+    cached = index.lowered.get
     scores: dict[str, float] = {}
-    for weight, part in ((TITLE_WEIGHT, title), (1, text[:LEAD_CHARS])):
-        for word in _WORDS.findall(fold(part)):
-            for code in index.hits(word):
-                scores[code] = scores.get(code, 0.0) + weight
+    for word, weight in weights.items():
+        codes = cached(word)
+        if codes is None:
+            codes = index.hits_of_lowered(word)
+        for code in codes:
+            scores[code] = scores.get(code, 0.0) + weight
     return scores
 
 
