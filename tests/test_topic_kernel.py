@@ -5,6 +5,8 @@ from __future__ import annotations
 import collections
 import dataclasses
 import os
+import subprocess
+import sys
 import threading
 from pathlib import Path
 
@@ -195,3 +197,20 @@ def _seed_scores_by_occurrence(seeds: Seeds, title: str, text: str) -> dict[str,
 def test_seed_scores_equal_a_lookup_per_occurrence(title: str, text: str) -> None:
     seeds = Seeds.load()
     assert seed_scores(seeds, title, text) == _seed_scores_by_occurrence(seeds, title, text)
+
+
+def test_kernel_caches_in_the_temp_dir_when_nothing_else_is_writable(tmp_path: Path) -> None:
+    # A fresh interpreter in which numba finds neither the package's __pycache__ nor the user's
+    # cache directory writable (as in a read-only image): the kernel must still load.
+    script = (
+        "from numba.core import caching\n"
+        "for cls in (caching.InTreeCacheLocator, caching.UserWideCacheLocator):\n"
+        "    cls.from_function = classmethod(lambda cls, f, p: None)\n"
+        "from transforms.enrichment.topic import _kernel\n"
+        "print(_kernel().probabilities._cache._cache_path)\n"
+    )
+    env = {**os.environ, "TMPDIR": str(tmp_path)}
+    env.pop("NUMBA_CACHE_DIR", None)
+    out = subprocess.run([sys.executable, "-c", script], cwd=REPO, env=env, check=True,
+                         capture_output=True, text=True).stdout
+    assert out.strip().startswith(str(tmp_path / "newsbeam-numba"))

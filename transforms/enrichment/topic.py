@@ -22,7 +22,9 @@ import functools
 import importlib.resources
 import io
 import json
+import os
 import re
+import tempfile
 import threading
 import urllib.parse
 from collections.abc import Iterable, Mapping
@@ -244,11 +246,22 @@ def vectorize(
 _KERNEL_MAX_BUCKETS_LOG2 = 22
 
 
+# Where the compiled kernel is cached when numba finds no writable place of its own.
+KERNEL_CACHE_FALLBACK = "newsbeam-numba"
+
+
 @functools.lru_cache(maxsize=1)
 def _kernel() -> Any:
-    # Imported on first use: numba takes ~0.3 s to import, which `import topic` should not cost.
-    from transforms.enrichment import topic_kernel
+    # Imported on first use: numba takes ~0.4 s to import, which `import topic` should not cost.
+    try:
+        from transforms.enrichment import topic_kernel
+    except RuntimeError:
+        # numba raises this when neither NUMBA_CACHE_DIR, nor the package's __pycache__, nor
+        # the user's cache directory is writable (a read-only image with a read-only home).
+        import numba
 
+        numba.config.CACHE_DIR = os.path.join(tempfile.gettempdir(), KERNEL_CACHE_FALLBACK)
+        from transforms.enrichment import topic_kernel
     return topic_kernel
 
 
@@ -658,6 +671,7 @@ def combine_evidence(
     if feed_topic:
         others = [(c, s) for c, s in _ranked(model_scores) if c != feed_topic]
         return _result([(feed_topic, 1.0), *others], "feed", model, lexicon)
+    model_ranked = _ranked(model_scores)
     scores = dict(model_scores)
     total = sum(scores.values())
     for hint, weight in ((url, lexicon.url_weight), (section, lexicon.section_weight)):
@@ -673,7 +687,8 @@ def combine_evidence(
             total += lexicon.tag_weight
     if not scores or total <= 0:
         return TopicResult()
-    ranked = [(c, s / total) for c, s in _ranked(scores)]
+    hinted = url or section or votes or keyword_votes
+    ranked = [(c, s / total) for c, s in (_ranked(scores) if hinted else model_ranked)]
     winner = ranked[0][0]
     parts = []
     if url and url[0] == winner:
@@ -684,7 +699,7 @@ def combine_evidence(
         parts.append("tags")
     if winner in keyword_votes:
         parts.append("keywords")
-    if model_scores and winner == _ranked(model_scores)[0][0]:
+    if model_ranked and winner == model_ranked[0][0]:
         parts.append("model")
     return _result(ranked, "+".join(parts) or "model", model, lexicon)
 
@@ -735,8 +750,7 @@ def classify_article(
     model_scores: dict[str, float] = {}
     readable = reads_language(model, language)
     if readable and (title.strip() or text.strip()):
-        proba = model.predict_proba(title, text)
-        model_scores = {c: float(p) for c, p in zip(model.classes, proba)}
+        model_scores = dict(zip(model.classes, model.predict_proba(title, text).tolist()))
     result = combine_evidence(
         model_scores,
         url_hint(url, lexicon),
