@@ -137,9 +137,11 @@ def test_shipped_models_kernel_equals_reference(shipped, name: str) -> None:
 def test_kernel_predicts_as_reference_on_every_held_out_row(shipped) -> None:
     rows = [e for e in load_shared_topics(SHARED) if e.held_out]
     assert len(rows) > 1000
-    seeds = shipped["research"].seeds
+    model = shipped["research"]
     for e in rows:
-        assert seed_scores(seeds, e.title, e.text) == _seed_scores_by_occurrence(seeds, e.title, e.text)
+        expected = _seed_scores_by_occurrence(model.seeds, e.title, e.text)
+        assert seed_scores(model.seeds, e.title, e.text) == expected
+        assert seed_scores(model.seeds, e.title, e.text, model._seed_words) == expected
     for model in shipped.values():
         ref = dataclasses.replace(model, compiled=False)
         for e in rows:
@@ -194,9 +196,21 @@ def _seed_scores_by_occurrence(seeds: Seeds, title: str, text: str) -> dict[str,
     ("Doppelmord: Festnahme", "Die Polizei nahm den Tatverdächtigen fest. Mord-Ermittlungen laufen."),
     ("Election: the vote", "The government and parliament debate; voters go to the polls. " * 20),
 ])
-def test_seed_scores_equal_a_lookup_per_occurrence(title: str, text: str) -> None:
+def test_seed_scores_equal_a_lookup_per_occurrence(shipped, title: str, text: str) -> None:
     seeds = Seeds.load()
-    assert seed_scores(seeds, title, text) == _seed_scores_by_occurrence(seeds, title, text)
+    expected = _seed_scores_by_occurrence(seeds, title, text)
+    assert seed_scores(seeds, title, text) == expected
+    assert seed_scores(seeds, title, text, shipped["research"]._seed_words) == expected
+
+
+@pytest.mark.parametrize("text", [
+    *(t + " " + x for t, x in DOCS),
+    "über-all -lead trail- a--b a-b-c x-1 1-x _under_score ¼-½ ab-ĳ-cd", "-", "a", "a-", "-a", "",
+    "ﬁnance ǅemal µ ª º ⅻ ⓐ ǆ", "emoji 😀 beyond the plane 𝔘𝔫𝔦 and a-b", "tab\tnew\nline",
+])
+def test_kernel_seed_words_equal_the_regex(shipped, text: str) -> None:
+    lowered = text.lower()
+    assert shipped["research"]._seed_words(lowered) == _WORDS.findall(lowered)
 
 
 def test_kernel_caches_in_the_temp_dir_when_nothing_else_is_writable(tmp_path: Path) -> None:

@@ -37,7 +37,7 @@ import yaml
 
 from transforms.storage.deadletter import ToDeadLetter
 from transforms.records import Article
-from transforms.enrichment.topic_seeds import Seeds, seed_scores
+from transforms.enrichment.topic_seeds import Seeds, letter_table, seed_scores, seed_words
 
 # --- features --------------------------------------------------------------------------------
 
@@ -455,8 +455,19 @@ class TopicModel:
         # Packed rows carry padding columns up to 8, dropped here.
         return (val @ rows)[: len(self.classes)] * self.scales + self.bias
 
+    def _seed_words(self, lowered: str) -> list[str]:
+        """``topic_seeds._WORDS.findall`` through the kernel (3x faster on a lead)."""
+        raw = np.frombuffer(lowered.encode("utf-32-le"), dtype=np.uint32)
+        bounds = _kernel().word_bounds(raw, letter_table()).tolist()
+        if bounds[:1] == [-1]:  # beyond the BMP: the regex knows every plane
+            return seed_words(lowered)
+        return [lowered[a:b] for a, b in zip(bounds[::2], bounds[1::2])]
+
     def _seed_hits(self, title: str, text: str) -> np.ndarray:
-        hits = seed_scores(self.seeds, title, text)
+        if self.uses_kernel:
+            hits = seed_scores(self.seeds, title, text, self._seed_words)
+        else:
+            hits = seed_scores(self.seeds, title, text)
         return np.array([hits.get(c, 0.0) for c in self.classes])
 
     def stacked_features(self, title: str, text: str) -> np.ndarray:

@@ -32,6 +32,7 @@ from numba import njit
 # The key of an empty slot of the counting table (keys are bucket numbers, >= 0).
 _FREE = -1
 _SPACE = 32
+_HYPHEN = 45
 # Fibonacci hashing constant of ``topic._bucket``.
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 
@@ -227,3 +228,34 @@ def probabilities(
         logits[k] = np.exp(logits[k] - top)
         total += logits[k]
     return decision, logits / total
+
+
+@njit(cache=True, nogil=True)
+def word_bounds(cps: np.ndarray, letters: np.ndarray) -> np.ndarray:
+    """[start, end, start, end, …] of the words ``topic_seeds`` reads in code points: runs of
+    letters (``letters[cp]``) joined by single hyphens, as its regex finds them. ``[-1]`` when a
+    code point lies beyond ``letters`` (the caller then uses the regex)."""
+    n = cps.size
+    out = np.empty(n + 1, np.int64)
+    for j in range(n):
+        if cps[j] >= letters.size:
+            out[0] = -1
+            return out[:1]
+    m = 0
+    i = 0
+    while i < n:
+        if not letters[cps[i]]:
+            i += 1
+            continue
+        start = i
+        while True:
+            while i < n and letters[cps[i]]:
+                i += 1
+            if i + 1 < n and cps[i] == _HYPHEN and letters[cps[i + 1]]:
+                i += 1
+                continue
+            break
+        out[m] = start
+        out[m + 1] = i
+        m += 2
+    return out[:m]

@@ -1,7 +1,8 @@
 """Training signal for topics that no labelled data set has: seed words and IPTC definitions.
 
-Pure functions, used only by training (``transforms/enrichment/topic_train.py``); inference never reads
-seeds. ``configs/topic_seeds.yaml`` lists words per IPTC top-level topic in German and English.
+Pure functions, used by training (``transforms/enrichment/topic_train.py``) and by a stacked
+model's second layer at inference (``TopicModel.stacked_features``).
+``configs/topic_seeds.yaml`` lists words per IPTC top-level topic in German and English.
 
 - :func:`seed_scores` counts a text's seed hits per topic (title hits count three times).
 - :func:`weak_label` relabels a row filed under a broad desk when its title and lead are
@@ -21,10 +22,11 @@ import importlib.resources
 import json
 import random
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import yaml
 
 SEEDS_FILE = "topic_seeds.yaml"
@@ -37,6 +39,16 @@ LEAD_CHARS = 600
 TITLE_WEIGHT = 3
 # Distinct words remembered by a SeedIndex (about 20 MB at most).
 CACHE_WORDS = 200_000
+
+
+@functools.lru_cache(maxsize=1)
+def letter_table() -> np.ndarray:
+    """Per code point of the Basic Multilingual Plane: whether ``_WORDS`` counts it a letter
+    (asked of the regex itself, so the two cannot disagree)."""
+    letter = re.compile(r"[^\W\d_]")
+    table = np.array([letter.match(chr(cp)) is not None for cp in range(0x10000)], dtype=np.bool_)
+    table.setflags(write=False)
+    return table
 
 
 def fold(text: str) -> str:
@@ -138,13 +150,24 @@ class SeedIndex:
         return frozenset(found)
 
 
-def seed_scores(seeds: Seeds, title: str, text: str) -> dict[str, float]:
-    """Topic -> seed hits in the title (x TITLE_WEIGHT) and the lead of the text."""
+def seed_words(lowered: str) -> list[str]:
+    """The words of a lower-cased text that seeds are matched against."""
+    return _WORDS.findall(lowered)
+
+
+def seed_scores(
+    seeds: Seeds, title: str, text: str, split: Callable[[str], list[str]] = seed_words
+) -> dict[str, float]:
+    """Topic -> seed hits in the title (x TITLE_WEIGHT) and the lead of the text.
+
+    ``split`` cuts a lower-cased text into words as :func:`seed_words` does (the topic stage passes a
+    compiled equivalent).
+    """
     # Words are found before folding, which maps letters to letters and so cuts the same
     # words; each distinct word is then looked up once (the topic stage calls this for every
     # article: folding whole texts and a lookup per occurrence were most of its time).
-    weights = collections.Counter(_WORDS.findall(text[:LEAD_CHARS].lower()))
-    for word in _WORDS.findall(title.lower()):
+    weights = collections.Counter(split(text[:LEAD_CHARS].lower()))
+    for word in split(title.lower()):
         weights[word] += TITLE_WEIGHT
     index = seeds.index
     cached = index.lowered.get
