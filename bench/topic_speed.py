@@ -32,7 +32,9 @@ from transforms.enrichment.topic import Lexicon, TopicModel
 from transforms.enrichment.topic_train import load_shared_topics
 
 
-def interleaved_speeds(models: list[TopicModel], lexicon: Lexicon, rows, short: bool) -> list[float]:
+def interleaved_speeds(
+    models: list[TopicModel], lexicon: Lexicon, rows: list, short: bool
+) -> list[float]:
     """docs/s of each model, best of five passes, the models' passes taking turns: a machine
     whose speed drifts then slows every model alike instead of whichever ran last."""
     for model in models:

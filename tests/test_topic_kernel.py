@@ -17,12 +17,18 @@ from transforms.enrichment import topic_kernel
 from transforms.enrichment.topic import (
     FeatureSpec,
     TopicModel,
-    _fold_table,
     _raw_codepoints,
     normalize_codepoints,
     vectorize,
 )
-from transforms.enrichment.topic_seeds import _FOLD, _WORDS, LEAD_CHARS, TITLE_WEIGHT, Seeds, seed_scores
+from transforms.enrichment.topic_seeds import (
+    _FOLD,
+    _WORDS,
+    LEAD_CHARS,
+    TITLE_WEIGHT,
+    Seeds,
+    seed_scores,
+)
 from transforms.enrichment.topic_train import load_shared_topics
 
 REPO = Path(__file__).resolve().parents[1]
@@ -48,8 +54,15 @@ DOCS = [
 SPECS = [
     FeatureSpec(),
     # Few buckets (collisions everywhere), other orders and weights, the title read twice.
-    FeatureSpec(buckets_log2=6, word_ngrams=(1,), char_ngrams=(2, 4), max_chars=300,
-                word_weight=0.5, char_weight=2.0, title_repeat=2),
+    FeatureSpec(
+        buckets_log2=6,
+        word_ngrams=(1,),
+        char_ngrams=(2, 4),
+        max_chars=300,
+        word_weight=0.5,
+        char_weight=2.0,
+        title_repeat=2,
+    ),
     FeatureSpec(buckets_log2=12, word_ngrams=(1, 2, 3), char_ngrams=(1,), max_chars=50),
 ]
 
@@ -85,8 +98,9 @@ def _model(spec: FeatureSpec, n_classes: int, stacked: bool, seed: int = 0) -> T
 def _kernel_vector(model: TopicModel, title: str, text: str):
     _, features, _ = model._kernel_inputs
     fold, rest = features[0], features[1:10]
-    cps = topic_kernel.normalize(_raw_codepoints(title, text, model.spec.max_chars,
-                                                 model.spec.title_repeat), fold)
+    cps = topic_kernel.normalize(
+        _raw_codepoints(title, text, model.spec.max_chars, model.spec.title_repeat), fold
+    )
     return cps, topic_kernel.sparse_vector(cps, *rest, model._scratch())
 
 
@@ -113,8 +127,9 @@ def test_kernel_scores_equal_reference(spec, n_classes: int, stacked: bool) -> N
     ref = dataclasses.replace(model, compiled=False)
     assert model.uses_kernel and not ref.uses_kernel
     for title, text in DOCS:
-        np.testing.assert_allclose(model.logits(title, text), ref.logits(title, text),
-                                   rtol=1e-5, atol=1e-5)
+        np.testing.assert_allclose(
+            model.logits(title, text), ref.logits(title, text), rtol=1e-5, atol=1e-5
+        )
         proba, ref_proba = model.predict_proba(title, text), ref.predict_proba(title, text)
         np.testing.assert_allclose(proba, ref_proba, rtol=1e-5, atol=1e-6)
         assert proba.argmax() == ref_proba.argmax()
@@ -126,8 +141,9 @@ def test_shipped_models_kernel_equals_reference(shipped, name: str) -> None:
     model = shipped[name]
     ref = dataclasses.replace(model, compiled=False)
     for title, text in DOCS:
-        np.testing.assert_allclose(model.logits(title, text), ref.logits(title, text),
-                                   rtol=1e-5, atol=1e-5)
+        np.testing.assert_allclose(
+            model.logits(title, text), ref.logits(title, text), rtol=1e-5, atol=1e-5
+        )
         proba, ref_proba = model.predict_proba(title, text), ref.predict_proba(title, text)
         np.testing.assert_allclose(proba, ref_proba, atol=1e-6)
         assert proba.argmax() == ref_proba.argmax()
@@ -145,7 +161,10 @@ def test_kernel_predicts_as_reference_on_every_held_out_row(shipped) -> None:
     for model in shipped.values():
         ref = dataclasses.replace(model, compiled=False)
         for e in rows:
-            proba, ref_proba = model.predict_proba(e.title, e.text), ref.predict_proba(e.title, e.text)
+            proba, ref_proba = (
+                model.predict_proba(e.title, e.text),
+                ref.predict_proba(e.title, e.text),
+            )
             assert proba.argmax() == ref_proba.argmax(), e.key
             assert np.abs(proba - ref_proba).max() < 1e-5, e.key
 
@@ -188,14 +207,31 @@ def _seed_scores_by_occurrence(seeds: Seeds, title: str, text: str) -> dict[str,
     return dict(scores)
 
 
-@pytest.mark.parametrize("title, text", [
-    *DOCS,
-    ("Großbrand in Köln: Feuerwehr löscht", "Ein Großbrand hat in der Nacht ein Lagerhaus zerstört. "
-     "Die Feuerwehr war mit 80 Kräften im Einsatz; Brandstiftung wird nicht ausgeschlossen."),
-    ("Erdbeben erschüttert Türkei", "Ein Erdbeben der Stärke 6,1 — Nachbeben, Tsunami-Warnung."),
-    ("Doppelmord: Festnahme", "Die Polizei nahm den Tatverdächtigen fest. Mord-Ermittlungen laufen."),
-    ("Election: the vote", "The government and parliament debate; voters go to the polls. " * 20),
-])
+@pytest.mark.parametrize(
+    "title, text",
+    [
+        *DOCS,
+        (
+            "Großbrand in Köln: Feuerwehr löscht",
+            (
+                "Ein Großbrand hat in der Nacht ein Lagerhaus zerstört. Die Feuerwehr war mit "
+                "80 Kräften im Einsatz; Brandstiftung wird nicht ausgeschlossen."
+            ),
+        ),
+        (
+            "Erdbeben erschüttert Türkei",
+            "Ein Erdbeben der Stärke 6,1 — Nachbeben, Tsunami-Warnung.",
+        ),
+        (
+            "Doppelmord: Festnahme",
+            "Die Polizei nahm den Tatverdächtigen fest. Mord-Ermittlungen laufen.",
+        ),
+        (
+            "Election: the vote",
+            "The government and parliament debate; voters go to the polls. " * 20,
+        ),
+    ],
+)
 def test_seed_scores_equal_a_lookup_per_occurrence(shipped, title: str, text: str) -> None:
     seeds = Seeds.load()
     expected = _seed_scores_by_occurrence(seeds, title, text)
@@ -203,11 +239,21 @@ def test_seed_scores_equal_a_lookup_per_occurrence(shipped, title: str, text: st
     assert seed_scores(seeds, title, text, shipped["research"]._seed_words) == expected
 
 
-@pytest.mark.parametrize("text", [
-    *(t + " " + x for t, x in DOCS),
-    "über-all -lead trail- a--b a-b-c x-1 1-x _under_score ¼-½ ab-ĳ-cd", "-", "a", "a-", "-a", "",
-    "ﬁnance ǅemal µ ª º ⅻ ⓐ ǆ", "emoji 😀 beyond the plane 𝔘𝔫𝔦 and a-b", "tab\tnew\nline",
-])
+@pytest.mark.parametrize(
+    "text",
+    [
+        *(t + " " + x for t, x in DOCS),
+        "über-all -lead trail- a--b a-b-c x-1 1-x _under_score ¼-½ ab-ĳ-cd",
+        "-",
+        "a",
+        "a-",
+        "-a",
+        "",
+        "ﬁnance ǅemal µ ª º ⅻ ⓐ ǆ",
+        "emoji 😀 beyond the plane 𝔘𝔫𝔦 and a-b",
+        "tab\tnew\nline",
+    ],
+)
 def test_kernel_seed_words_equal_the_regex(shipped, text: str) -> None:
     lowered = text.lower()
     assert shipped["research"]._seed_words(lowered) == _WORDS.findall(lowered)
@@ -225,6 +271,12 @@ def test_kernel_caches_in_the_temp_dir_when_nothing_else_is_writable(tmp_path: P
     )
     env = {**os.environ, "TMPDIR": str(tmp_path)}
     env.pop("NUMBA_CACHE_DIR", None)
-    out = subprocess.run([sys.executable, "-c", script], cwd=REPO, env=env, check=True,
-                         capture_output=True, text=True).stdout
+    out = subprocess.run(
+        [sys.executable, "-c", script],
+        cwd=REPO,
+        env=env,
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
     assert out.strip().startswith(str(tmp_path / "newsbeam-numba"))

@@ -435,7 +435,9 @@ class TopicModel:
             and orders * (spec.max_chars + 2) < 2**16
         )
 
-    def _compiled(self, title: str, text: str, seed_hits: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def _compiled(
+        self, title: str, text: str, seed_hits: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
         kernel, features, stack = self._kernel_inputs
         raw = _raw_codepoints(title, text, self.spec.max_chars, self.spec.title_repeat)
         return kernel.probabilities(raw, *features, self._scratch(), seed_hits, *stack)

@@ -152,8 +152,17 @@ def count_keys(keys: np.ndarray, n_word_keys: int, scratch: np.ndarray):
 
 @njit(cache=True, nogil=True)
 def sparse_vector(
-    cps, pw, word_orders, word_salts, char_orders, char_salts, buckets_log2, idf,
-    word_weight, char_weight, scratch,
+    cps,
+    pw,
+    word_orders,
+    word_salts,
+    char_orders,
+    char_salts,
+    buckets_log2,
+    idf,
+    word_weight,
+    char_weight,
+    scratch,
 ):
     """``vectorize``'s (bucket indices, values), same order: word entries then character
     entries, each sorted by bucket. For tests; inference does not build it."""
@@ -179,8 +188,24 @@ def sparse_vector(
 
 @njit(cache=True, nogil=True)
 def probabilities(
-    raw, fold, pw, word_orders, word_salts, char_orders, char_salts, buckets_log2, idf,
-    word_weight, char_weight, rows, scales, bias, scratch, seed_hits, stack_weights, stack_bias,
+    raw,
+    fold,
+    pw,
+    word_orders,
+    word_salts,
+    char_orders,
+    char_salts,
+    buckets_log2,
+    idf,
+    word_weight,
+    char_weight,
+    rows,
+    scales,
+    bias,
+    scratch,
+    seed_hits,
+    stack_weights,
+    stack_bias,
 ):
     """Class probabilities of one document from its raw code points (``topic._raw_codepoints``).
 

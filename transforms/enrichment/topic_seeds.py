@@ -160,8 +160,8 @@ def seed_scores(
 ) -> dict[str, float]:
     """Topic -> seed hits in the title (x TITLE_WEIGHT) and the lead of the text.
 
-    ``split`` cuts a lower-cased text into words as :func:`seed_words` does (the topic stage passes a
-    compiled equivalent).
+    ``split`` cuts a lower-cased text into words as :func:`seed_words` does (the topic stage
+    passes a compiled equivalent).
     """
     # Words are found before folding, which maps letters to letters and so cuts the same
     # words; each distinct word is then looked up once (the topic stage calls this for every
