@@ -11,8 +11,10 @@ Dead letters: only :class:`TopicError`, raised for a declared feed topic that is
 top-level code nor a class of the model. Anything else is a bug and fails the bundle.
 
 The model is a linear classifier over hashed word and character n-grams. Its weights are a
-``.npz`` of plain arrays plus a JSON config, loaded with ``allow_pickle=False``; inference needs
-numpy only. ``transforms/enrichment/topic_train.py`` writes such models.
+``.npz`` of plain arrays plus a JSON config, loaded with ``allow_pickle=False``.
+``transforms/enrichment/topic_train.py`` writes such models. Inference runs the compiled kernel
+of ``topic_kernel.py`` (numba); the numpy functions here are its reference and what training
+uses (``TopicModel.compiled``).
 """
 
 from __future__ import annotations
@@ -252,7 +254,7 @@ KERNEL_CACHE_FALLBACK = "newsbeam-numba"
 
 @functools.lru_cache(maxsize=1)
 def _kernel() -> Any:
-    # Imported on first use: numba takes ~0.4 s to import, which `import topic` should not cost.
+    # Imported on first use: numba takes ~0.5 s to import, which `import topic` should not cost.
     try:
         from transforms.enrichment import topic_kernel
     except RuntimeError:

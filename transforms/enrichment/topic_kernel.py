@@ -20,7 +20,7 @@ Steps, per document, all in one function call:
 Compiled on first use and cached on disk (``cache=True``): next to this file in
 ``__pycache__`` when that is writable, else in numba's per-user cache directory, or in
 ``NUMBA_CACHE_DIR`` when set (docs/MODEL_CARD.md, "Speed", has the first-call costs).
-Importing this module imports numba (~0.3 s), so ``topic.py`` imports it only when a model is
+Importing this module imports numba (~0.5 s), so ``topic.py`` imports it only when a model is
 first used.
 """
 
