@@ -5,6 +5,7 @@ from __future__ import annotations
 import collections
 import dataclasses
 import os
+import pickle
 import subprocess
 import sys
 import threading
@@ -280,3 +281,10 @@ def test_kernel_caches_in_the_temp_dir_when_nothing_else_is_writable(tmp_path: P
         text=True,
     ).stdout
     assert out.strip().startswith(str(tmp_path / "newsbeam-numba"))
+
+
+def test_a_used_model_pickles_and_runs_the_kernel_after(shipped) -> None:
+    model = shipped["commercial"]
+    expected = model.predict_proba(*DOCS[0])  # builds the kernel's inputs and counters
+    copy = pickle.loads(pickle.dumps(model))
+    np.testing.assert_array_equal(copy.predict_proba(*DOCS[0]), expected)

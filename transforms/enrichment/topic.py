@@ -321,9 +321,17 @@ class TopicModel:
     seeds: Any = None  # transforms.enrichment.topic_seeds.Seeds, when the model has a stack
     # Languages the model was trained and evaluated on; others get no text-based topic.
     languages: tuple[str, ...] = ()
-    # Inference through the compiled kernel (topic_kernel.py, the same numbers ~2x faster) or,
+    # Inference through the compiled kernel (topic_kernel.py: the same numbers, faster) or,
     # when False, through the numpy reference that training uses.
     compiled: bool = True
+
+    def __getstate__(self) -> dict[str, Any]:
+        # The kernel's inputs and per-thread counters are rebuilt where the model is unpickled
+        # (they hold a module and a threading.local, which do not pickle).
+        state = dict(self.__dict__)
+        state.pop("_kernel_inputs", None)
+        state.pop("_kernel_local", None)
+        return state
 
     @classmethod
     def load(cls, path: Any = None) -> TopicModel:
