@@ -16,6 +16,7 @@ import contextlib
 import fnmatch
 import importlib.util
 import json
+import os
 import re
 import shlex
 import shutil
@@ -952,3 +953,21 @@ def test_slurm_recipe_hands_the_cluster_to_the_command_and_always_closes_it(monk
                       ("run", [*command, "--dask-scheduler", "tcp://10.1.2.3:8786"]), ("close",)]
     args, rest = cli.build_parser().parse_known_args(events[3][1][1:])
     assert args.dask_scheduler == "tcp://10.1.2.3:8786" and rest == []
+
+
+def test_dockerfile_compiles_the_topic_kernel_into_a_cache_the_runtime_user_owns(
+    tmp_path: Path,
+) -> None:
+    _, stages = _dockerfile()
+    base = next(s for s in stages if s.name == "base")
+    env = " ".join(_values(base, "ENV"))
+    cache = re.search(r"NUMBA_CACHE_DIR=(\S+)", env).group(1)
+    warm = next(r for r in _values(base, "RUN") if "predict_proba" in r)
+    assert f"chown -R 10001:10001 {str(Path(cache).parent)}" in warm
+    # The build step's command, run here against a fresh cache: it must compile the kernel
+    # functions inference calls, so that a container's first article finds them cached.
+    command = re.search(r'python -c "([^"]+)"', warm).group(1)
+    run_env = {**os.environ, "NUMBA_CACHE_DIR": str(tmp_path)}
+    subprocess.run([sys.executable, "-c", command], cwd=ROOT, env=run_env, check=True)
+    cached = {p.name.split("-")[0] for p in tmp_path.rglob("*.nbi")}
+    assert {"topic_kernel.probabilities", "topic_kernel.word_bounds"} <= cached

@@ -11,8 +11,10 @@ Dead letters: only :class:`TopicError`, raised for a declared feed topic that is
 top-level code nor a class of the model. Anything else is a bug and fails the bundle.
 
 The model is a linear classifier over hashed word and character n-grams. Its weights are a
-``.npz`` of plain arrays plus a JSON config, loaded with ``allow_pickle=False``; inference needs
-numpy only. ``transforms/enrichment/topic_train.py`` writes such models.
+``.npz`` of plain arrays plus a JSON config, loaded with ``allow_pickle=False``.
+``transforms/enrichment/topic_train.py`` writes such models. Inference runs the compiled kernel
+of ``topic_kernel.py`` (numba); the numpy functions here are its reference and what training
+uses (``TopicModel.compiled``).
 """
 
 from __future__ import annotations
@@ -22,7 +24,10 @@ import functools
 import importlib.resources
 import io
 import json
+import os
 import re
+import tempfile
+import threading
 import urllib.parse
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -34,7 +39,7 @@ import yaml
 
 from transforms.storage.deadletter import ToDeadLetter
 from transforms.records import Article
-from transforms.enrichment.topic_seeds import Seeds, seed_scores
+from transforms.enrichment.topic_seeds import Seeds, letter_table, seed_scores, seed_words
 
 # --- features --------------------------------------------------------------------------------
 
@@ -46,6 +51,8 @@ _BASE_INV = pow(_BASE, -1, 2**64)
 _BMP = 0x10000
 _SPACE = 32
 _ZERO = ord("0")
+# Added to the n-gram order to salt a bucket, so "ab" as a word and as characters differ.
+_WORD_SALT, _CHAR_SALT = 0, 100
 
 
 @dataclasses.dataclass(frozen=True)
@@ -126,14 +133,19 @@ def _powers(length: int) -> tuple[np.ndarray, np.ndarray]:
     return pw, inv
 
 
+def _raw_codepoints(title: str, text: str, max_chars: int, title_repeat: int) -> np.ndarray:
+    """The lower-cased code points that normalization folds: " title\n(…) text ", cut."""
+    head = (title + "\n") * title_repeat
+    joined = f" {head}{text} " if title else f" {text} "
+    return np.frombuffer(joined[: max_chars + 1].lower().encode("utf-32-le"), dtype=np.uint32)
+
+
 def normalize_codepoints(
     title: str, text: str, max_chars: int, title_repeat: int = 1
 ) -> np.ndarray:
     """Lower-cased letters, digits as 0, one space between words and at both ends; the title
     ``title_repeat`` times before the text, all within the first ``max_chars`` characters."""
-    head = (title + "\n") * title_repeat
-    joined = f" {head}{text} " if title else f" {text} "
-    raw = np.frombuffer(joined[: max_chars + 1].lower().encode("utf-32-le"), dtype=np.uint32)
+    raw = _raw_codepoints(title, text, max_chars, title_repeat)
     folded = np.take(_fold_table(), raw, mode="clip")
     folded[-1] = _SPACE
     space = folded == _SPACE
@@ -143,10 +155,14 @@ def normalize_codepoints(
     return folded[keep]
 
 
+def _salt(salt: int) -> np.uint64:
+    return np.uint64(salt * 0x2545F4914F6CDD1D % 2**64)
+
+
 def _bucket(hashes: np.ndarray, salt: int, shift: np.uint64) -> np.ndarray:
     """Bucket of each hash: multiplicative (Fibonacci) hashing keeps the well-mixed top bits;
     the salt keeps word and character features of the same string apart."""
-    mixed = (hashes + np.uint64(salt * 0x2545F4914F6CDD1D % 2**64)) * np.uint64(0x9E3779B97F4A7C15)
+    mixed = (hashes + _salt(salt)) * np.uint64(0x9E3779B97F4A7C15)
     # int32: buckets_log2 <= 30 leaves room for the offset in vectorize, and sorts 2x faster.
     return (mixed >> shift).astype(np.int32)
 
@@ -169,12 +185,12 @@ def feature_buckets(cps: np.ndarray, spec: FeatureSpec) -> tuple[np.ndarray, np.
         if len(starts) >= order:
             # A word n-gram spans its first word's start to its last word's end.
             a, b = starts[: len(starts) - order + 1], ends[order - 1 :]
-            words.append(_bucket((prefix[b] - prefix[a]) * pw[b - 1], order, shift))
+            words.append(_bucket((prefix[b] - prefix[a]) * pw[b - 1], _WORD_SALT + order, shift))
     chars = []
     for order in spec.char_ngrams:
         if n >= order:
             h = (prefix[order:] - prefix[: n + 1 - order]) * pw[order - 1 : n]
-            chars.append(_bucket(h, 100 + order, shift))
+            chars.append(_bucket(h, _CHAR_SALT + order, shift))
     empty = np.zeros(0, dtype=np.int32)
     return (
         np.concatenate(words) if words else empty,
@@ -226,6 +242,30 @@ def vectorize(
 
 
 # --- model -----------------------------------------------------------------------------------
+
+
+# Larger bucket spaces run the numpy reference: the kernel's counters would pass 16 MB a thread.
+_KERNEL_MAX_BUCKETS_LOG2 = 22
+
+
+# Where the compiled kernel is cached when numba finds no writable place of its own.
+KERNEL_CACHE_FALLBACK = "newsbeam-numba"
+
+
+@functools.lru_cache(maxsize=1)
+def _kernel() -> Any:
+    # Imported on first use: numba takes ~0.5 s to import, which `import topic` should not cost.
+    try:
+        from transforms.enrichment import topic_kernel
+    except RuntimeError:
+        # numba raises this when neither NUMBA_CACHE_DIR, nor the package's __pycache__, nor
+        # the user's cache directory is writable (a read-only image with a read-only home).
+        import numba
+
+        numba.config.CACHE_DIR = os.path.join(tempfile.gettempdir(), KERNEL_CACHE_FALLBACK)
+        from transforms.enrichment import topic_kernel
+    return topic_kernel
+
 
 WEIGHTS_FILE = "weights.npz"
 CONFIG_FILE = "config.json"
@@ -281,6 +321,17 @@ class TopicModel:
     seeds: Any = None  # transforms.enrichment.topic_seeds.Seeds, when the model has a stack
     # Languages the model was trained and evaluated on; others get no text-based topic.
     languages: tuple[str, ...] = ()
+    # Inference through the compiled kernel (topic_kernel.py: the same numbers, faster) or,
+    # when False, through the numpy reference that training uses.
+    compiled: bool = True
+
+    def __getstate__(self) -> dict[str, Any]:
+        # The kernel's inputs and per-thread counters are rebuilt where the model is unpickled
+        # (they hold a module and a threading.local, which do not pickle).
+        state = dict(self.__dict__)
+        state.pop("_kernel_inputs", None)
+        state.pop("_kernel_local", None)
+        return state
 
     @classmethod
     def load(cls, path: Any = None) -> TopicModel:
@@ -341,22 +392,107 @@ class TopicModel:
             stack_w, stack_b, None, languages,
         )
 
+    @functools.cached_property
+    def _kernel_inputs(self) -> tuple[Any, tuple[Any, ...], tuple[Any, ...]]:
+        """(kernel module, arguments before the text, arguments after it), built once."""
+        kernel = _kernel()
+        spec = self.spec
+        n = len(self.classes)
+        pw, _ = _powers(spec.max_chars + 2)
+        features = (
+            _fold_table(),
+            pw,
+            np.array(spec.word_ngrams, np.int64),
+            np.array([_salt(_WORD_SALT + k) for k in spec.word_ngrams], np.uint64),
+            np.array(spec.char_ngrams, np.int64),
+            np.array([_salt(_CHAR_SALT + k) for k in spec.char_ngrams], np.uint64),
+            spec.buckets_log2,
+            self.idf,
+            float(spec.word_weight),
+            float(spec.char_weight),
+            self.weight_rows.view(np.int8),
+            self.scales,
+            self.bias,
+        )
+        if self.stack_weights is None:
+            stack = (np.zeros((0, 2 * n), np.float32), np.zeros(n, np.float32))
+        else:
+            stack = (self.stack_weights, self.stack_bias)
+        return kernel, features, stack
+
+    def _scratch(self) -> np.ndarray:
+        """This thread's zeroed counter per bucket key (word and character) for the kernel."""
+        local = self._kernel_local
+        scratch = getattr(local, "scratch", None)
+        if scratch is None:
+            scratch = local.scratch = np.zeros(2 << self.spec.buckets_log2, np.uint16)
+        return scratch
+
+    @functools.cached_property
+    def _kernel_local(self) -> threading.local:
+        return threading.local()
+
+    @property
+    def uses_kernel(self) -> bool:
+        """Whether inference runs the compiled kernel: asked for (``compiled``), and the model's
+        counters fit it (2**(buckets_log2 + 1) uint16 counters per thread, 2 MB for the shipped
+        models' 2**19 buckets; no bucket can be met 65,536 times)."""
+        spec = self.spec
+        orders = len(spec.word_ngrams) + len(spec.char_ngrams)
+        return (
+            self.compiled
+            and spec.buckets_log2 <= _KERNEL_MAX_BUCKETS_LOG2
+            and orders * (spec.max_chars + 2) < 2**16
+        )
+
+    def _compiled(
+        self, title: str, text: str, seed_hits: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        kernel, features, stack = self._kernel_inputs
+        raw = _raw_codepoints(title, text, self.spec.max_chars, self.spec.title_repeat)
+        return kernel.probabilities(raw, *features, self._scratch(), seed_hits, *stack)
+
     def logits(self, title: str, text: str) -> np.ndarray:
         """The linear model's decision values (divided by its temperature), one per class."""
+        if self.uses_kernel:
+            decision, _ = self._compiled(title, text, np.zeros(len(self.classes)))
+            return decision.astype(np.float32)
+        return self.reference_logits(title, text)
+
+    def reference_logits(self, title: str, text: str) -> np.ndarray:
+        """:meth:`logits` through numpy: :func:`vectorize`, a take of the weight rows, a product."""
         idx, val = vectorize(title, text, self.spec, self.idf)
         # All 8 int8 columns of a row go through the product (slicing first is 2x slower).
         rows = np.take(self.weight_rows, idx, axis=0).view(np.int8).astype(np.float32)
         # Packed rows carry padding columns up to 8, dropped here.
         return (val @ rows)[: len(self.classes)] * self.scales + self.bias
 
+    def _seed_words(self, lowered: str) -> list[str]:
+        """``topic_seeds._WORDS.findall`` through the kernel (3x faster on a lead)."""
+        raw = np.frombuffer(lowered.encode("utf-32-le"), dtype=np.uint32)
+        bounds = _kernel().word_bounds(raw, letter_table()).tolist()
+        if bounds[:1] == [-1]:  # beyond the BMP: the regex knows every plane
+            return seed_words(lowered)
+        return [lowered[a:b] for a, b in zip(bounds[::2], bounds[1::2])]
+
+    def _seed_hits(self, title: str, text: str) -> np.ndarray:
+        if self.uses_kernel:
+            hits = seed_scores(self.seeds, title, text, self._seed_words)
+        else:
+            hits = seed_scores(self.seeds, title, text)
+        return np.array([hits.get(c, 0.0) for c in self.classes])
+
     def stacked_features(self, title: str, text: str) -> np.ndarray:
         """[decision values, log(1 + seed hits) per class]: the stack's input."""
-        hits = seed_scores(self.seeds, title, text)
-        seed_part = np.log1p(np.array([hits.get(c, 0.0) for c in self.classes], np.float32))
+        seed_part = np.log1p(self._seed_hits(title, text).astype(np.float32))
         return np.concatenate((self.logits(title, text), seed_part))
 
     def predict_proba(self, title: str, text: str) -> np.ndarray:
         """Probability of each class (order of ``classes``) for one document."""
+        if self.uses_kernel:
+            stacked = self.stack_weights is not None
+            hits = self._seed_hits(title, text) if stacked else np.zeros(len(self.classes))
+            return self._compiled(title, text, hits)[1]
         if self.stack_weights is not None:
             logits = self.stack_weights @ self.stacked_features(title, text) + self.stack_bias
         else:
@@ -558,6 +694,7 @@ def combine_evidence(
     if feed_topic:
         others = [(c, s) for c, s in _ranked(model_scores) if c != feed_topic]
         return _result([(feed_topic, 1.0), *others], "feed", model, lexicon)
+    model_ranked = _ranked(model_scores)
     scores = dict(model_scores)
     total = sum(scores.values())
     for hint, weight in ((url, lexicon.url_weight), (section, lexicon.section_weight)):
@@ -573,7 +710,8 @@ def combine_evidence(
             total += lexicon.tag_weight
     if not scores or total <= 0:
         return TopicResult()
-    ranked = [(c, s / total) for c, s in _ranked(scores)]
+    hinted = url or section or votes or keyword_votes
+    ranked = [(c, s / total) for c, s in (_ranked(scores) if hinted else model_ranked)]
     winner = ranked[0][0]
     parts = []
     if url and url[0] == winner:
@@ -584,7 +722,7 @@ def combine_evidence(
         parts.append("tags")
     if winner in keyword_votes:
         parts.append("keywords")
-    if model_scores and winner == _ranked(model_scores)[0][0]:
+    if model_ranked and winner == model_ranked[0][0]:
         parts.append("model")
     return _result(ranked, "+".join(parts) or "model", model, lexicon)
 
@@ -635,8 +773,7 @@ def classify_article(
     model_scores: dict[str, float] = {}
     readable = reads_language(model, language)
     if readable and (title.strip() or text.strip()):
-        proba = model.predict_proba(title, text)
-        model_scores = {c: float(p) for c, p in zip(model.classes, proba)}
+        model_scores = dict(zip(model.classes, model.predict_proba(title, text).tolist()))
     result = combine_evidence(
         model_scores,
         url_hint(url, lexicon),

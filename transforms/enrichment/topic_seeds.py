@@ -1,7 +1,8 @@
 """Training signal for topics that no labelled data set has: seed words and IPTC definitions.
 
-Pure functions, used only by training (``transforms/enrichment/topic_train.py``); inference never reads
-seeds. ``configs/topic_seeds.yaml`` lists words per IPTC top-level topic in German and English.
+Pure functions, used by training (``transforms/enrichment/topic_train.py``) and by a stacked
+model's second layer at inference (``TopicModel.stacked_features``).
+``configs/topic_seeds.yaml`` lists words per IPTC top-level topic in German and English.
 
 - :func:`seed_scores` counts a text's seed hits per topic (title hits count three times).
 - :func:`weak_label` relabels a row filed under a broad desk when its title and lead are
@@ -14,16 +15,18 @@ seeds. ``configs/topic_seeds.yaml`` lists words per IPTC top-level topic in Germ
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 import functools
 import importlib.resources
 import json
 import random
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import yaml
 
 SEEDS_FILE = "topic_seeds.yaml"
@@ -36,6 +39,16 @@ LEAD_CHARS = 600
 TITLE_WEIGHT = 3
 # Distinct words remembered by a SeedIndex (about 20 MB at most).
 CACHE_WORDS = 200_000
+
+
+@functools.lru_cache(maxsize=1)
+def letter_table() -> np.ndarray:
+    """Per code point of the Basic Multilingual Plane: whether ``_WORDS`` counts it a letter
+    (asked of the regex itself, so the two cannot disagree)."""
+    letter = re.compile(r"[^\W\d_]")
+    table = np.array([letter.match(chr(cp)) is not None for cp in range(0x10000)], dtype=np.bool_)
+    table.setflags(write=False)
+    return table
 
 
 def fold(text: str) -> str:
@@ -91,6 +104,8 @@ class SeedIndex:
     # Word -> topics, filled as words are met: news vocabulary repeats (Zipf), so most words
     # are found here after the first few hundred articles. Bounded by CACHE_WORDS.
     cache: dict[str, frozenset[str]] = dataclasses.field(default_factory=dict, compare=False)
+    # The same for words lower-cased but not yet folded (what seed_scores finds in a text).
+    lowered: dict[str, frozenset[str]] = dataclasses.field(default_factory=dict, compare=False)
 
     @functools.cached_property
     def max_prefix(self) -> int:
@@ -109,6 +124,16 @@ class SeedIndex:
             self.cache[word] = found
         return found
 
+    def hits_of_lowered(self, word: str) -> frozenset[str]:
+        """:meth:`hits` of a lower-cased word that is not folded yet."""
+        found = self.lowered.get(word)
+        if found is None:
+            found = self.hits(word.translate(_FOLD))
+            if len(self.lowered) >= CACHE_WORDS:
+                self.lowered.clear()
+            self.lowered[word] = found
+        return found
+
     def _lookup(self, word: str) -> frozenset[str]:
         found: set[str] = set(self.exact.get(word, ()))
         for k in range(1, min(len(word), self.max_prefix) + 1):
@@ -125,14 +150,34 @@ class SeedIndex:
         return frozenset(found)
 
 
-def seed_scores(seeds: Seeds, title: str, text: str) -> dict[str, float]:
-    """Topic -> seed hits in the title (x TITLE_WEIGHT) and the lead of the text."""
+def seed_words(lowered: str) -> list[str]:
+    """The words of a lower-cased text that seeds are matched against."""
+    return _WORDS.findall(lowered)
+
+
+def seed_scores(
+    seeds: Seeds, title: str, text: str, split: Callable[[str], list[str]] = seed_words
+) -> dict[str, float]:
+    """Topic -> seed hits in the title (x TITLE_WEIGHT) and the lead of the text.
+
+    ``split`` cuts a lower-cased text into words as :func:`seed_words` does (the topic stage
+    passes a compiled equivalent).
+    """
+    # Words are found before folding, which maps letters to letters and so cuts the same
+    # words; each distinct word is then looked up once (the topic stage calls this for every
+    # article: folding whole texts and a lookup per occurrence were most of its time).
+    weights = collections.Counter(split(text[:LEAD_CHARS].lower()))
+    for word in split(title.lower()):
+        weights[word] += TITLE_WEIGHT
     index = seeds.index
+    cached = index.lowered.get
     scores: dict[str, float] = {}
-    for weight, part in ((TITLE_WEIGHT, title), (1, text[:LEAD_CHARS])):
-        for word in _WORDS.findall(fold(part)):
-            for code in index.hits(word):
-                scores[code] = scores.get(code, 0.0) + weight
+    for word, weight in weights.items():
+        codes = cached(word)
+        if codes is None:
+            codes = index.hits_of_lowered(word)
+        for code in codes:
+            scores[code] = scores.get(code, 0.0) + weight
     return scores
 
 
