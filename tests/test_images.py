@@ -286,6 +286,14 @@ def test_srcset_and_url_helpers() -> None:
             "<figcaption>Sie spricht in Seoul. 연합뉴스</figcaption>",
             ("Sie spricht in Seoul.", "연합뉴스"),
         ),
+        (
+            "<figcaption>대표가 국회에서 인사하고 있다. 뉴스1</figcaption>",  # an agency named with a digit
+            ("대표가 국회에서 인사하고 있다.", "뉴스1"),
+        ),
+        (
+            "<figcaption>Die Mannschaft jubelt nach dem Tor. 2:1</figcaption>",  # a score, no name
+            ("Die Mannschaft jubelt nach dem Tor. 2:1", None),
+        ),
         # Counter-examples: a position, an initial, a caption ending in a bold name.
         (
             "<figcaption>Die Kanzlerin mit dem Präsidenten. (links)</figcaption>",
