@@ -65,6 +65,7 @@ from trafilatura.utils import load_html
 from transforms.text import challenge, images, metadata
 from transforms.storage.deadletter import DEAD, dead_letter
 from transforms.text.dom_clean import strip_credit_nodes
+from transforms.text.figure_text import strip_image_texts
 from transforms.text.page_sections import page_keywords, page_sections
 from transforms.fetching.inflight import MAIN_GUARD, InFlight, Pending, ProcessPool
 from transforms.records import Article, DeadLetter, FetchedPage, Image
@@ -303,6 +304,11 @@ def _extract(page: FetchedPage, cfg: ExtractConfig) -> tuple[Article, str | None
         placed = ()
         if cfg.strip_credits:
             credits, captions, placed = strip_credit_nodes(tree, scan.owner_of)
+            # Then the image blocks whose caption and credit no class names.
+            more = strip_image_texts(tree, scan.elements(), scan.owner_of)
+            credits = tuple(dict.fromkeys([*credits, *more.credits]))
+            captions = tuple(dict.fromkeys([*captions, *more.captions]))
+            placed = (*placed, *more.placed)
         pictures = images.article_images(scan, placed)
         credits, captions = images.with_image_texts(credits, captions, pictures)
         page_text, used = extract_text(tree, page.final_url, cfg)

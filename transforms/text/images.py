@@ -212,6 +212,10 @@ class ImageScan(NamedTuple):
     # image_key → (caption, credit) of the page's JSON-LD ImageObjects
     described: dict[str, tuple[str, str]]
 
+    def elements(self) -> tuple[Any, ...]:
+        """The ``<img>`` elements of the article's pictures, in page order."""
+        return tuple(f.element for f in self.found if f.in_article)
+
     def owner_of(self, node: Any) -> int | None:
         """Index of the image ``node`` (a caption or credit) stands under, or None."""
         for depth, anc in enumerate((node, *_levels(node))):
