@@ -62,6 +62,7 @@ def test_attr_words_split_naming_conventions() -> None:
         ("© Getty Images", "Getty Images"),
         ("Photo by Jane Doe", "Jane Doe"),
         ("Jane Doe/Reuters", "Jane Doe/Reuters"),
+        ("(Jane Doe/AFP)", "Jane Doe/AFP"),  # brackets without a label
     ],
 )
 def test_credit_value(text: str, credit: str) -> None:

@@ -261,7 +261,8 @@ def credit_value(text: str) -> str:
     """``(Foto: picture alliance/dpa)`` → ``picture alliance/dpa``."""
     value = _LABEL_ONLY.sub("", text).strip()
     if text.lstrip().startswith(("(", "[")):
-        value = value.rstrip(")]").strip()
+        # "(Jane Muster/AFP)" has no label for the pattern to take the bracket with.
+        value = value.lstrip("([").rstrip(")]").strip()
     return value.strip(" |/–—-").strip()
 
 

@@ -38,6 +38,8 @@ from transforms.text.dom_clean import (
     _NOT_CAPTION,
     MAX_CREDIT_LINE_CHARS,
     SITE_NOTICE,
+    UI_WORDS,
+    _attached,
     DomStrip,
     Placed,
     credit_value,
@@ -86,10 +88,20 @@ def as_credit(text: str) -> str | None:
     return credit_value(removal.credit) or None
 
 
+# Buttons a picture's block may hold after its caption: never a credit, however name-shaped.
+_CONTROL = re.compile(
+    rf"(?:{UI_WORDS}|Teilen|Share|Dela|Del|Jaa|Partager|Compartir|Condividi|Delen|Drucken|Print|"
+    r"Kommentare?|Comments?|Kommentarer|Merken|Save|Speichern|Schließen|Close|Stäng|Lukk|Weiter|"
+    r"Next|Zurück|Previous|Prev|Mehr|More|Play|Abspielen)",
+    re.IGNORECASE,
+)
+
+
 def _name_shaped(text: str) -> bool:
     words = text.split()
     return (
-        0 < len(words) <= MAX_NAME_WORDS
+        not _CONTROL.fullmatch(text)
+        and 0 < len(words) <= MAX_NAME_WORDS
         and len(text) <= MAX_NAME_CHARS
         and bool(_NAME.match(text))
         and all(w[0].isupper() or not w[0].isalpha() for w in words if w.lower() not in _JOINERS)
@@ -218,7 +230,10 @@ def strip_image_texts(
     captions: list[str] = []
     placed: list[Placed] = []
     seen: set[Any] = set()
+    root = tree.getroottree().getroot()
     for img in images:
+        if not _attached(img, root):
+            continue  # its figure was a caption node the DOM pass dropped as a whole
         found = image_block(img)
         if found is None or found[0] in seen:
             continue
