@@ -261,8 +261,10 @@ def credit_value(text: str) -> str:
     """``(Foto: picture alliance/dpa)`` → ``picture alliance/dpa``."""
     value = _LABEL_ONLY.sub("", text).strip()
     if text.lstrip().startswith(("(", "[")):
-        # "(Jane Muster/AFP)" has no label for the pattern to take the bracket with.
-        value = value.lstrip("([").rstrip(")]").strip()
+        value = value.rstrip(")]").strip()
+        if value.startswith(("(", "[")) and text.rstrip().endswith((")", "]")):
+            # "(Jane Muster/AFP)": no label for the pattern to take the bracket with.
+            value = value[1:].strip()
     return value.strip(" |/–—-").strip()
 
 
