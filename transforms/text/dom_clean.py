@@ -30,7 +30,10 @@ typography class on Funke sites).
 Credits come out without their label (``Foto: picture alliance/dpa`` → ``picture alliance/dpa``);
 a caption whose credit is glued to its end in plain text (``Peking. Foto: AFP``) is split in two,
 and so is one whose credit follows its last sentence unlabelled (:func:`trailing_credit`: in its
-own last element, in brackets, or as a few words: ``… girls. (Christie's)``, ``… <cite>AP</cite>``).
+own last element, in brackets, or as a few words: ``… girls. (Christie's)``, ``… <cite>AP</cite>``),
+or stands in its own last element after a separator (``… La Soledat <span>/ Lorenzo M.</span>``),
+or follows a Japanese caption's final "＝" or stands as "（name撮影）". Interface words that share
+the node (:data:`UI_WORDS`: a "Visa mer" toggle, "Zoom", "Bildergalerie") are cut off first.
 
 With ``owner_of`` (from :mod:`transforms.text.images`) every kept value also comes back with the
 image it stands under, asked before its node is dropped.

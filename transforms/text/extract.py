@@ -16,8 +16,9 @@ Order of work on a page:
 1. decode the bytes (HTTP charset, BOM, ``<meta charset>``, UTF-8, cp1252 — as browsers do);
 2. read metadata (:mod:`transforms.text.metadata`) while bylines and schema.org data are intact;
 3. find the article's images (:mod:`transforms.text.images`), then drop credit and caption
-   nodes (:mod:`transforms.text.dom_clean`), keeping what they said and which image each one
-   stands under;
+   nodes (:mod:`transforms.text.dom_clean` by tag and class names, then
+   :mod:`transforms.text.figure_text` for image blocks that no class names), keeping what they
+   said and which image each one stands under;
 4. run trafilatura with ``favor_precision`` on the stripped tree. Precision mode leaves out the
    related-links blocks and teasers around an article, but on a few layouts it keeps only a
    fragment; when its text is shorter than ``precision_min_chars`` the default pass runs too

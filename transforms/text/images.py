@@ -27,7 +27,8 @@ URLs are absolute (against ``<base href>`` and the final URL) and tracking-free 
 parameters :mod:`transforms.sources.canonicalize` drops; the others keep their order, since
 image CDNs sign them).
 
-Captions and credits come from the DOM credit pass (:mod:`transforms.text.dom_clean`): it calls
+Captions and credits come from the DOM credit pass (:mod:`transforms.text.dom_clean`, then
+:mod:`transforms.text.figure_text` over :meth:`ImageScan.elements`): it calls
 :meth:`ImageScan.owner_of` for each caption or credit it keeps, before it drops the node, and
 :func:`article_images` attaches them to the image they stand under. A picture without one takes
 it from the page's JSON-LD ``ImageObject`` of the same file, or a credit glued to its alt text.
