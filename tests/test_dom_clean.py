@@ -221,7 +221,9 @@ def test_caption_then_separated_credit_span() -> None:
         "La Soledat <span class='ft-helper-fontWeight-800'> / Lorenzo Muster</span></p>"
         "</figcaption></figure><p>Text.</p></article>"
     )
-    assert strip_credit_nodes(page) == DomStrip(("Lorenzo Muster",), ("Polizei-Razzia in La Soledat",))
+    assert strip_credit_nodes(page) == DomStrip(
+        ("Lorenzo Muster",), ("Polizei-Razzia in La Soledat",)
+    )
 
 
 def test_a_caption_ending_in_a_name_without_separator_keeps_it() -> None:

@@ -21,7 +21,9 @@ ARTICLE = "<p>" + "Der Stadtrat stritt lange über den Haushalt. " * 8 + "</p>"
 
 
 def page(body: str) -> str:
-    return f"<html><head></head><body><article><h1>Streit</h1>{body}{ARTICLE}</article></body></html>"
+    return (
+        f"<html><head></head><body><article><h1>Streit</h1>{body}{ARTICLE}</article></body></html>"
+    )
 
 
 def run(html: str) -> tuple[tuple[Image, ...], str]:
@@ -123,9 +125,14 @@ def test_read_texts_leave_the_page_and_headings_stay() -> None:
         # Two paragraphs of text, the second one not name-shaped.
         "<div class='m'><img src='/i/a-2003.jpg'><p>Der Rat tagte lange am Montag.</p>"
         "<p>Er beschloss den Haushalt.</p></div>",
-        # A share button after the caption.
+        # A share button after the caption; a media-type label.
         "<div class='m'><img src='/i/a-2004.jpg'><p>Der Rat tagte lange am Montag.</p>"
         "<p>Teilen</p><p>Zoom</p></div>",
+        "<div class='m'><img src='/i/a-2008.jpg'><p>Der Rat tagte lange am Montag.</p>"
+        "<span>Video</span></div>",
+        # The second block is a sentence's end, not a name ("was approved by the council.").
+        "<div class='m'><img src='/i/a-2009.jpg'><p>The new budget for the town</p>"
+        "<p>was approved by the council.</p></div>",
         # Text before the picture: a paragraph that holds an image, not an image block.
         "<p class='x'>Im Rathaus <img src='/i/a-2005.jpg'> stritten sie. <span>dpa</span></p>",
         # Two pictures in one container: whose text would it be?

@@ -62,9 +62,9 @@ _NEVER = frozenset({"html", "body", "main", "article"})
 _WRAPPERS = frozenset({"source", "picture"})
 _SPACE = re.compile(r"\s+")
 # A name, an outlet or an agency: capitalised words (or initials), no sentence punctuation.
-_NAME = re.compile(
-    r"^(?:[^\W\d_][\w'’.&-]*)(?:[ /](?:[^\W\d_][\w'’.&-]*|of|the|de|van|von|der|da|di|y|and|&)){0,4}$"
-)
+_NAME = re.compile(r"^[^\W\d_][\w'’.&-]*(?:[ /](?:[^\W\d_][\w'’.&-]*|&)){0,4}$")
+# Lower-case words a name or an outlet may hold ("Museum of London", "Van der Berg").
+_JOINERS = frozenset({"of", "the", "de", "van", "von", "der", "da", "di", "y", "and", "&"})
 
 
 @functools.lru_cache(maxsize=1)
@@ -92,7 +92,8 @@ def as_credit(text: str) -> str | None:
 _CONTROL = re.compile(
     rf"(?:{UI_WORDS}|Teilen|Share|Dela|Del|Jaa|Partager|Compartir|Condividi|Delen|Drucken|Print|"
     r"Kommentare?|Comments?|Kommentarer|Merken|Save|Speichern|Schließen|Close|Stäng|Lukk|Weiter|"
-    r"Next|Zurück|Previous|Prev|Mehr|More|Play|Abspielen)",
+    r"Next|Zurück|Previous|Prev|Mehr|More|Play|Abspielen|Videos?|Audio|Galerie|Gallery|Fotos?|"
+    r"Photos?|Bilder?|Images?|Grafik|Live|Anzeige|Advertisement|Sponsored)",
     re.IGNORECASE,
 )
 
@@ -107,8 +108,6 @@ def _name_shaped(text: str) -> bool:
         and all(w[0].isupper() or not w[0].isalpha() for w in words if w.lower() not in _JOINERS)
     )
 
-
-_JOINERS = frozenset({"of", "the", "de", "van", "von", "der", "da", "di", "y", "and", "&"})
 
 
 def _level_up(node: Any) -> Iterable[Any]:
