@@ -10,6 +10,7 @@ from transforms.text.dom_clean import (
     attr_words,
     credit_value,
     node_role,
+    separated_credit,
     split_caption,
     strip_credit_nodes,
     strip_ui_words,
@@ -246,3 +247,29 @@ def test_caption_and_author_spans_in_a_figcaption() -> None:
     assert strip_credit_nodes(page) == DomStrip(
         ("Pella Noticias",), ("El policía junto a su familia",)
     )
+
+
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("Rettungskräfte am Montag in Kiew / AFP", ("Rettungskräfte am Montag in Kiew", "AFP")),
+        ("Die Kanzlerin in Berlin / Kay Muster/dpa", ("Die Kanzlerin in Berlin", "Kay Muster/dpa")),
+        (
+            "Die Feuerwehr am Einsatzort | picture alliance / dpa",
+            ("Die Feuerwehr am Einsatzort", "picture alliance / dpa"),
+        ),
+        # Counter-examples: places and a sentence after the separator; a short head.
+        (
+            "Berlin / Brandenburg: die Lage ist ruhig",
+            ("Berlin / Brandenburg: die Lage ist ruhig", None),
+        ),
+        ("Blick auf Hamburg / Altona am Abend", ("Blick auf Hamburg / Altona am Abend", None)),
+        (
+            "Die Band auf der Bühne in München / Reuters reported the show",
+            ("Die Band auf der Bühne in München / Reuters reported the show", None),
+        ),
+        ("Berlin / Mitte / dpa", ("Berlin / Mitte / dpa", None)),
+    ],
+)
+def test_separated_credit(text: str, expected: tuple[str, str | None]) -> None:
+    assert separated_credit(text) == expected

@@ -48,6 +48,8 @@ from typing import NamedTuple
 from lxml import etree
 from lxml import html as lxml_html
 
+from transforms.text.clean import credit_rules, match_line
+
 # Words in class/id names that mark a credit. "source" only counts next to an image word,
 # because a bare "source" class is as often a news-agency trailer or a <source> wrapper.
 CREDIT_WORDS = frozenset(
@@ -280,6 +282,21 @@ _JA_CREDIT = re.compile(
 )
 
 
+def as_credit(text: str) -> str | None:
+    """The credit ``text`` is on its own, label taken off (by the cleaning rules' ``credit``
+    patterns: "Photo: AFP", "© X", "IMAGO/X", "Getty Images"), or None: a sentence, a notice."""
+    if not text or len(text) > MAX_CREDIT_LINE_CHARS or SITE_NOTICE.search(text):
+        return None
+    removal = match_line(text, credit_rules())
+    if removal is None or not removal.credit:
+        return None
+    return credit_value(removal.credit) or None
+
+
+# A spaced separator before an agency credit at a caption's end ("… on Monday / AFP").
+_SPACED_SEPARATOR = re.compile(r"\s+[/|–—]\s+")
+
+
 def split_caption(text: str) -> tuple[str, str | None]:
     """A caption with a labelled credit at its end → (caption, credit)."""
     found = _GLUED_CREDIT.search(text)
@@ -289,6 +306,20 @@ def split_caption(text: str) -> tuple[str, str | None]:
     found = _JA_CREDIT.search(text)
     if found and found.start() > 0:
         return text[: found.start()].strip(), (found.group("equals") or found.group("shot")).strip()
+    return text, None
+
+
+def separated_credit(text: str) -> tuple[str, str | None]:
+    """A caption with an agency credit after a spaced separator at its end → (caption,
+    credit): ``… on Monday / AFP``, ``… | picture alliance / dpa``. Tried after
+    :func:`trailing_credit`, whose own element says better where a credit starts."""
+    for sep in _SPACED_SEPARATOR.finditer(text):
+        rest = text[sep.end() :]
+        if len(rest) > MAX_CREDIT_LINE_CHARS:
+            continue
+        if sep.start() >= 15 and (credit := as_credit(rest)):
+            return text[: sep.start()].strip(), credit
+        break  # only the first short tail is tried: a credit is one name or chain
     return text, None
 
 
@@ -517,6 +548,8 @@ def strip_credit_nodes(
                 caption, credit = split_caption(text)
                 if not credit:
                     caption, credit = trailing_credit(node, text)
+                if not credit:
+                    caption, credit = separated_credit(text)
                 if credit:
                     keep("credit", credit, node)
                 if caption and credit_value(caption) == caption:

@@ -28,21 +28,20 @@ images the caller knows (``owner_of``: the article's pictures, not logos or teas
 
 from __future__ import annotations
 
-import functools
 import re
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from transforms.text.clean import Rule, load_rules, match_line
 from transforms.text.dom_clean import (
     _NOT_CAPTION,
-    MAX_CREDIT_LINE_CHARS,
     SITE_NOTICE,
     UI_WORDS,
-    _attached,
     DomStrip,
     Placed,
+    _attached,
+    as_credit,
     credit_value,
+    separated_credit,
     split_caption,
     strip_ui_words,
     trailing_credit,
@@ -67,25 +66,8 @@ _NAME = re.compile(r"^[^\W\d_][\w'’.&-]*(?:[ /](?:[^\W\d_][\w'’.&-]*|&)){0,4
 _JOINERS = frozenset({"of", "the", "de", "van", "von", "der", "da", "di", "y", "and", "&"})
 
 
-@functools.lru_cache(maxsize=1)
-def credit_rules() -> tuple[Rule, ...]:
-    """The shipped whole-line credit rules (labels, copyright signs, agency chains), loaded on
-    first use, once per process."""
-    return tuple(r for r in load_rules() if r.kind == "credit")
-
-
 def _text(node: Any) -> str:
     return strip_ui_words(_SPACE.sub(" ", node.text_content()).strip())
-
-
-def as_credit(text: str) -> str | None:
-    """The credit ``text`` is on its own (label taken off), or None: a sentence, a notice."""
-    if not text or len(text) > MAX_CREDIT_LINE_CHARS or SITE_NOTICE.search(text):
-        return None
-    removal = match_line(text, credit_rules())
-    if removal is None or not removal.credit:
-        return None
-    return credit_value(removal.credit) or None
 
 
 # Buttons a picture's block may hold after its caption: never a credit, however name-shaped.
@@ -181,6 +163,8 @@ def read_block(pieces: list[tuple[Any, str]]) -> list[tuple[str, str, Any]]:
             caption, tail = trailing_credit(node, text)
             if tail and not (as_credit(tail) or _name_shaped(tail)):
                 tail = None
+        if not tail:
+            caption, tail = separated_credit(text)
         if tail and _is_caption(caption) and not SITE_NOTICE.search(tail):
             split[i] = (caption, credit_value(tail))
     if not credits and not split and len(pieces) == 2:
