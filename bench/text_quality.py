@@ -211,13 +211,30 @@ def page_of(html: bytes, url: str) -> FetchedPage:
 _RULES: tuple[Rule, ...] = ()
 
 
+def _extract_settings(argv: list[str]) -> ExtractConfig:
+    """``--extract KEY=VALUE`` (repeatable): measure another extract setting, for example
+    ``--extract recall_pass=false``; values are read as YAML scalars."""
+    import yaml
+
+    values = {}
+    for flag, value in zip(argv, argv[1:]):
+        if flag == "--extract":
+            key, _, raw = value.partition("=")
+            values[key] = yaml.safe_load(raw)
+    return ExtractConfig(**values)
+
+
+# Read at import, so the evaluation processes (forked or spawned) use the same settings.
+_EXTRACT = _extract_settings(sys.argv[1:])
+
+
 def ours(html: bytes, url: str) -> tuple[Article | None, str]:
     """(cleaned article or None, the shell-page kind when the page was rejected as one)."""
     global _RULES  # one rule load per worker process, as _CleanFn.setup() does
     if not _RULES:
         _RULES = load_rules()
     try:
-        article = extract_article(page_of(html, url), ExtractConfig())
+        article = extract_article(page_of(html, url), _EXTRACT)
     except ShellPageError as exc:
         return None, exc.kind
     except NoTextError:

@@ -442,8 +442,9 @@ def main() -> int:
     parser.add_argument("--skip-default", action="store_true",
                         help="skip the run of the exact default command (every setting its default)")
     parser.add_argument("--skip-tuned", action="store_true", help="skip the run with tuned fetch settings")
-    parser.add_argument("--without-recall-pass", action="store_true",
-                        help="also run the default command with extract.recall_pass: false")
+    parser.add_argument("--recall-pass", default="",
+                        help="comma-separated extract.recall_pass modes (page, trafilatura, off): "
+                        "also run the default command with each, beside the default")
     parser.add_argument("--sweep", help="comma-separated N values: time and memory growth")
     args = parser.parse_args()
 
@@ -492,9 +493,10 @@ def main() -> int:
     kinds = [("default", None, [], None)] if not args.skip_default else []
     if not args.skip_tuned:
         kinds.append(("tuned", tuned_fetch, run_args, None))
-    if args.without_recall_pass:
-        # The default command with one setting changed: what the second trafilatura pass costs.
-        kinds.append(("no-recall", None, [], {"recall_pass": False}))
+    for mode in filter(None, args.recall_pass.split(",")):
+        # The default command with one setting changed: what each way of putting back dropped
+        # paragraphs costs (a second trafilatura pass, the page's own blocks, none).
+        kinds.append((f"recall:{mode}", None, [], {"recall_pass": mode}))
     rows = []
     for n in sizes:
         effective = min(args.concurrency, args.hosts * args.per_host) * fetchers
@@ -513,8 +515,9 @@ def main() -> int:
             rate = run["written"] / run["wall"]
             what = {
                 "default": "newsbeam run (every default)",
-                "no-recall": "newsbeam run (every default but extract.recall_pass: false)",
             }.get(kind, f"newsbeam run {' '.join(run_args)} (tuned fetch settings)")
+            if kind.startswith("recall:"):
+                what = f"newsbeam run (every default but extract.recall_pass: {kind[7:]})"
             print(f"(d) {what}: {run['wall']:.1f} s, {run['written']} articles, {rate:.1f} articles/s, "
                   f"peak RSS {run['peak_rss'] / 2**20:.0f} MB (the pipeline's own process "
                   f"{run['peak_main'] / 2**20:.0f} MB)")

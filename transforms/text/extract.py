@@ -19,15 +19,20 @@ Order of work on a page:
    nodes (:mod:`transforms.text.dom_clean` by tag and class names, then
    :mod:`transforms.text.figure_text` for image blocks that no class names), keeping what they
    said and which image each one stands under;
-4. run trafilatura with ``favor_precision`` on the stripped tree. Precision mode leaves out the
+4. run trafilatura with ``favor_precision`` on the stripped tree (a copy without the scripts,
+   styles, SVG, navigation and form controls that trafilatura deletes anyway:
+   :func:`extractor_tree`). Precision mode leaves out the
    related-links blocks and teasers around an article, but on a few layouts it keeps only a
    fragment; when its text is shorter than ``precision_min_chars`` the default pass runs too
    and the longer text wins (measured with ``bench/text_quality.py``: both corpora gain);
-5. with ``recall_pass`` (default on), run the default pass too (fast, no fallback) and put
-   back what the precision pass dropped between two of its lines, and up to two lines cut off
-   its start (:func:`restore_dropped`): AEB recall 0.975 → 0.978 at precision 0.981, fundus
-   F1 0.952 → 0.953, for about 1.6× the extraction CPU (BENCHMARKS.md); lines of whitespace
-   only are joined into the paragraph they interrupt;
+5. put back what the precision pass dropped inside the article (``recall_pass``): by default
+   (``page``) the page's own blocks that stand between two consecutive lines of the precise
+   text under the same parent element (:mod:`transforms.text.restore`); with ``trafilatura``
+   the lines trafilatura's default pass has between two precise lines, and up to two lines
+   cut off its start (:func:`restore_dropped`), which costs a second pass. On the shared pages
+   both reach AEB recall 0.989 on the outlet-held-out hosts (trafilatura's own: 0.989); the
+   second pass gives fundus F1 0.953 against 0.951 for about 1.4x the extraction CPU
+   (BENCHMARKS.md); lines of whitespace only are joined into the paragraph they interrupt;
 6. optionally (``keep_teaser``) put back the lead paragraph that precision mode drops.
 trafilatura's own metadata pass is not run: :mod:`transforms.text.metadata` reads the same meta tags,
 JSON-LD, bylines and dates, and that pass cost a fifth of the extraction time. On the fundus
@@ -49,25 +54,28 @@ the children cannot start at all (a script without a main guard, see
 from __future__ import annotations
 
 import codecs
+import copy
 import itertools
 import logging
 import re
 import urllib.parse
 from collections.abc import Iterator
 from concurrent.futures.process import BrokenProcessPool
-from typing import Literal
+from typing import Any, Literal
 
 import apache_beam as beam
 import trafilatura
 from lxml import html as lxml_html
-from pydantic import BaseModel, ConfigDict, Field
-from trafilatura.utils import load_html
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+from lxml import etree
+from trafilatura.utils import is_dubious_html, repair_faulty_html
 
 from transforms.text import challenge, images, metadata
 from transforms.storage.deadletter import DEAD, dead_letter
 from transforms.text.dom_clean import strip_credit_nodes
 from transforms.text.figure_text import strip_image_texts
 from transforms.text.page_sections import page_keywords, page_sections
+from transforms.text.restore import restore_from_page
 from transforms.fetching.inflight import MAIN_GUARD, InFlight, Pending, ProcessPool
 from transforms.records import Article, DeadLetter, FetchedPage, Image
 
@@ -109,13 +117,27 @@ class ExtractConfig(BaseModel):
     processes: int = Field(default=0, ge=0)
     # Take credit and caption nodes out of the DOM before extraction.
     strip_credits: bool = True
-    # Put back paragraphs that the precision pass dropped from the middle of the article while
-    # the default pass kept them (a second, fast trafilatura pass; see ``restore_dropped``).
-    recall_pass: bool = True
+    # Put back paragraphs that the precision pass dropped from the middle of the article:
+    # "page" from the page's own blocks beside them (:mod:`transforms.text.restore`, no second
+    # pass), "trafilatura" from trafilatura's default pass (``restore_dropped``; costs a second
+    # pass, about as much CPU as the first), "off". ``true``/``false`` (older configs) mean
+    # "trafilatura"/"off". Figures of each: BENCHMARKS.md.
+    recall_pass: Literal["page", "trafilatura", "off"] = "page"
     # Put back the lead paragraph (the page's description, shown in its body) when trafilatura
     # dropped it with the article header. Off: the lead is kept in ``summary`` anyway, and the
     # two ground truths disagree on it (fundus F1 +0.004, AEB F1 -0.002, bench/text_quality.py).
     keep_teaser: bool = False
+
+
+    @field_validator("recall_pass", mode="before")
+    @classmethod
+    def _recall_pass_flag(cls, value: Any) -> Any:
+        # recall_pass was a flag before the "page" pass existed; true meant the default pass.
+        if value is True:
+            return "trafilatura"
+        if value is False:
+            return "off"
+        return value
 
 
 class NoTextError(Exception):
@@ -161,8 +183,83 @@ def decode_html(body: bytes, charset: str | None) -> str:
     return body.decode("cp1252", errors="replace")
 
 
+# trafilatura's parser settings with lxml's C-level element lookup: the parser of lxml.html
+# asks a Python method which class each element proxy gets, several thousand times a page in
+# trafilatura's and our tree walks (~3 % of extraction CPU). Every element is an HtmlElement
+# either way; only lxml.html's form classes (FormElement.inputs …) are not made, and nothing
+# here uses them. Same text, metadata and images on the 302 shared pages.
+_PARSER = lxml_html.HTMLParser(
+    collect_ids=False, default_doctype=False, encoding="utf-8", remove_comments=True, remove_pis=True
+)
+_PARSER.set_element_class_lookup(
+    etree.ElementDefaultClassLookup(
+        element=lxml_html.HtmlElement,
+        comment=lxml_html.HtmlComment,
+        pi=lxml_html.HtmlProcessingInstruction,
+        entity=lxml_html.HtmlEntity,
+    )
+)
+
+
+def _parse(markup: str | bytes) -> lxml_html.HtmlElement | None:
+    try:
+        return lxml_html.fromstring(markup, parser=_PARSER)
+    except ValueError:
+        if isinstance(markup, str):
+            # lxml refuses str input that declares an encoding (<?xml … encoding=…?>).
+            return _parse(markup.encode("utf-8", "surrogatepass"))
+        return None
+    except etree.LxmlError:
+        return None
+
+
+def parse_page(html_text: str) -> lxml_html.HtmlElement | None:
+    """The page's tree, as trafilatura's ``load_html`` would build it (its doctype and
+    ``<html/>`` repairs, its rejection of a non-HTML document), with :data:`_PARSER`."""
+    beginning = html_text[:50].lower()
+    markup = repair_faulty_html(html_text, beginning)
+    tree = _parse(markup)
+    if tree is None or len(tree) < 1:
+        tree = _parse(markup.encode("utf-8", "surrogatepass"))
+    if tree is not None and is_dubious_html(beginning) and len(tree) < 2:
+        return None  # text or markup that is not a page
+    return tree
+
+
 def site_name(page: FetchedPage, sitename: str | None) -> str:
     return page.entry.feed_name or sitename or urllib.parse.urlsplit(page.final_url).hostname or ""
+
+
+# Elements trafilatura deletes in every focus mode (its ``MANUALLY_CLEANED``) that nothing it
+# runs before that deletion reads: removed once here, for both passes, they are not copied and
+# scanned by its many tree-wide XPath prunes twice. JSON-LD scripts stay: trafilatura reads
+# them (forum detection, its baseline rescue). On the 302 shared pages: a fifth of the elements,
+# ~12 % of the two passes' CPU, same text on 301 pages; on the other, an SVG icon inside a list
+# item took the item's text with it in trafilatura's own removal, and no longer does.
+EXTRACTOR_DROPS = (
+    "script", "style", "svg", "link", "meta", "noscript", "nav", "iframe",
+    "button", "select", "input", "label", "textarea",
+)
+
+
+def extractor_tree(tree: lxml_html.HtmlElement) -> lxml_html.HtmlElement:
+    """A copy of ``tree`` without :data:`EXTRACTOR_DROPS` (their tail text kept in place).
+    A copy: the challenge test and the teaser still read the page as it was."""
+    pruned = copy.deepcopy(tree)
+    for node in list(pruned.iter(*EXTRACTOR_DROPS)):
+        if node.tag == "script" and (node.get("type") or "").strip().lower() == "application/ld+json":
+            continue
+        parent = node.getparent()
+        if parent is None:
+            continue
+        if node.tail:
+            before = node.getprevious()
+            if before is not None:
+                before.tail = (before.tail or "") + node.tail
+            else:
+                parent.text = (parent.text or "") + node.tail
+        parent.remove(node)
+    return pruned
 
 
 def _trafilatura(
@@ -233,26 +330,31 @@ def restore_dropped(precise: str, default: str) -> str:
 
 def extract_text(tree: lxml_html.HtmlElement, url: str, cfg: ExtractConfig) -> tuple[str, str]:
     """(text, pass name) for a stripped tree."""
+    tree = extractor_tree(tree)
     rescue = cfg.fallback != "never"
     # Without precision mode the first pass is the only one, so it is the rescue pass too.
     first_fallback = cfg.fallback == "always" or (rescue and not cfg.favor_precision)
     doc = _trafilatura(tree, url, cfg, cfg.favor_precision, first_fallback)
     text = join_blank_lines((doc.text or "").strip()) if doc is not None else ""
     used = "precision" if cfg.favor_precision else "default"
+    other = None
     if cfg.favor_precision and len(text) < cfg.precision_min_chars:
         # bare_extraction leaves the tree as it found it, so a second pass sees the same page.
         second = _trafilatura(tree, url, cfg, False, rescue)
         other = join_blank_lines((second.text or "").strip()) if second is not None else ""
         if len(other) > len(text):
             text, used = other, "default"
-    if cfg.recall_pass and used == "precision" and text:
-        # Not asked when the default pass already ran: its longer text would have won.
-        if not (cfg.favor_precision and len(text) < cfg.precision_min_chars):
+    if used != "precision" or not text or cfg.recall_pass == "off":
+        return text, used
+    if cfg.recall_pass == "page":
+        restored = restore_from_page(text, tree)
+    else:
+        if other is None:  # the default pass did not run above
             second = _trafilatura(tree, url, cfg, False, False)
             other = join_blank_lines((second.text or "").strip()) if second is not None else ""
         restored = restore_dropped(text, other)
-        if restored != text:
-            text, used = restored, "precision+recall"
+    if restored != text:
+        text, used = restored, "precision+recall"
     return text, used
 
 
@@ -287,8 +389,7 @@ def extract_article(page: FetchedPage, cfg: ExtractConfig) -> Article:
 def _extract(page: FetchedPage, cfg: ExtractConfig) -> tuple[Article, str | None]:
     entry = page.entry
     html_text = decode_html(page.body, page.charset)
-    # load_html copes with XML declarations in str input, which lxml refuses.
-    tree = load_html(html_text) if html_text.strip() else None
+    tree = parse_page(html_text) if html_text.strip() else None
     credits: tuple[str, ...] = ()
     captions: tuple[str, ...] = ()
     pictures: tuple[Image, ...] = ()

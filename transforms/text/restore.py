@@ -1,0 +1,106 @@
+"""Put back paragraphs that trafilatura's precision pass dropped from inside the article, read
+from the page itself (the ``page`` recall pass of :mod:`transforms.text.extract`).
+
+Precision mode leaves out the related links and teasers around an article, and now and then a
+paragraph, heading or list item in the middle of it (a paragraph after an embed, a product
+heading). The page's leaf blocks (``<p>``, headings, list items, quotes: :data:`BLOCKS`) are
+matched to the precise text's lines; a run of blocks between two blocks that are consecutive
+lines of the precise text is put back when all of them are children of the same element as
+those two. That sibling rule is what keeps teasers, ads and author boxes out: they sit in
+containers of their own, while a dropped paragraph sits beside the paragraphs around it.
+
+It replaces a second trafilatura pass (the ``trafilatura`` recall pass), which costs as much as
+the first: on the shared pages it reaches the same AEB recall on the outlet-held-out hosts at the
+same precision for no second pass; BENCHMARKS.md has both side by side.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable
+from typing import Any
+
+from trafilatura.xpaths import OVERALL_DISCARD_XPATH, TEASER_DISCARD_XPATH
+
+# Leaf text blocks. A block holding another (a <li> with a <p>) is read through its inner ones.
+BLOCKS = ("p", "h1", "h2", "h3", "h4", "h5", "h6", "li", "blockquote", "pre", "dd", "dt")
+
+
+def _key(line: str) -> str:
+    return " ".join(line.split()).casefold()
+
+
+def page_blocks(tree: Any) -> list[tuple[Any, str]]:
+    """(element, text with whitespace collapsed) of the page's leaf blocks, in page order."""
+    blocks = []
+    for node in tree.iter(*BLOCKS):
+        if next(node.iterdescendants(*BLOCKS), None) is not None:
+            continue
+        text = " ".join(node.text_content().split())
+        if text:
+            blocks.append((node, text))
+    return blocks
+
+
+def restore_siblings(
+    precise: str, blocks: list[tuple[Any, str]], keep: Callable[[Any], bool] | None = None
+) -> str:
+    """``precise`` with the blocks that stand between two of its consecutive lines put back,
+    when those blocks and both lines' blocks are children of one element; with ``keep``, only
+    the gap's blocks it accepts (asked only when there is a gap to fill)."""
+    mine = [line for line in precise.splitlines() if line.strip()]
+    where: dict[str, int] = {}
+    for i, line in enumerate(mine):
+        where.setdefault(_key(line), i)
+    # (block index, precise line index) of blocks that are precise lines, both in order.
+    anchors: list[tuple[int, int]] = []
+    last = -1
+    for j, (_node, text) in enumerate(blocks):
+        i = where.get(_key(text))
+        if i is not None and i > last:
+            anchors.append((j, i))
+            last = i
+    inserts: dict[int, list[str]] = {}
+    for (j, i), (k, n) in itertools.pairwise(anchors):
+        if n != i + 1 or k - j <= 1:
+            continue
+        parent = blocks[j][0].getparent()
+        gap = blocks[j + 1 : k]
+        if blocks[k][0].getparent() is parent and all(node.getparent() is parent for node, _ in gap):
+            taken = [text for node, text in gap if keep is None or keep(node)]
+            if taken:
+                inserts[i] = taken
+    if not inserts:
+        return precise
+    out: list[str] = []
+    for i, line in enumerate(mine):
+        out.append(line)
+        out += inserts.get(i, [])
+    return "\n".join(out)
+
+
+def discarded_nodes(tree: Any) -> set[Any]:
+    """The elements trafilatura discards by their class or id in every focus mode (bylines,
+    share bars, ads, teasers, newsletter boxes: its ``OVERALL_DISCARD_XPATH`` and
+    ``TEASER_DISCARD_XPATH``), with everything inside them."""
+    found: set[Any] = set()
+    for expression in (*OVERALL_DISCARD_XPATH, *TEASER_DISCARD_XPATH):
+        for node in expression(tree):
+            if node not in found:
+                found.update(node.iter())
+    return found
+
+
+def restore_from_page(precise: str, tree: Any) -> str:
+    """:func:`restore_siblings` over the blocks of ``tree`` (the page as trafilatura read it),
+    leaving out blocks that trafilatura discards by class in any mode: precision mode dropped
+    a byline or a "read more" box for that reason, not because it is stricter."""
+    discarded: set[Any] | None = None
+
+    def keep(node: Any) -> bool:
+        nonlocal discarded
+        if discarded is None:
+            discarded = discarded_nodes(tree)
+        return node not in discarded
+
+    return restore_siblings(precise, page_blocks(tree), keep)
