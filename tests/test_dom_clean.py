@@ -10,8 +10,10 @@ from transforms.text.dom_clean import (
     attr_words,
     credit_value,
     node_role,
+    separated_credit,
     split_caption,
     strip_credit_nodes,
+    strip_ui_words,
 )
 
 
@@ -29,6 +31,12 @@ def tree(body: str) -> lxml_html.HtmlElement:
         ('<p id="bildnachweis">x</p>', "credit"),
         ('<span class="image-source">x</span>', "credit"),
         ('<span itemprop="copyrightHolder">x</span>', "credit"),
+        # An image or caption word before an author word in one class token.
+        ('<div class="image-box__author">x</div>', "credit"),
+        ('<span class="voc-figcaption voc-figcaption--author">x</span>', "credit"),
+        ('<span class="foto-autor">x</span>', "credit"),
+        ('<img class="author-image">', None),  # the author's own photo, not a credit
+        ('<div class="author-box image">x</div>', None),  # the words in different tokens
         ("<figcaption>x</figcaption>", "caption"),
         ('<div class="bildunterschrift">x</div>', "caption"),
         ('<p class="media__caption">x</p>', "caption"),
@@ -55,6 +63,7 @@ def test_attr_words_split_naming_conventions() -> None:
         ("© Getty Images", "Getty Images"),
         ("Photo by Jane Doe", "Jane Doe"),
         ("Jane Doe/Reuters", "Jane Doe/Reuters"),
+        ("(Jane Doe/AFP)", "Jane Doe/AFP"),  # brackets without a label
     ],
 )
 def test_credit_value(text: str, credit: str) -> None:
@@ -71,6 +80,15 @@ def test_credit_value(text: str, credit: str) -> None:
         ),
         ("Ein Bild der Brücke © Stadt Beispiel", ("Ein Bild der Brücke", "Stadt Beispiel")),
         ("Eine Brücke ohne Angabe.", ("Eine Brücke ohne Angabe.", None)),
+        # Japanese: "＝" and a source at the very end, or "（name撮影）" ("photographed by").
+        ("大統領の発言を見る国民（ソウルで、３日）＝ＡＰ", ("大統領の発言を見る国民（ソウルで、３日）", "ＡＰ")),
+        ("会見する首相＝ロイター", ("会見する首相", "ロイター")),
+        ("警視庁を出る容疑者＝13日、東京で（山田太郎撮影）", ("警視庁を出る容疑者＝13日、東京で", "山田太郎")),
+        # Counter-examples: a place and a date after "＝" are part of the caption.
+        ("イスラエルの国旗＝同国で2019年5月", ("イスラエルの国旗＝同国で2019年5月", None)),
+        ("記者会見する知事＝県庁で", ("記者会見する知事＝県庁で", None)),
+        # Russian/Ukrainian "source" label.
+        ("Павел Вовк. Источник: Фундация Пример", ("Павел Вовк.", "Фундация Пример")),
     ],
 )
 def test_split_caption(text: str, expected: tuple[str, str | None]) -> None:
@@ -168,3 +186,90 @@ def test_an_outlet_credited_in_capitals_is_no_bare_label() -> None:
         "</figcaption></figure><p>Text.</p></article>"
     )
     assert strip_credit_nodes(page).credits == ("BILD",)
+
+
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("Dan Muster/APVisa mer", "Dan Muster/AP"),  # Aftonbladet: the toggle glued on
+        ("Die Brücke am Morgen. Foto: dpa Mehr anzeigen", "Die Brücke am Morgen. Foto: dpa"),
+        ("Rescue workers on Monday. | Expand", "Rescue workers on Monday."),
+        ("Vergrößern Die Brücke am Morgen.", "Die Brücke am Morgen."),
+        ("Bildergalerie", ""),
+        # Counter-examples: the words inside a sentence stay.
+        ("Zoom-Konferenz der Minister am Montag", "Zoom-Konferenz der Minister am Montag"),
+        ("Fans expand the banner before kick-off.", "Fans expand the banner before kick-off."),
+    ],
+)
+def test_strip_ui_words(text: str, expected: str) -> None:
+    assert strip_ui_words(text) == expected
+
+
+def test_show_more_toggle_is_cut_off_the_credit() -> None:
+    """A Scandinavian CMS: the caption's toggle button sits in the <figcaption>."""
+    page = tree(
+        "<article><figure><img src='a.jpg'><figcaption><span><span>Rök över staden.<span> "
+        "Foto: Dan Muster/AP</span></span></span><span class='_showMore_1x' hidden>Visa mer</span>"
+        "</figcaption></figure><p>Text.</p></article>"
+    )
+    assert strip_credit_nodes(page) == DomStrip(("Dan Muster/AP",), ("Rök över staden.",))
+
+
+def test_caption_then_separated_credit_span() -> None:
+    """A Spanish CMS: "caption <span>/ Photographer</span>" without a full stop."""
+    page = tree(
+        "<article><figure><img src='a.jpg'><figcaption><p class='ft-helper'>Polizei-Razzia in "
+        "La Soledat <span class='ft-helper-fontWeight-800'> / Lorenzo Muster</span></p>"
+        "</figcaption></figure><p>Text.</p></article>"
+    )
+    assert strip_credit_nodes(page) == DomStrip(
+        ("Lorenzo Muster",), ("Polizei-Razzia in La Soledat",)
+    )
+
+
+def test_a_caption_ending_in_a_name_without_separator_keeps_it() -> None:
+    """Counter-example: a bold name at the end of a caption is part of it."""
+    page = tree(
+        "<article><figure><img src='a.jpg'><figcaption>Jubel beim Trainer <b>Hansi Muster</b>"
+        "</figcaption></figure><p>Text.</p></article>"
+    )
+    assert strip_credit_nodes(page) == DomStrip((), ("Jubel beim Trainer Hansi Muster",))
+
+
+def test_caption_and_author_spans_in_a_figcaption() -> None:
+    """A Spanish CMS names the credit span "figcaption--author"; no full stop before it."""
+    page = tree(
+        "<article><figure><img src='a.jpg'></figure><figcaption class='voc-figcaption-container'>"
+        "<span class='voc-figcaption voc-figcaption--text'>El policía junto a su familia</span> "
+        "<span class='voc-figcaption voc-figcaption--author'>Pella Noticias</span></figcaption>"
+        "<p>Texto.</p></article>"
+    )
+    assert strip_credit_nodes(page) == DomStrip(
+        ("Pella Noticias",), ("El policía junto a su familia",)
+    )
+
+
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("Rettungskräfte am Montag in Kiew / AFP", ("Rettungskräfte am Montag in Kiew", "AFP")),
+        ("Die Kanzlerin in Berlin / Kay Muster/dpa", ("Die Kanzlerin in Berlin", "Kay Muster/dpa")),
+        (
+            "Die Feuerwehr am Einsatzort | picture alliance / dpa",
+            ("Die Feuerwehr am Einsatzort", "picture alliance / dpa"),
+        ),
+        # Counter-examples: places and a sentence after the separator; a short head.
+        (
+            "Berlin / Brandenburg: die Lage ist ruhig",
+            ("Berlin / Brandenburg: die Lage ist ruhig", None),
+        ),
+        ("Blick auf Hamburg / Altona am Abend", ("Blick auf Hamburg / Altona am Abend", None)),
+        (
+            "Die Band auf der Bühne in München / Reuters reported the show",
+            ("Die Band auf der Bühne in München / Reuters reported the show", None),
+        ),
+        ("Berlin / Mitte / dpa", ("Berlin / Mitte / dpa", None)),
+    ],
+)
+def test_separated_credit(text: str, expected: tuple[str, str | None]) -> None:
+    assert separated_credit(text) == expected

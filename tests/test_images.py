@@ -286,6 +286,14 @@ def test_srcset_and_url_helpers() -> None:
             "<figcaption>Sie spricht in Seoul. 연합뉴스</figcaption>",
             ("Sie spricht in Seoul.", "연합뉴스"),
         ),
+        (
+            "<figcaption>대표가 국회에서 인사하고 있다. 뉴스1</figcaption>",  # an agency named with a digit
+            ("대표가 국회에서 인사하고 있다.", "뉴스1"),
+        ),
+        (
+            "<figcaption>Die Mannschaft jubelt nach dem Tor. 2:1</figcaption>",  # a score, no name
+            ("Die Mannschaft jubelt nach dem Tor. 2:1", None),
+        ),
         # Counter-examples: a position, an initial, a caption ending in a bold name.
         (
             "<figcaption>Die Kanzlerin mit dem Präsidenten. (links)</figcaption>",
@@ -325,3 +333,27 @@ def test_a_caption_with_two_credit_spans_stays_a_caption() -> None:
         "Schüler üben den Ernstfall.",
         "Anna Muster / AFP via Getty Images",
     )
+
+
+def _header_with_credit(between: str) -> str:
+    """A magazine header: the lead picture in one grid column, its caption and credit in a
+    later column, further up than the owner reach."""
+    return page(
+        "<article><header class='SplitHeader'><div class='Grid'><div class='GridItem'>"
+        "<div class='LedeBlock'><div class='LedeWrap'><span class='Resp'><picture>"
+        "<img src='/photos/643d8573650fe81912f9/master/w_2240/ice-bubbles.jpg'></picture></span>"
+        f"</div></div></div></div>{between}<div class='Grid'><div class='GridItem'>"
+        "<div class='CaptionWrapper'><span class='BaseText caption__credit'>Arina Muster</span>"
+        "</div></div></div></header>" + ARTICLE + "</article>"
+    )
+
+
+def test_credit_beyond_the_reach_goes_to_the_picture_before_it() -> None:
+    (only,) = images_of(_header_with_credit("<h1>Thin Ice</h1>"))
+    assert only.credit == "Arina Muster"
+
+
+def test_credit_after_more_than_a_caption_of_text_is_nobodys() -> None:
+    """Counter-example: body text between the picture and the credit line."""
+    (only,) = images_of(_header_with_credit(ARTICLE))
+    assert only.credit == ""

@@ -19,6 +19,7 @@ or a part of one, and every removal names the rule that made it.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import importlib.resources
 import re
 from collections.abc import Iterator
@@ -138,6 +139,13 @@ def load_rules(path: str | None = None) -> tuple[Rule, ...]:
         with open(path, encoding="utf-8") as handle:
             text = handle.read()
     return compile_rules(yaml.safe_load(text) or {})
+
+
+@functools.lru_cache(maxsize=1)
+def credit_rules() -> tuple[Rule, ...]:
+    """The shipped whole-line ``credit`` rules (labels, copyright signs, agency chains), for
+    the DOM passes that recognise a credit by its words; loaded on first use, once per process."""
+    return tuple(r for r in load_rules() if r.kind == "credit")
 
 
 def _group(found: re.Match[str], prefix: str) -> str | None:

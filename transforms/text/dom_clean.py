@@ -30,7 +30,10 @@ typography class on Funke sites).
 Credits come out without their label (``Foto: picture alliance/dpa`` → ``picture alliance/dpa``);
 a caption whose credit is glued to its end in plain text (``Peking. Foto: AFP``) is split in two,
 and so is one whose credit follows its last sentence unlabelled (:func:`trailing_credit`: in its
-own last element, in brackets, or as a few words: ``… girls. (Christie's)``, ``… <cite>AP</cite>``).
+own last element, in brackets, or as a few words: ``… girls. (Christie's)``, ``… <cite>AP</cite>``),
+or stands in its own last element after a separator (``… La Soledat <span>/ Lorenzo M.</span>``),
+or follows a Japanese caption's final "＝" or stands as "（name撮影）". Interface words that share
+the node (:data:`UI_WORDS`: a "Visa mer" toggle, "Zoom", "Bildergalerie") are cut off first.
 
 With ``owner_of`` (from :mod:`transforms.text.images`) every kept value also comes back with the
 image it stands under, asked before its node is dropped.
@@ -44,6 +47,8 @@ from typing import NamedTuple
 
 from lxml import etree
 from lxml import html as lxml_html
+
+from transforms.text.clean import credit_rules, match_line
 
 # Words in class/id names that mark a credit. "source" only counts next to an image word,
 # because a bare "source" class is as often a news-agency trailer or a <source> wrapper.
@@ -110,7 +115,8 @@ _SPACE = re.compile(r"\s+")
 CREDIT_LABELS = (
     r"Fotos?|Bild(?:er)?|Bildquelle|Bildnachweis|Fotonachweis|Titelbild|Symbolbild|Archivbild|"
     r"Photos?|Images?|Pictures?|Pic|Credits?|Photo\s+credit|Image\s+credit|Crédit(?:\s+photo)?|"
-    r"Cr[ée]dits?\s+photo|Foto\s+di|Fuente|Fonte|Quelle|Source|Copyright|Isithombe"
+    r"Cr[ée]dits?\s+photo|Foto\s+di|Fuente|Fonte|Quelle|Source|Copyright|Isithombe|"
+    r"Фото|Источник|Джерело"
 )
 # "Photo by X", "Foto von X".
 _BY_LABEL = (
@@ -217,7 +223,7 @@ def node_role(node: lxml_html.HtmlElement) -> str | None:
         return None
     if words & CREDIT_WORDS or ("source" in words and words & IMAGE_WORDS):
         return "credit"  # "image-credit", "photo-source"
-    if _IMAGE_AUTHOR.search(node.get("class", "")):
+    if any(_IMAGE_AUTHOR.search(token) for token in node.get("class", "").split()):
         return "credit"  # "image--author", "foto-autor" (not "author-image": an author's photo)
     if words & CAPTION_WORDS or (words & _PICTURE_WORDS and words & _TEXT_WORDS):
         return "caption"  # "caption", "img-info", "image-text", "bild-beschreibung"
@@ -226,7 +232,11 @@ def node_role(node: lxml_html.HtmlElement) -> str | None:
 
 # Elements that hold a picture's credit when they stand in its <figure> beside the caption.
 _FIGURE_CREDIT_TAGS = frozenset({"footer", "small", "cite"})
-_IMAGE_AUTHOR = re.compile(r"(?:image|img|photo|picture|foto|bild)[-_]*(?:author|autor)", re.IGNORECASE)
+# An image or caption word before an author word in one class token: "image--author",
+# "image-box__author", "figcaption--author" (not "author-image": an author's photo).
+_IMAGE_AUTHOR = re.compile(
+    r"(?:image|img|photo|picture|foto|bild|caption)[\w-]{0,12}?(?:author|autor)", re.IGNORECASE
+)
 # An image word with a text word names the picture's text: its caption. Not "media": a
 # "media-text" block is body text beside a video on many themes.
 _PICTURE_WORDS = frozenset({"image", "img", "photo", "picture", "pic", "foto", "bild"})
@@ -257,16 +267,83 @@ def credit_value(text: str) -> str:
     value = _LABEL_ONLY.sub("", text).strip()
     if text.lstrip().startswith(("(", "[")):
         value = value.rstrip(")]").strip()
+        if value.startswith(("(", "[")) and text.rstrip().endswith((")", "]")):
+            # "(Jane Muster/AFP)": no label for the pattern to take the bracket with.
+            value = value[1:].strip()
     return value.strip(" |/–—-").strip()
+
+
+# Japanese captions name the picture's source after a full-width "＝" at their very end
+# ("…（ソウルで、３日）＝ＡＰ", "…＝ロイター") or as "（name撮影）" ("photographed by name").
+# Not a place or a date after the "＝" ("…国旗＝同国で2019年5月": "in that country, May 2019").
+_JA_CREDIT = re.compile(
+    r"(?:＝(?P<equals>[^＝、。，,（）()\s\d]{1,20})(?<![でにて])"
+    r"|[（(](?P<shot>[^（）()、。\d]{1,20}?)撮影[）)])\s*$"
+)
+
+
+def as_credit(text: str) -> str | None:
+    """The credit ``text`` is on its own, label taken off (by the cleaning rules' ``credit``
+    patterns: "Photo: AFP", "© X", "IMAGO/X", "Getty Images"), or None: a sentence, a notice."""
+    if not text or len(text) > MAX_CREDIT_LINE_CHARS or SITE_NOTICE.search(text):
+        return None
+    removal = match_line(text, credit_rules())
+    if removal is None or not removal.credit:
+        return None
+    return credit_value(removal.credit) or None
+
+
+# A spaced separator before an agency credit at a caption's end ("… on Monday / AFP").
+_SPACED_SEPARATOR = re.compile(r"\s+[/|–—]\s+")
 
 
 def split_caption(text: str) -> tuple[str, str | None]:
     """A caption with a labelled credit at its end → (caption, credit)."""
     found = _GLUED_CREDIT.search(text)
-    if not found:
-        return text, None
-    credit = next(g for g in found.group("bracketed", "labelled", "copyright") if g)
-    return text[: found.start()].strip(), credit.strip()
+    if found:
+        credit = next(g for g in found.group("bracketed", "labelled", "copyright") if g)
+        return text[: found.start()].strip(), credit.strip()
+    found = _JA_CREDIT.search(text)
+    if found and found.start() > 0:
+        return text[: found.start()].strip(), (found.group("equals") or found.group("shot")).strip()
+    return text, None
+
+
+def separated_credit(text: str) -> tuple[str, str | None]:
+    """A caption with an agency credit after a spaced separator at its end → (caption,
+    credit): ``… on Monday / AFP``, ``… | picture alliance / dpa``. Tried after
+    :func:`trailing_credit`, whose own element says better where a credit starts."""
+    for sep in _SPACED_SEPARATOR.finditer(text):
+        rest = text[sep.end() :]
+        if len(rest) > MAX_CREDIT_LINE_CHARS:
+            continue
+        if sep.start() >= 15 and (credit := as_credit(rest)):
+            return text[: sep.start()].strip(), credit
+        break  # only the first short tail is tried: a credit is one name or chain
+    return text, None
+
+
+# Words of the page's interface that a caption or credit node also holds: a "show more" toggle,
+# a zoom or gallery button ("… Foto: Dan Muster/APVisa mer" on Aftonbladet). Their text is
+# glued to the credit by text_content(), so they are cut off the ends, spaced or not.
+UI_WORDS = (
+    r"Visa\s+mer|Visa\s+mindre|Läs\s+mer|Vis\s+mer|Les\s+mer|Læs\s+mere|Näytä\s+lisää|"
+    r"Mehr\s+anzeigen|Weniger\s+anzeigen|Mehr\s+lesen|Vergrößern|Bild\s+vergrößern|"
+    r"Bildergalerie|Zur\s+Galerie|Galerie\s+öffnen|Vollbild|Show\s+more|Show\s+less|"
+    r"See\s+more|Read\s+more|Expand|Collapse|Enlarge|Zoom|Fullscreen|Full\s+screen|"
+    r"Open\s+gallery|View\s+gallery|Ver\s+más|Voir\s+plus|Agrandir|Mostra\s+di\s+più|"
+    r"Ingrandisci|Toon\s+meer|Lees\s+meer|Vergroten"
+)
+_UI_TAIL = re.compile(rf"\s*(?:[|·•]\s*)?(?:{UI_WORDS})\s*$", re.IGNORECASE)
+_UI_HEAD = re.compile(rf"^\s*(?:{UI_WORDS})(?:\s+|\s*[|·•:]\s*)(?=\S)", re.IGNORECASE)
+
+
+def strip_ui_words(text: str) -> str:
+    """``"Dan Muster/APVisa mer"`` → ``"Dan Muster/AP"``; ``"Vergrößern Die Brücke."`` →
+    ``"Die Brücke."``. A text that is nothing but such words becomes empty."""
+    if _UI_TAIL.fullmatch(text):
+        return ""
+    return _UI_HEAD.sub("", _UI_TAIL.sub("", text)).strip()
 
 
 # A caption's last sentence ends here; a credit may follow it in its own element or brackets.
@@ -276,7 +353,7 @@ _TRAILING_BRACKETS = re.compile(r"(?<=[.!?…\"“”»])\s*\((?P<credit>[^()\d]
 # A few words without digits or final punctuation after a caption's last sentence: an agency
 # or a photographer ("… 연설하고 있다. 연합뉴스", "… in Berlin. Reuters").
 _TRAILING_NAME = re.compile(
-    r"(?<=[.!?…\"“”»])\s+(?P<credit>(?:[^\W\d_][^\s.!?\d]*)(?:[ /][^\s.!?\d]+){0,3})\s*$"
+    r"(?<=[.!?…\"“”»])\s+(?P<credit>(?:[^\W\d_][^\s.!?\d]*\d?)(?:[ /][^\s.!?\d]+){0,3})\s*$"
 )
 # "… Edgar H." — the dot of an initial, not the end of a sentence.
 _INITIAL_END = re.compile(r"(?:^|[\s/])[A-ZÀ-Þ]\.$")
@@ -286,6 +363,8 @@ _POSITIONS = frozenset(
      "mitte", "l.", "r.", "m.", "file", "archiv", "archive", "symbolbild", "illustration"}
 )
 MAX_TRAILING_CREDIT_WORDS = 8
+# What sets a credit apart from a caption that runs up to it without a full stop.
+_CREDIT_SEPARATORS = "/|©ⓒ"
 _CREDIT_TAGS = frozenset({"span", "strong", "small", "em", "cite", "b", "i", "div", "p"})
 
 
@@ -309,8 +388,13 @@ def trailing_credit(node: lxml_html.HtmlElement, text: str) -> tuple[str, str | 
             and len(value.split()) <= MAX_TRAILING_CREDIT_WORDS
             and value[-1] not in ".!?:"
             and len(before) >= 15
-            # <cite> and <small> say "source" themselves; other elements only after a sentence.
-            and (last.tag in ("cite", "small") or before[-1] in _SENTENCE_END)
+            # <cite> and <small> say "source" themselves; other elements only after a sentence
+            # or when they open with a separator ("… in La Soledat <span>/ Lorenzo Muster</span>").
+            and (
+                last.tag in ("cite", "small")
+                or before[-1] in _SENTENCE_END
+                or (value[0] in _CREDIT_SEPARATORS and len(value.split()) <= 5)
+            )
         ):
             return before, credit_value(value)
     found = _TRAILING_BRACKETS.search(text)
@@ -447,7 +531,7 @@ def strip_credit_nodes(
                 continue
             if node_role(node) != wanted:
                 continue
-            text = _text(node)
+            text = strip_ui_words(_text(node))
             limit = MAX_CREDIT_CHARS if wanted == "credit" else MAX_CAPTION_CHARS
             if not _small(node, text, limit):
                 continue
@@ -464,6 +548,8 @@ def strip_credit_nodes(
                 caption, credit = split_caption(text)
                 if not credit:
                     caption, credit = trailing_credit(node, text)
+                if not credit:
+                    caption, credit = separated_credit(text)
                 if credit:
                     keep("credit", credit, node)
                 if caption and credit_value(caption) == caption:

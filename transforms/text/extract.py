@@ -16,8 +16,9 @@ Order of work on a page:
 1. decode the bytes (HTTP charset, BOM, ``<meta charset>``, UTF-8, cp1252 — as browsers do);
 2. read metadata (:mod:`transforms.text.metadata`) while bylines and schema.org data are intact;
 3. find the article's images (:mod:`transforms.text.images`), then drop credit and caption
-   nodes (:mod:`transforms.text.dom_clean`), keeping what they said and which image each one
-   stands under;
+   nodes (:mod:`transforms.text.dom_clean` by tag and class names, then
+   :mod:`transforms.text.figure_text` for image blocks that no class names), keeping what they
+   said and which image each one stands under;
 4. run trafilatura with ``favor_precision`` on the stripped tree (a copy without the scripts,
    styles, SVG, navigation and form controls that trafilatura deletes anyway:
    :func:`extractor_tree`). Precision mode leaves out the
@@ -72,6 +73,7 @@ from trafilatura.utils import is_dubious_html, repair_faulty_html
 from transforms.text import challenge, images, metadata
 from transforms.storage.deadletter import DEAD, dead_letter
 from transforms.text.dom_clean import strip_credit_nodes
+from transforms.text.figure_text import strip_image_texts
 from transforms.text.page_sections import page_keywords, page_sections
 from transforms.text.restore import restore_from_page
 from transforms.fetching.inflight import MAIN_GUARD, InFlight, Pending, ProcessPool
@@ -404,6 +406,11 @@ def _extract(page: FetchedPage, cfg: ExtractConfig) -> tuple[Article, str | None
         placed = ()
         if cfg.strip_credits:
             credits, captions, placed = strip_credit_nodes(tree, scan.owner_of)
+            # Then the image blocks whose caption and credit no class names.
+            more = strip_image_texts(tree, scan.elements(), scan.owner_of)
+            credits = tuple(dict.fromkeys([*credits, *more.credits]))
+            captions = tuple(dict.fromkeys([*captions, *more.captions]))
+            placed = (*placed, *more.placed)
         pictures = images.article_images(scan, placed)
         credits, captions = images.with_image_texts(credits, captions, pictures)
         page_text, used = extract_text(tree, page.final_url, cfg)

@@ -27,7 +27,8 @@ URLs are absolute (against ``<base href>`` and the final URL) and tracking-free 
 parameters :mod:`transforms.sources.canonicalize` drops; the others keep their order, since
 image CDNs sign them).
 
-Captions and credits come from the DOM credit pass (:mod:`transforms.text.dom_clean`): it calls
+Captions and credits come from the DOM credit pass (:mod:`transforms.text.dom_clean`, then
+:mod:`transforms.text.figure_text` over :meth:`ImageScan.elements`): it calls
 :meth:`ImageScan.owner_of` for each caption or credit it keeps, before it drops the node, and
 :func:`article_images` attaches them to the image they stand under. A picture without one takes
 it from the page's JSON-LD ``ImageObject`` of the same file, or a credit glued to its alt text.
@@ -212,23 +213,58 @@ class ImageScan(NamedTuple):
     # image_key → (caption, credit) of the page's JSON-LD ImageObjects
     described: dict[str, tuple[str, str]]
 
+    def elements(self) -> tuple[Any, ...]:
+        """The ``<img>`` elements of the article's pictures, in page order."""
+        return tuple(f.element for f in self.found if f.in_article)
+
     def owner_of(self, node: Any) -> int | None:
         """Index of the image ``node`` (a caption or credit) stands under, or None."""
         for depth, anc in enumerate((node, *_levels(node))):
             if depth > OWNER_REACH:
-                return None
+                break
             indexes = self.near.get(anc)
             if not indexes:
                 continue
             if len(indexes) == 1:
                 return indexes[0]
             return _nearest_before(anc, node, indexes, self.found)
+        return self._preceding(node)
+
+    def _preceding(self, node: Any) -> int | None:
+        """The article picture right before ``node`` in page order, when at most
+        ``PRECEDING_TEXT_CHARS`` of other text stand between them (a credit in another column
+        of the lead's header, further up than ``OWNER_REACH``)."""
+        by_element = {f.element: i for i, f in enumerate(self.found) if f.in_article}
+        if not by_element:
+            return None
+        budget = PRECEDING_TEXT_CHARS
+        current = node
+        while current is not None and current.tag not in ("body", "html"):
+            for sib in current.itersiblings(preceding=True):
+                if not isinstance(sib.tag, str):
+                    continue
+                budget -= len((sib.tail or "").strip())
+                text = len(_SPACE.sub(" ", sib.text_content()).strip())
+                pictures = [by_element[e] for e in sib.iter("img", "amp-img") if e in by_element]
+                if pictures:
+                    # Text after the picture inside it counts too; all of it, to stay safe.
+                    return pictures[-1] if text <= budget else None
+                budget -= text
+                if budget < 0:
+                    return None
+            parent = current.getparent()
+            if parent is not None:
+                budget -= len((parent.text or "").strip())
+            current = parent
         return None
 
 
 # How far up from a caption the container that holds its image may be (figure > div > img:
 # the caption's parent or grandparent, plus room for wrappers).
 OWNER_REACH = 4
+# Beyond that reach, a caption or credit still belongs to the picture before it when no more
+# than a caption's worth of other text stands between them.
+PRECEDING_TEXT_CHARS = 300
 
 
 def _nearest_before(anc: Any, node: Any, indexes: tuple[int, ...], found: tuple[Found, ...]) -> int:
