@@ -119,9 +119,11 @@ def build_articles(p: beam.Pipeline, cfg: RunConfig, plan: RunPlan) -> Outputs:
     unseen = (distinct, remembered) | "DropSeenEarlier" >> DropSeen()
     archive = WriteArchive(*plan.archive) if plan.archive else None
     classified, dead_stages = enrich(unseen, cfg, archive=archive)
+    # Hashed before the join below: stages after a grouping run only once every page is
+    # extracted, on one core of the local runner, while the extraction processes wait.
+    hashed = classified | "HashContent" >> HashContent()
     # An AMP or mobile link today to a page written yesterday under its original link.
-    fresh = (classified, remembered) | "DropSeenCanonical" >> DropSeenCanonical()
-    articles = fresh | "HashContent" >> HashContent()
+    articles = (hashed, remembered) | "DropSeenCanonical" >> DropSeenCanonical()
     duplicates = (articles, remembered) | "FindNearDuplicates" >> FindNearDuplicates(plan.date)
     dead = (dead_feeds, dead_links, *dead_stages) | "MergeDeadLetters" >> beam.Flatten()
     return Outputs(articles, duplicates, dead, statuses)
@@ -191,9 +193,10 @@ def build_warc(p: beam.Pipeline, cfg: RunConfig, plan: WarcPlan) -> beam.PCollec
     run_dates = dates | "RecordDates" >> beam.Map(_second) | "DistinctDates" >> beam.Distinct()
     remembered = p | "ReadMemory" >> ReadMemory(plan.memory)
     others = remembered | "ForgetRewritten" >> ForgetDates(run_dates)
-    unique = (classified, others) | "KeepFirstUnseen" >> KeepFirstUnseen()
-    fresh = (unique, others) | "DropSeenCanonical" >> DropSeenCanonical()
-    articles = fresh | "HashContent" >> HashContent()
+    # Hashed before the joins, as in build_articles.
+    hashed = classified | "HashContent" >> HashContent()
+    unique = (hashed, others) | "KeepFirstUnseen" >> KeepFirstUnseen()
+    articles = (unique, others) | "DropSeenCanonical" >> DropSeenCanonical()
     duplicates = (articles, others) | "FindNearDuplicates" >> FindNearDuplicates(plan.date)
     (
         articles
