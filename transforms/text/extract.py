@@ -65,9 +65,9 @@ from typing import Any, Literal
 
 import apache_beam as beam
 import trafilatura
+from lxml import etree
 from lxml import html as lxml_html
 from pydantic import BaseModel, ConfigDict, Field, field_validator
-from lxml import etree
 from trafilatura.utils import is_dubious_html, repair_faulty_html
 
 from transforms.text import challenge, images, metadata
@@ -127,7 +127,6 @@ class ExtractConfig(BaseModel):
     # dropped it with the article header. Off: the lead is kept in ``summary`` anyway, and the
     # two ground truths disagree on it (fundus F1 +0.004, AEB F1 -0.002, bench/text_quality.py).
     keep_teaser: bool = False
-
 
     @field_validator("recall_pass", mode="before")
     @classmethod
