@@ -55,7 +55,6 @@ from __future__ import annotations
 
 import codecs
 import copy
-import itertools
 import logging
 import re
 import urllib.parse
@@ -75,7 +74,7 @@ from transforms.storage.deadletter import DEAD, dead_letter
 from transforms.text.dom_clean import strip_credit_nodes
 from transforms.text.figure_text import strip_image_texts
 from transforms.text.page_sections import page_keywords, page_sections
-from transforms.text.restore import restore_from_page
+from transforms.text.restore import restore_dropped, restore_from_page
 from transforms.fetching.inflight import MAIN_GUARD, InFlight, Pending, ProcessPool
 from transforms.records import Article, DeadLetter, FetchedPage, Image
 
@@ -276,55 +275,6 @@ def _trafilatura(
         # Per-process dedup state would make results depend on what a worker saw before.
         deduplicate=False,
     )
-
-
-# Lines of the default pass taken back from before the precise text's start. Chosen on the
-# development folds (bench/text_quality.py): 2 raised fundus F1 and AEB recall there; more
-# lines, or lines after the end, cost precision.
-RESTORE_LEAD_LINES = 2
-
-
-def _line_key(line: str) -> str:
-    return " ".join(line.split()).casefold()
-
-
-def restore_dropped(precise: str, default: str) -> str:
-    """``precise`` with the lines that ``default`` has between two lines that follow each other
-    in ``precise``: paragraphs, headings and list items inside the article that precision mode
-    left out (IGN's product headings, a paragraph after an embed). Lines before the first or
-    after the last common line are not taken: that is where related links, teasers and author
-    boxes sit, and taking them cost precision on both corpora (BENCHMARKS.md) — except at most
-    :data:`RESTORE_LEAD_LINES` lines right before the first line when that is the precise
-    text's first line."""
-    mine = [line for line in precise.splitlines() if line.strip()]
-    theirs = [line for line in default.splitlines() if line.strip()]
-    where: dict[str, int] = {}
-    for i, line in enumerate(mine):
-        where.setdefault(_line_key(line), i)
-    anchors: list[tuple[int, int]] = []
-    last = -1
-    for j, line in enumerate(theirs):
-        i = where.get(_line_key(line))
-        if i is not None and i > last:
-            anchors.append((j, i))
-            last = i
-    inserts = {
-        i: theirs[j + 1 : k]
-        for (j, i), (k, n) in itertools.pairwise(anchors)
-        if n == i + 1 and k - j > 1
-    }
-    # The lines just before the precise text's first line (a heading and its paragraph that
-    # precision mode cut off the start of the article).
-    lead: list[str] = []
-    if anchors and anchors[0][1] == 0:
-        lead = theirs[max(0, anchors[0][0] - RESTORE_LEAD_LINES) : anchors[0][0]]
-    if not inserts and not lead:
-        return precise
-    out: list[str] = list(lead)
-    for i, line in enumerate(mine):
-        out.append(line)
-        out += inserts.get(i, [])
-    return "\n".join(out)
 
 
 def extract_text(tree: lxml_html.HtmlElement, url: str, cfg: ExtractConfig) -> tuple[str, str]:

@@ -1,5 +1,6 @@
-"""Put back paragraphs that trafilatura's precision pass dropped from inside the article, read
-from the page itself (the ``page`` recall pass of :mod:`transforms.text.extract`).
+"""Put back paragraphs that trafilatura's precision pass dropped from inside the article: read
+from the page itself (the ``page`` recall pass of :mod:`transforms.text.extract`), or from
+trafilatura's default pass (the ``trafilatura`` recall pass, :func:`restore_dropped`).
 
 Precision mode leaves out the related links and teasers around an article, and now and then a
 paragraph, heading or list item in the middle of it (a paragraph after an embed, a product
@@ -26,8 +27,64 @@ from trafilatura.xpaths import OVERALL_DISCARD_XPATH, TEASER_DISCARD_XPATH
 BLOCKS = ("p", "h1", "h2", "h3", "h4", "h5", "h6", "li", "blockquote", "pre", "dd", "dt")
 
 
+# Lines of the default pass taken back from before the precise text's start (the
+# "trafilatura" recall pass). Chosen on the development folds (bench/text_quality.py): 2 raised
+# fundus F1 and AEB recall there; more lines, or lines after the end, cost precision.
+RESTORE_LEAD_LINES = 2
+
+
 def _key(line: str) -> str:
     return " ".join(line.split()).casefold()
+
+
+def _anchors(mine: list[str], theirs: list[str]) -> list[tuple[int, int]]:
+    """(index in ``theirs``, index in ``mine``) of the lines both have, in both orders."""
+    where: dict[str, int] = {}
+    for i, line in enumerate(mine):
+        where.setdefault(_key(line), i)
+    anchors: list[tuple[int, int]] = []
+    last = -1
+    for j, line in enumerate(theirs):
+        i = where.get(_key(line))
+        if i is not None and i > last:
+            anchors.append((j, i))
+            last = i
+    return anchors
+
+
+def _spliced(mine: list[str], inserts: dict[int, list[str]], lead: list[str]) -> str:
+    """``lead``, then ``mine`` with ``inserts[i]`` after its line ``i``."""
+    out: list[str] = list(lead)
+    for i, line in enumerate(mine):
+        out.append(line)
+        out += inserts.get(i, [])
+    return "\n".join(out)
+
+
+def restore_dropped(precise: str, default: str) -> str:
+    """``precise`` with the lines that ``default`` has between two lines that follow each other
+    in ``precise``: paragraphs, headings and list items inside the article that precision mode
+    left out (IGN's product headings, a paragraph after an embed). Lines before the first or
+    after the last common line are not taken: that is where related links, teasers and author
+    boxes sit, and taking them cost precision on both corpora (BENCHMARKS.md) — except at most
+    :data:`RESTORE_LEAD_LINES` lines right before the first line when that is the precise
+    text's first line."""
+    mine = [line for line in precise.splitlines() if line.strip()]
+    theirs = [line for line in default.splitlines() if line.strip()]
+    anchors = _anchors(mine, theirs)
+    inserts = {
+        i: theirs[j + 1 : k]
+        for (j, i), (k, n) in itertools.pairwise(anchors)
+        if n == i + 1 and k - j > 1
+    }
+    # The lines just before the precise text's first line (a heading and its paragraph that
+    # precision mode cut off the start of the article).
+    lead: list[str] = []
+    if anchors and anchors[0][1] == 0:
+        lead = theirs[max(0, anchors[0][0] - RESTORE_LEAD_LINES) : anchors[0][0]]
+    if not inserts and not lead:
+        return precise
+    return _spliced(mine, inserts, lead)
 
 
 def page_blocks(tree: Any) -> list[tuple[Any, str]]:
@@ -49,17 +106,8 @@ def restore_siblings(
     when those blocks and both lines' blocks are children of one element; with ``keep``, only
     the gap's blocks it accepts (asked only when there is a gap to fill)."""
     mine = [line for line in precise.splitlines() if line.strip()]
-    where: dict[str, int] = {}
-    for i, line in enumerate(mine):
-        where.setdefault(_key(line), i)
     # (block index, precise line index) of blocks that are precise lines, both in order.
-    anchors: list[tuple[int, int]] = []
-    last = -1
-    for j, (_node, text) in enumerate(blocks):
-        i = where.get(_key(text))
-        if i is not None and i > last:
-            anchors.append((j, i))
-            last = i
+    anchors = _anchors(mine, [text for _node, text in blocks])
     inserts: dict[int, list[str]] = {}
     for (j, i), (k, n) in itertools.pairwise(anchors):
         if n != i + 1 or k - j <= 1:
@@ -72,11 +120,7 @@ def restore_siblings(
                 inserts[i] = taken
     if not inserts:
         return precise
-    out: list[str] = []
-    for i, line in enumerate(mine):
-        out.append(line)
-        out += inserts.get(i, [])
-    return "\n".join(out)
+    return _spliced(mine, inserts, [])
 
 
 def discarded_nodes(tree: Any) -> set[Any]:
