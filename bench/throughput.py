@@ -354,6 +354,19 @@ class TreeWatch:
                 continue
 
 
+def fetch_bound(hosts: int, latency: float, fetch: dict | None) -> float:
+    """Pages/s no fetcher with these fetch settings (None: the product's defaults) can beat on
+    this site: request starts to one host at most every ``per_host_delay`` seconds, at most
+    ``per_host`` to one host and ``concurrency`` in all in flight, each taking ``latency``."""
+    from transforms.fetching.fetch import FetchConfig
+
+    cfg = FetchConfig(**{k: v for k, v in (fetch or {}).items() if k in FetchConfig.model_fields})
+    bounds = [min(cfg.concurrency, hosts * cfg.per_host) / latency]
+    if cfg.per_host_delay > 0:
+        bounds.append(hosts / cfg.per_host_delay)
+    return min(bounds)
+
+
 def pipeline_run(site: Site, fetch: dict | None, beam_args: list[str], extract: dict | None = None) -> dict:
     """``newsbeam run`` as a subprocess with ``fetch`` as the config's fetch section (None: the
     product's defaults, i.e. the exact command a user types), ``extract`` as its extract section
@@ -555,6 +568,12 @@ def main() -> int:
         print(f"    N = {n}, {kind}: end-to-end / mean extraction limit = {rate / mean:.2f}  "
               f"(target >= 0.6, goal 0.8); between the first and the last page {1 / span / mean:.2f}; "
               f"peak RSS {rss / 2**20:.0f} MB")
+        # Politeness can cap a run before the CPU does: with the default spacing of request
+        # starts per host, few hosts mean few pages a second however fast extraction is.
+        polite = fetch_bound(args.hosts, args.latency, tuned_fetch if kind == "tuned" else None)
+        print(f"        fetch bound of its fetch settings on this site: {polite:.1f} pages/s = "
+              f"{polite / mean:.2f} x the limit; between the first and the last page the run "
+              f"fetched at {1 / span / polite:.0%} of it")
         around = brackets[(kind, n)]
         print(f"        against the limit measured right before and after this run "
               f"({around:.1f} pages/s): {rate / around:.2f}")

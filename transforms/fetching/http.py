@@ -443,12 +443,16 @@ def _read_capped(
             f"Content-Length {declared} exceeds the {cfg.max_bytes} byte cap",
             response.status_code,
         )
-    body = bytearray()
+    # Chunks joined once at the end: a growing buffer plus a final copy would allocate (and,
+    # above the mmap threshold, page-fault in) every body two to three times over.
+    chunks: list[bytes] = []
+    size = 0
     for chunk in _decoded_chunks(response, cfg.max_bytes):
-        body += chunk
-        if len(body) > cfg.max_bytes:
+        chunks.append(chunk)
+        size += len(chunk)
+        if size > cfg.max_bytes:
             if truncate:
-                return bytes(body[: cfg.max_bytes])
+                return b"".join(chunks)[: cfg.max_bytes]
             raise FetchError(
                 "too_large", f"body exceeds the {cfg.max_bytes} byte cap", response.status_code
             )
@@ -456,7 +460,7 @@ def _read_capped(
             raise FetchError(
                 "timeout", f"body not complete within {cfg.total_timeout:g}s", response.status_code
             )
-    return bytes(body)
+    return b"".join(chunks)
 
 
 # --- retries --------------------------------------------------------------------------------------
