@@ -288,3 +288,23 @@ def test_a_used_model_pickles_and_runs_the_kernel_after(shipped) -> None:
     expected = model.predict_proba(*DOCS[0])  # builds the kernel's inputs and counters
     copy = pickle.loads(pickle.dumps(model))
     np.testing.assert_array_equal(copy.predict_proba(*DOCS[0]), expected)
+
+
+def test_preload_loads_the_kernel_before_the_first_article() -> None:
+    """``topic.preload`` (called before a batch graph is built) leaves the kernel imported and
+    its machine code loaded, so the stage's first article does not pay for it; a model that
+    cannot load is left to the stage to report (the warm-up says nothing)."""
+    script = (
+        "import sys\n"
+        "from transforms.enrichment import topic\n"
+        "assert 'numba' not in sys.modules\n"
+        "topic.preload('/nonexistent/model').join()\n"
+        "topic.preload().join()\n"
+        "from transforms.enrichment import topic_kernel\n"
+        "print(len(topic_kernel.probabilities.signatures), len(topic_kernel.word_bounds.signatures))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], cwd=REPO, check=True, capture_output=True, text=True
+    )
+    assert done.stdout.split() == ["1", "1"]
+    assert "Traceback" not in done.stderr

@@ -789,6 +789,23 @@ def classify_article(
     return result
 
 
+def _warm_up(model_dir: str | None) -> None:
+    try:
+        model = TopicModel.load(model_dir)
+        model.predict_proba("", "warm up")
+    except Exception:  # noqa: BLE001 - only a warm-up: the stage's own load reports the error
+        pass
+
+
+def preload(model_dir: str | None = None) -> threading.Thread:
+    """Import the compiled kernel and load its cached machine code on a background thread (call
+    before the pipeline starts). The first classification costs about a second for that,
+    numba's import most of it; in the stage it would stall every page behind the first one."""
+    thread = threading.Thread(target=_warm_up, args=(model_dir,), name="newsbeam-topic-preload", daemon=True)
+    thread.start()
+    return thread
+
+
 # --- Beam ------------------------------------------------------------------------------------
 
 
