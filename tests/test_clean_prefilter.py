@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 from tests.conftest import SHARED_DATA
 from tests.test_clean import LINE, PROPS, TEXTS, TITLES
 from transforms.text.clean import (
+    _every_character,
     clean_text,
     cut_suffix,
     load_rules,
@@ -151,3 +152,7 @@ def test_no_character_lowers_to_one_without_case() -> None:
     for code in range(sys.maxunicode + 1):
         lower = _sre.unicode_tolower(code)
         assert lower == code or _sre.unicode_iscased(lower), hex(code)
+
+
+def test_every_character_is_every_code_point_once_in_order() -> None:
+    assert _every_character() == "".join(map(chr, range(sys.maxunicode + 1)))
