@@ -104,7 +104,8 @@ def _join_lines(value: Any) -> str:
 # no match. The classes are read off the pattern's parse tree (``re._parser``, the tree
 # ``re.compile`` itself compiles), and only from parts every match goes through.
 
-# A class with a letter would hold in nearly every line; scanning for it would cost, not save.
+# Classes are of non-letters only, and of at most this many characters: a letter, or a long
+# list of characters, is in nearly every line, and scanning for it would cost, not save.
 _MAX_NEEDED = 16
 
 
@@ -135,7 +136,8 @@ def _literal_class(code: int, ignore_case: bool) -> frozenset[str] | None:
         return None
     # A character without case matches only itself, IGNORECASE or not: the engine lowers the
     # text's character before comparing, and no character lowers to one without case
-    # (tests/test_clean.py checks that over all of Unicode).
+    # (tests/test_clean_prefilter.py checks that over all of Unicode). In a set, likewise: the
+    # engine looks up the text's character lowered.
     if not ignore_case or not _sre.unicode_iscased(code):
         return frozenset(chr(code))
     return _case_class(code, False)
@@ -144,19 +146,15 @@ def _literal_class(code: int, ignore_case: bool) -> frozenset[str] | None:
 def _set_class(items: list[tuple[Any, Any]], ignore_case: bool) -> frozenset[str] | None:
     found: set[str] = set()
     for op, value in items:
-        if op is _sre_ops.LITERAL:
-            codes = [value]
-        elif op is _sre_ops.RANGE and value[1] - value[0] < _MAX_NEEDED:
-            codes = list(range(value[0], value[1] + 1))
-        else:  # NEGATE, CATEGORY, wide ranges: too many characters to scan for
+        # NEGATE, CATEGORY: too many characters. RANGE: under IGNORECASE the engine also
+        # compares the upper case of a character with a range, which the argument for
+        # characters without case below does not cover; the rules' ranges are letters anyway.
+        if op is not _sre_ops.LITERAL or _is_letter(value):
             return None
-        for code in codes:
-            if _is_letter(code):
-                return None
-            if ignore_case and _sre.unicode_iscased(code):
-                found |= _case_class(code, True)
-            else:
-                found.add(chr(code))
+        if ignore_case and _sre.unicode_iscased(value):
+            found |= _case_class(value, True)
+        else:
+            found.add(chr(value))
     return frozenset(found) if len(found) <= _MAX_NEEDED else None
 
 
