@@ -1,5 +1,6 @@
 """The character pre-filter of the cleaning rules (``Rule.needs``, ``required_chars``): a line it
-skips could not have matched, so cleaning gives the same result with and without it."""
+skips could not have matched, so cleaning gives the same result with and without it. And
+``word_count``'s shortcut against the regex it stands for."""
 
 from __future__ import annotations
 
@@ -23,6 +24,7 @@ from transforms.text.clean import (
     load_rules,
     match_line,
     required_chars,
+    word_count,
 )
 
 RULES = load_rules()
@@ -156,3 +158,20 @@ def test_no_character_lowers_to_one_without_case() -> None:
 
 def test_every_character_is_every_code_point_once_in_order() -> None:
     assert _every_character() == "".join(map(chr, range(sys.maxunicode + 1)))
+
+
+# --- word_count --------------------------------------------------------------------------------
+
+
+@PROPS
+@given(st.text(ANY_CHAR, max_size=200))
+def test_word_count_counts_the_runs_of_word_characters(text: str) -> None:
+    assert word_count(text) == len(re.findall(r"\w+", text))
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["", " ", "a", "a_b", "_", "snake_case and x2 ½ ² ٣", "Wort, Wort. Wort—Wort", "中文新闻 日本語", "😀x😀"],
+)
+def test_word_count_examples(text: str) -> None:
+    assert word_count(text) == len(re.findall(r"\w+", text))
