@@ -955,7 +955,7 @@ def test_slurm_recipe_hands_the_cluster_to_the_command_and_always_closes_it(monk
     assert args.dask_scheduler == "tcp://10.1.2.3:8786" and rest == []
 
 
-def test_dockerfile_compiles_the_topic_kernel_into_a_cache_the_runtime_user_owns(
+def test_dockerfile_compiles_the_kernels_into_a_cache_the_runtime_user_owns(
     tmp_path: Path,
 ) -> None:
     _, stages = _dockerfile()
@@ -971,3 +971,4 @@ def test_dockerfile_compiles_the_topic_kernel_into_a_cache_the_runtime_user_owns
     subprocess.run([sys.executable, "-c", command], cwd=ROOT, env=run_env, check=True)
     cached = {p.name.split("-")[0] for p in tmp_path.rglob("*.nbi")}
     assert {"topic_kernel.probabilities", "topic_kernel.word_bounds"} <= cached
+    assert {"language_kernel.feature_counts", "language_kernel.gather_rows"} <= cached

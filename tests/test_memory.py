@@ -4,15 +4,24 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import hashlib
+import json
 import random
 
 import apache_beam as beam
+import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from apache_beam.testing.test_pipeline import TestPipeline
 from apache_beam.testing.util import assert_that, equal_to
 
+from tests.conftest import SHARED_DATA
 from transforms.storage.memory import (
+    _WORDS,
+    MIN_WORDS,
+    SHINGLE,
     FindNearDuplicates,
     Remembered,
     apply_duplicates,
@@ -134,3 +143,84 @@ def test_drop_seen_canonical_takes_out_copies_of_earlier_articles() -> None:
         ]
     }
     assert counters["seen_earlier"] == counters["seen_earlier:canonical_url"] == 2
+
+
+# --- simhash against the implementation it replaced --------------------------------------------
+# The hashes are stored and compared across daily runs: any change to a value is a bug.
+
+
+def _reference_simhash(text: str) -> int | None:
+    """``simhash`` as first written (one list slice, join and encoding per shingle, and a Python
+    loop over the 64 bits): the values stored by earlier runs."""
+    words = _WORDS.findall(text.lower())
+    if len(words) < MIN_WORDS:
+        return None
+    digests = b"".join(
+        hashlib.blake2b(" ".join(words[i : i + SHINGLE]).encode("utf-8"), digest_size=8).digest()
+        for i in range(len(words) - SHINGLE + 1)
+    )
+    bits = np.unpackbits(np.frombuffer(digests, dtype=np.uint8)).reshape(-1, 64)
+    ones = bits.sum(axis=0, dtype=np.int64)[::-1]
+    shingles = bits.shape[0]
+    return sum(1 << bit for bit in range(64) if 2 * int(ones[bit]) > shingles)
+
+
+SIMHASH_TEXTS = [
+    _story(1),
+    _story(2, n=MIN_WORDS),
+    _story(3, n=MIN_WORDS - 1),
+    _story(4, n=5000),
+    "Die Bundesregierung hat am Mittwoch in Berlin den Haushalt für 2025 beschlossen. " * 8,
+    "ÄRGER ÜBER DIE FUSSBALL-ÜBERTRAGUNG: Straße, Maß und Öl — İstanbul, ǅemal, ß " * 8,
+    "政府 周三 批准了 一项 支持 可再生能源 的 新法律 日本語 の ニュース 한국어 뉴스 " * 6,
+    "Правительство в среду одобрило новый закон; الحكومة وافقت يوم الأربعاء " * 8,
+    "𝔘𝔫𝔦𝔠𝔬𝔡𝔢 𝕿𝖊𝖝𝖙 𠀀𠀁 beyond the BMP, emoji 😀 between 🎉 words " * 8,
+    "snake_case words__with_underscores and digits 123 4.5 ½ ² ٣ " * 8,
+    "lone \ud800 surrogates \udfff split words a\ud83db " * 12,
+    "e\u0301te\u0301 cafe\u0301 combining marks split words " * 12,
+    "\n\n".join(f"Paragraph {i}: the council met on Monday." for i in range(30)),
+    "",
+    "   \n\t ",
+]
+
+
+def _shared_texts() -> list[str]:
+    path = SHARED_DATA / "topics" / "bbc" / "bbc.jsonl"
+    if not path.is_file():
+        return []
+    with open(path, encoding="utf-8") as handle:
+        return [json.loads(line)["text"] for line in handle][:400]
+
+
+def test_simhash_equals_the_reference() -> None:
+    for text in SIMHASH_TEXTS + _shared_texts():
+        assert simhash(text) == _reference_simhash(text)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    st.lists(
+        # Any code point, lone surrogates too (category Cs), so words of every script.
+        st.text(alphabet=st.one_of(st.characters(), st.characters(categories=["Cs"])), max_size=8),
+        min_size=MIN_WORDS - 2,
+        max_size=120,
+    )
+)
+def test_simhash_equals_the_reference_on_any_text(parts: list[str]) -> None:
+    text = " ".join(parts)
+    assert simhash(text) == _reference_simhash(text)
+
+
+def test_simhash_values_are_pinned() -> None:
+    # Values stored by earlier runs; computed with _reference_simhash.
+    assert [to_hex(simhash(t)) for t in SIMHASH_TEXTS[:9]] == [
+        "18e001d8784e39a5",
+        "346e2f8a98a78482",
+        None,
+        "66cdff0efbc83a0e",
+        "37265507a708a85a",
+        "dce48d44b9a456d6",
+        "506a8015bea53198",
+        "1985bde1624fe513",
+        "73a7ed2055f5e7a9",
+    ]

@@ -18,11 +18,17 @@ or a part of one, and every removal names the rule that made it.
 
 from __future__ import annotations
 
+import _sre
+import array
 import dataclasses
 import functools
 import importlib.resources
 import re
+import sys
+import unicodedata
 from collections.abc import Iterator
+from re import _constants as _sre_ops
+from re import _parser as _sre_parser
 from typing import Any, NamedTuple
 
 import apache_beam as beam
@@ -54,6 +60,10 @@ class Rule:
     max_chars: int | None = None
     examples: tuple[str, ...] = ()
     counter_examples: tuple[str, ...] = ()
+    # A class of characters one of which every match of ``pattern`` contains (see
+    # :func:`required_chars`): a line without any cannot match, and is not tried. None: no such
+    # class is known, every line is tried.
+    needs: re.Pattern[str] | None = dataclasses.field(default=None, compare=False)
 
 
 class Removal(NamedTuple):
@@ -85,6 +95,118 @@ def _expand(pattern: str, defs: dict[str, str], name: str, depth: int = 0) -> st
 def _join_lines(value: Any) -> str:
     # Long patterns are written over several lines; the breaks and indentation are not part of it.
     return "".join(part.strip() for part in str(value).splitlines())
+
+
+# --- which characters a match must contain ---------------------------------------------------
+# Most lines match no rule, and a regex finds that out by trying the pattern at every position.
+# Many rules need a character few lines hold ("(", ":", "©" …); a scan for those decides most
+# lines at a fraction of the cost, and cannot change a result: a line without any of them has
+# no match. The classes are read off the pattern's parse tree (``re._parser``, the tree
+# ``re.compile`` itself compiles), and only from parts every match goes through.
+
+# Classes are of non-letters only, and of at most this many characters: a letter, or a long
+# list of characters, is in nearly every line, and scanning for it would cost, not save.
+_MAX_NEEDED = 16
+
+
+def _is_letter(code: int) -> bool:
+    return unicodedata.category(chr(code)).startswith("L")
+
+
+@functools.lru_cache(maxsize=None)
+def _case_class(code: int, in_set: bool) -> frozenset[str]:
+    """Every character ``chr(code)`` matches under IGNORECASE, as a literal or as a member of a
+    set: asked of the regex engine itself, over all code points (for the few non-letters that
+    have case, like ⓒ and Ⓒ)."""
+    source = f"[{re.escape(chr(code))}]" if in_set else re.escape(chr(code))
+    return frozenset(re.findall(source, _every_character(), re.IGNORECASE))
+
+
+def _every_character() -> str:
+    """All code points in one string (4 MB; made when needed, not kept)."""
+    codes = array.array("I", range(sys.maxunicode + 1))
+    if codes.itemsize != 4:
+        return "".join(map(chr, codes))
+    # Decoding the code points as UTF-32 is 4x faster than joining a million chr().
+    return codes.tobytes().decode(f"utf-32-{sys.byteorder[0]}e", "surrogatepass")
+
+
+def _literal_class(code: int, ignore_case: bool) -> frozenset[str] | None:
+    if _is_letter(code):
+        return None
+    # A character without case matches only itself, IGNORECASE or not: the engine lowers the
+    # text's character before comparing, and no character lowers to one without case
+    # (tests/test_clean_prefilter.py checks that over all of Unicode). In a set, likewise: the
+    # engine looks up the text's character lowered.
+    if not ignore_case or not _sre.unicode_iscased(code):
+        return frozenset(chr(code))
+    return _case_class(code, False)
+
+
+def _set_class(items: list[tuple[Any, Any]], ignore_case: bool) -> frozenset[str] | None:
+    found: set[str] = set()
+    for op, value in items:
+        # NEGATE, CATEGORY: too many characters. RANGE: under IGNORECASE the engine also
+        # compares the upper case of a character with a range, which the argument for
+        # characters without case below does not cover; the rules' ranges are letters anyway.
+        if op is not _sre_ops.LITERAL or _is_letter(value):
+            return None
+        if ignore_case and _sre.unicode_iscased(value):
+            found |= _case_class(value, True)
+        else:
+            found.add(chr(value))
+    return frozenset(found) if len(found) <= _MAX_NEEDED else None
+
+
+def _sequence_class(items: Any, flags: int) -> frozenset[str] | None:
+    """The smallest class among the parts a match of the sequence cannot skip."""
+    best = None
+    for op, value in items:
+        found = _item_class(op, value, flags)
+        if found is not None and (best is None or len(found) < len(best)):
+            best = found
+    return best
+
+
+def _item_class(op: Any, value: Any, flags: int) -> frozenset[str] | None:
+    ignore_case = bool(flags & re.IGNORECASE)
+    if op is _sre_ops.LITERAL:
+        return _literal_class(value, ignore_case)
+    if op is _sre_ops.IN:
+        return _set_class(value, ignore_case)
+    if op is _sre_ops.BRANCH:
+        # One alternative or another: a character of any of theirs.
+        found: set[str] = set()
+        for alternative in value[1]:
+            part = _sequence_class(alternative, flags)
+            if part is None:
+                return None
+            found |= part
+        return frozenset(found) if len(found) <= _MAX_NEEDED else None
+    if op is _sre_ops.SUBPATTERN:
+        _, add, remove, body = value
+        return _sequence_class(body, (flags | add) & ~remove)
+    if op is _sre_ops.ATOMIC_GROUP:
+        return _sequence_class(value, flags)
+    if op in (_sre_ops.MAX_REPEAT, _sre_ops.MIN_REPEAT, _sre_ops.POSSESSIVE_REPEAT):
+        low, _, body = value
+        return _sequence_class(body, flags) if low >= 1 else None
+    # Anchors and look-arounds consume nothing (a look-behind may read before a search's
+    # start); back-references, conditionals, ANY, NOT_LITERAL: no small class.
+    return None
+
+
+def required_chars(pattern: re.Pattern[str]) -> frozenset[str] | None:
+    """Characters one of which lies inside every match of ``pattern``, or None when the
+    pattern shows no such class of at most ``_MAX_NEEDED`` characters without letters."""
+    return _sequence_class(_sre_parser.parse(pattern.pattern, pattern.flags), pattern.flags)
+
+
+def _needs(pattern: re.Pattern[str]) -> re.Pattern[str] | None:
+    found = required_chars(pattern)
+    if not found:
+        return None
+    return re.compile("[" + "".join(re.escape(c) for c in sorted(found)) + "]")
 
 
 def compile_rules(spec: dict[str, Any]) -> tuple[Rule, ...]:
@@ -124,6 +246,7 @@ def compile_rules(spec: dict[str, Any]) -> tuple[Rule, ...]:
                 max_chars,
                 tuple(raw.get("examples") or ()),
                 tuple(raw.get("counter_examples") or ()),
+                _needs(compiled),
             )
         )
     if not rules:
@@ -158,12 +281,35 @@ def _group(found: re.Match[str], prefix: str) -> str | None:
 
 def match_line(line: str, rules: tuple[Rule, ...]) -> Removal | None:
     """The removal of a whole (trimmed) line by the first whole-line rule matching it, or None."""
-    stripped = line.strip()
+    return _match_line(line.strip(), _line_checks(rules))
+
+
+# Per whole-line rule, what a line is checked with: (longest line it may match, the class of
+# characters it needs or None, its pattern's fullmatch, the rule). Made once per text, not per
+# line and rule.
+_Check = tuple[int, Any, Any, Rule]
+_NO_LIMIT = sys.maxsize
+
+
+def _line_checks(rules: tuple[Rule, ...]) -> tuple[_Check, ...]:
+    return tuple(
+        (
+            _NO_LIMIT if rule.max_chars is None else rule.max_chars,
+            rule.needs.search if rule.needs is not None else None,
+            rule.pattern.fullmatch,
+            rule,
+        )
+        for rule in rules
+        if rule.kind != "suffix"
+    )
+
+
+def _match_line(stripped: str, checks: tuple[_Check, ...]) -> Removal | None:
     size = len(stripped)
-    for rule in rules:
-        if rule.kind == "suffix" or (rule.max_chars is not None and size > rule.max_chars):
+    for limit, needs, fullmatch, rule in checks:
+        if size > limit or (needs is not None and needs(stripped) is None):
             continue
-        found = rule.pattern.fullmatch(stripped)
+        found = fullmatch(stripped)
         if found:
             credit = _group(found, "credit") if rule.kind in ("credit", "caption") else None
             caption = _group(found, "caption") if rule.kind == "caption" else None
@@ -185,6 +331,9 @@ def cut_suffix(line: str, rules: tuple[Rule, ...]) -> tuple[str, Removal] | None
     start = max(0, size - SUFFIX_REACH)
     for rule in rules:
         if rule.kind != "suffix" or (rule.max_chars is not None and size > rule.max_chars):
+            continue
+        # The match lies after ``start``: without a character it needs there, there is none.
+        if rule.needs is not None and rule.needs.search(stripped, start) is None:
             continue
         found = rule.pattern.search(stripped, start)
         if found and found.end() == size and found.start() > 0:
@@ -221,15 +370,15 @@ def _repeats_norm_title(line: str, title_n: str) -> bool:
 
 
 def _clean_line(
-    line: str, line_rules: tuple[Rule, ...], suffix_rules: tuple[Rule, ...], title: str
+    line: str, line_checks: tuple[_Check, ...], suffix_rules: tuple[Rule, ...], title: str
 ) -> tuple[str | None, list[Removal]]:
     """One line → (what stays or None, removals). Repeats until nothing applies: idempotent.
-    ``title`` comes normalised (:func:`_norm`) and the rules split by kind, once per text rather
-    than once per line."""
+    ``title`` comes normalised (:func:`_norm`) and the rules split by kind (the whole-line ones
+    as :func:`_line_checks`), once per text rather than once per line."""
     removed: list[Removal] = []
     current = line
     while True:
-        whole = match_line(current, line_rules)
+        whole = _match_line(current.strip(), line_checks)
         if whole is not None:
             return None, [*removed, whole]
         if title and _repeats_norm_title(current, title):
@@ -250,13 +399,13 @@ def clean_text(text: str, rules: tuple[Rule, ...], title: str = "") -> CleanResu
     kept: list[str] = []
     removed: list[Removal] = []
     title = _norm(title)
-    line_rules = tuple(rule for rule in rules if rule.kind != "suffix")
+    line_checks = _line_checks(rules)
     suffix_rules = tuple(rule for rule in rules if rule.kind == "suffix")
     for line in text.splitlines():
         if not line.strip():
             kept.append(line)
             continue
-        left, removals = _clean_line(line, line_rules, suffix_rules, title)
+        left, removals = _clean_line(line, line_checks, suffix_rules, title)
         removed += removals
         if left is not None:
             kept.append(line if not removals else left)
@@ -265,7 +414,13 @@ def clean_text(text: str, rules: tuple[Rule, ...], title: str = "") -> CleanResu
 
 
 def word_count(text: str) -> int:
-    return len(_WORD.findall(text))
+    """How many runs of word characters (``\\w+``) ``text`` holds."""
+    # A run never spans whitespace, and a whitespace-separated token that is all letters and
+    # digits (``isalnum``: the characters ``\w`` matches, but "_") is one run: only the other
+    # tokens need the regex, which is most of the time when it reads all of the text.
+    tokens = text.split()
+    others = [token for token in tokens if not token.isalnum()]
+    return len(tokens) - len(others) + len(_WORD.findall(" ".join(others)))
 
 
 def apply_cleaning(article: Article, result: CleanResult) -> Article:
