@@ -17,15 +17,8 @@ from hypothesis import strategies as st
 
 from tests.conftest import SHARED_DATA
 from tests.test_clean import LINE, PROPS, TEXTS, TITLES
-from transforms.text.clean import (
-    _every_character,
-    clean_text,
-    cut_suffix,
-    load_rules,
-    match_line,
-    required_chars,
-    word_count,
-)
+from transforms.text.clean import clean_text, cut_suffix, load_rules, match_line, word_count
+from transforms.text.required_chars import _every_character, required_chars
 
 RULES = load_rules()
 # The same rules without the pre-filter: every line is tried with every rule, as before it.
