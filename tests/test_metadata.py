@@ -9,6 +9,9 @@ from lxml import html as lxml_html
 
 from transforms.text.metadata import (
     Byline,
+    _json_ld,
+    _site_keys,
+    _top_level_json_ld,
     accessible_for_free,
     agency_name,
     clean_title,
@@ -249,3 +252,28 @@ def test_choose_title(candidates: list[str], sites: tuple[str, ...], expected: s
     from transforms.text.metadata import choose_title
 
     assert choose_title(candidates, sites) == expected
+
+
+def test_json_ld_is_read_once_per_page_and_per_page() -> None:
+    """The parsed scripts and the top-level objects are kept for the last tree only: a second
+    page gets its own, and the first page read again gets its own back."""
+    first = page(ld('{"@type": "NewsArticle", "headline": "Eins", "author": {"name": "Anna Muster"}}'))
+    second = page(
+        ld('{"@graph": [{"@type": "Article", "headline": "Zwei"}, {"@type": "Person", "name": "X"}]}')
+        + ld("{not json")
+    )
+    assert [i["headline"] for i in _top_level_json_ld(first)] == ["Eins"]
+    assert _top_level_json_ld(first) is _top_level_json_ld(first)
+    assert [i.get("headline") for i in _top_level_json_ld(second)] == [None, "Zwei", None]
+    assert [i.get("@type") for i in _json_ld(second)] == [None, "Article", "Person"]
+    assert [i.get("name") for i in _json_ld(first)] == [None, "Anna Muster"]
+    assert _top_level_json_ld(page()) == [] == _json_ld(page())
+
+
+def test_site_keys_from_any_iterable() -> None:
+    """The site names may come as a generator; the cached keys are the same as for a tuple."""
+    names = ("https://www.ntv.de/politik", "n-tv")
+    assert _site_keys(n for n in names) == _site_keys(names)
+    assert {"ntvde", "ntv"} <= _site_keys(names)
+    assert split_byline("Anna Muster, ntv.de", (n for n in names)) == Byline(("Anna Muster",), ())
+    assert _site_keys(["", None, "Ümlaut Zeitung \U0001F4F0"]) == {"ümlautzeitung"}

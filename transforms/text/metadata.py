@@ -176,8 +176,14 @@ class Byline(NamedTuple):
 # --- authors ---------------------------------------------------------------------------------
 
 
-def _site_keys(site_names: Iterable[str]) -> set[str]:
+def _site_keys(site_names: Iterable[str]) -> frozenset[str]:
     """Normalised forms of the site's names and host: "ntv.de" → {"ntvde", "ntv"}."""
+    return _site_keys_of(tuple(site_names))
+
+
+# Cached: every byline part and title of a page is compared with the same few site names.
+@functools.lru_cache(maxsize=1024)
+def _site_keys_of(site_names: tuple[str, ...]) -> frozenset[str]:
     keys: set[str] = set()
     for name in site_names:
         if not name:
@@ -195,7 +201,7 @@ def _site_keys(site_names: Iterable[str]) -> set[str]:
                 labels = host.lower().split(".")
                 if len(labels) >= 2 and len(labels[-2]) >= 3:
                     keys.add(_ALNUM.sub("", labels[-2]))
-    return {k for k in keys if k}
+    return frozenset(k for k in keys if k)
 
 
 def agency_name(token: str) -> str | None:
@@ -254,11 +260,30 @@ def _for_last_tree(cache: threading.local, tree: Any, build: Callable[[Any], lis
 
 
 _LD_CACHE = threading.local()
+_LD_TOP_CACHE = threading.local()
+_LD_SCRIPTS_CACHE = threading.local()
 
 
 def _json_ld(tree: lxml_html.HtmlElement) -> list[dict[str, Any]]:
     """Every JSON object in the page's JSON-LD, nested ones included."""
     return _for_last_tree(_LD_CACHE, tree, _read_json_ld)
+
+
+def _ld_scripts(tree: lxml_html.HtmlElement) -> list[Any]:
+    """The parsed JSON-LD scripts of the page, in document order (unparsable ones skipped).
+    Parsed once per page: both walks below read them, and the top-level one is asked for four
+    times a page (authors, title, sections, keywords)."""
+    return _for_last_tree(_LD_SCRIPTS_CACHE, tree, _parse_ld_scripts)
+
+
+def _parse_ld_scripts(tree: lxml_html.HtmlElement) -> list[Any]:
+    parsed = []
+    for script in tree.xpath("//script[@type='application/ld+json']/text()"):
+        try:
+            parsed.append(json.loads(script))
+        except ValueError:
+            continue
+    return parsed
 
 
 def _walk_json_ld(
@@ -267,11 +292,7 @@ def _walk_json_ld(
     """The objects of the page's JSON-LD scripts in document order, each followed by those of
     ``children(object)`` (lists are walked through); unparsable scripts are skipped."""
     items: list[dict[str, Any]] = []
-    for script in tree.xpath("//script[@type='application/ld+json']/text()"):
-        try:
-            data = json.loads(script)
-        except ValueError:
-            continue
+    for data in _ld_scripts(tree):
         stack = [data]
         while stack:
             item = stack.pop()
@@ -303,7 +324,12 @@ _MEDIA_TYPES = frozenset(
 
 def _top_level_json_ld(tree: lxml_html.HtmlElement) -> list[dict[str, Any]]:
     """The JSON-LD objects that describe the page itself: a script's own object, the members of
-    a list or an ``@graph``, ``mainEntity`` — not the objects nested in their properties."""
+    a list or an ``@graph``, ``mainEntity`` — not the objects nested in their properties.
+    Kept for the last tree, as :func:`_json_ld` (callers only read it)."""
+    return _for_last_tree(_LD_TOP_CACHE, tree, _read_top_level_json_ld)
+
+
+def _read_top_level_json_ld(tree: lxml_html.HtmlElement) -> list[dict[str, Any]]:
     keys = ("@graph", "mainEntity", "mainEntityOfPage")
     return _walk_json_ld(
         tree, lambda item: [item[k] for k in keys if isinstance(item.get(k), (list, dict))]
