@@ -87,6 +87,25 @@ def test_page_blocks_read_nested_blocks_through_the_inner_ones_and_collapse_spac
     ]
 
 
+@pytest.mark.parametrize(
+    "body, expected",
+    [
+        # The inner block deep inside inline elements, and a leaf block after the outer one.
+        ("<li><span><b><p>Innen</p></b></span> Rest</li><p>Danach</p>", ["Innen", "Danach"]),
+        # A block with inline children only, then a sibling block: no inner block.
+        ("<p><a>Eins</a> <b>zwei</b></p><p>Drei</p>", ["Eins zwei", "Drei"]),
+        # The page's last block has children but no block below them.
+        ("<p>Erst</p><blockquote><em>Zitat</em> \U0001F600</blockquote>", ["Erst", "Zitat \U0001F600"]),
+        # Blocks nested three deep: only the innermost one is read.
+        ("<blockquote><ul><li><h3>Tief</h3></li></ul></blockquote><dd>Ende</dd>", ["Tief", "Ende"]),
+        ("", []),
+    ],
+)
+def test_page_blocks_only_leaf_blocks(body: str, expected: list[str]) -> None:
+    page = lxml_html.fromstring(f"<html><body>{body}<div></div></body></html>")
+    assert [text for _node, text in page_blocks(page)] == expected
+
+
 def test_extractor_tree_drops_what_trafilatura_deletes_and_keeps_tails_and_json_ld() -> None:
     page = lxml_html.fromstring(
         "<html><head><script>var x = 1;</script>"
