@@ -245,7 +245,7 @@ class ImageScan(NamedTuple):
                 if not isinstance(sib.tag, str):
                     continue
                 budget -= len((sib.tail or "").strip())
-                text = len(_SPACE.sub(" ", sib.text_content()).strip())
+                text = len(" ".join(sib.text_content().split()))  # as _SPACE.sub, faster
                 pictures = [by_element[e] for e in sib.iter("img", "amp-img") if e in by_element]
                 if pictures:
                     # Text after the picture inside it counts too; all of it, to stay safe.
