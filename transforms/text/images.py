@@ -453,9 +453,7 @@ def _is_chrome(img: Any, url: str, root: Any, page_url: str, base: str) -> bool:
         if anc is root:
             break
         ancestors.append(anc)
-    gallery = any(
-        _words(f"{a.get('class', '')} {a.get('id', '')}") & GALLERY_WORDS for a in ancestors
-    )
+    gallery = None  # whether any ancestor is a gallery: only a teaser word needs to know
     for anc in ancestors:
         if anc.tag in _CHROME_TAGS:
             return True
@@ -466,6 +464,11 @@ def _is_chrome(img: Any, url: str, root: Any, page_url: str, base: str) -> bool:
             words = _words(attrs)
             if words & CHROME_WORDS:
                 return True
+            if words & TEASER_WORDS and gallery is None:
+                gallery = any(
+                    _words(f"{a.get('class', '')} {a.get('id', '')}") & GALLERY_WORDS
+                    for a in ancestors
+                )
             if (
                 words & TEASER_WORDS
                 and not gallery
