@@ -4,10 +4,18 @@
 from __future__ import annotations
 
 import pytest
+from lxml import etree
 from lxml import html as lxml_html
 
 from transforms.text.extract import ExtractConfig, extract_text, extractor_tree
-from transforms.text.restore import page_blocks, restore_from_page, restore_siblings
+from transforms.text.restore import (
+    _upward,
+    discarded_nodes,
+    is_discarded,
+    page_blocks,
+    restore_from_page,
+    restore_siblings,
+)
 
 BODY = """
 <html><body>
@@ -189,3 +197,28 @@ def test_a_block_trafilatura_discards_by_its_class_stays_out() -> None:
     text, used = extract_text(page, "https://example.test/a", short_ok("page"))
     assert "Mia Beispiel" not in text and used == "precision"
     assert all(paragraph in text for paragraph in LONG)
+
+
+def test_is_discarded_is_membership_in_discarded_nodes() -> None:
+    """The upward test on one element agrees with trafilatura's expressions run on the whole
+    page, for every element: nested discarded containers, a discarding class on the root
+    itself (the expressions look below it), non-ASCII and beyond-BMP text."""
+    page = lxml_html.fromstring(
+        "<html class='sidebar'><body><div class='article'><p>Grüße \U0001F600</p>"
+        "<div id='newsletter'><section><p>Abonnieren</p><span class='x'>a</span></section></div>"
+        "<p class='byline'>Von Mia</p><div class='Teaser-box'><p>Mehr</p></div>"
+        "<span style='display:none'><b>weg</b></span><p aria-hidden='true'>x</p>"
+        "<div role='Navigation'><ul><li>Start</li></ul></div></div><p>Ende</p></body></html>"
+    )
+    discarded = discarded_nodes(page)
+    elements = [el for el in page.iter() if isinstance(el.tag, str)]
+    assert [is_discarded(el, page) for el in elements] == [el in discarded for el in elements]
+    gone = {el.text for el in elements if is_discarded(el, page)}
+    assert gone >= {"Abonnieren", "Von Mia", "Mehr", "weg"}
+    assert not is_discarded(page, page)
+
+
+def test_upward_only_turns_descendant_tests() -> None:
+    assert _upward(etree.XPath(".//*[@class='x']")).path == "ancestor-or-self::*[@class='x']"
+    assert _upward(etree.XPath(".//*/p")) is None
+    assert _upward(etree.XPath("//p[@class='x']")) is None
