@@ -222,3 +222,13 @@ def test_upward_only_turns_descendant_tests() -> None:
     assert _upward(etree.XPath(".//*[@class='x']")).path == "ancestor-or-self::*[@class='x']"
     assert _upward(etree.XPath(".//*/p")) is None
     assert _upward(etree.XPath("//p[@class='x']")) is None
+
+
+def test_restore_siblings_keys_blocks_of_any_spacing() -> None:
+    """Blocks not from page_blocks may carry their page's spacing and case; they still anchor."""
+    parent = lxml_html.fromstring("<div><p>a</p><p>b</p><p>c</p></div>")
+    first, gap, last = list(parent)
+    blocks = [(first, "  Erster\n Absatz "), (gap, "Dazwischen"), (last, "LETZTER  Absatz")]
+    assert restore_siblings("Erster Absatz\nletzter absatz", blocks) == (
+        "Erster Absatz\nDazwischen\nletzter absatz"
+    )

@@ -38,15 +38,16 @@ def _key(line: str) -> str:
     return " ".join(line.split()).casefold()
 
 
-def _anchors(mine: list[str], theirs: list[str]) -> list[tuple[int, int]]:
-    """(index in ``theirs``, index in ``mine``) of the lines both have, in both orders."""
+def _anchors(mine: list[str], their_keys: list[str]) -> list[tuple[int, int]]:
+    """(index in theirs, index in ``mine``) of the lines both have, in both orders; theirs
+    given by their :func:`_key`."""
     where: dict[str, int] = {}
     for i, line in enumerate(mine):
         where.setdefault(_key(line), i)
     anchors: list[tuple[int, int]] = []
     last = -1
-    for j, line in enumerate(theirs):
-        i = where.get(_key(line))
+    for j, key in enumerate(their_keys):
+        i = where.get(key)
         if i is not None and i > last:
             anchors.append((j, i))
             last = i
@@ -72,7 +73,7 @@ def restore_dropped(precise: str, default: str) -> str:
     text's first line."""
     mine = [line for line in precise.splitlines() if line.strip()]
     theirs = [line for line in default.splitlines() if line.strip()]
-    anchors = _anchors(mine, theirs)
+    anchors = _anchors(mine, [_key(line) for line in theirs])
     inserts = {
         i: theirs[j + 1 : k]
         for (j, i), (k, n) in itertools.pairwise(anchors)
@@ -110,9 +111,15 @@ def restore_siblings(
     """``precise`` with the blocks that stand between two of its consecutive lines put back,
     when those blocks and both lines' blocks are children of one element; with ``keep``, only
     the gap's blocks it accepts (asked only when there is a gap to fill)."""
+    return _restore_siblings(precise, blocks, [_key(text) for _node, text in blocks], keep)
+
+
+def _restore_siblings(
+    precise: str, blocks: list[tuple[Any, str]], keys: list[str], keep: Callable[[Any], bool] | None
+) -> str:
     mine = [line for line in precise.splitlines() if line.strip()]
     # (block index, precise line index) of blocks that are precise lines, both in order.
-    anchors = _anchors(mine, [text for _node, text in blocks])
+    anchors = _anchors(mine, keys)
     inserts: dict[int, list[str]] = {}
     for (j, i), (k, n) in itertools.pairwise(anchors):
         if n != i + 1 or k - j <= 1:
@@ -171,8 +178,11 @@ def restore_from_page(precise: str, tree: Any) -> str:
     """:func:`restore_siblings` over the blocks of ``tree`` (the page as trafilatura read it),
     leaving out blocks that trafilatura discards by class in any mode: precision mode dropped
     a byline or a "read more" box for that reason, not because it is stricter."""
+    blocks = page_blocks(tree)
+    # Their whitespace is collapsed already: casefold() is their _key.
+    keys = [text.casefold() for _node, text in blocks]
     if all(upward is not None for upward in _DISCARD_UPWARD):
-        return restore_siblings(precise, page_blocks(tree), lambda node: not is_discarded(node, tree))
+        return _restore_siblings(precise, blocks, keys, lambda node: not is_discarded(node, tree))
     discarded: set[Any] | None = None  # a trafilatura whose expressions can't be turned upward
 
     def keep(node: Any) -> bool:
@@ -181,4 +191,4 @@ def restore_from_page(precise: str, tree: Any) -> str:
             discarded = discarded_nodes(tree)
         return node not in discarded
 
-    return restore_siblings(precise, page_blocks(tree), keep)
+    return _restore_siblings(precise, blocks, keys, keep)
