@@ -270,6 +270,15 @@ def test_json_ld_is_read_once_per_page_and_per_page() -> None:
     assert _top_level_json_ld(page()) == [] == _json_ld(page())
 
 
+def test_json_ld_scripts_are_only_ld_json_ones_with_text() -> None:
+    tree = page(
+        '<script type="application/ld+json"></script><script type="text/javascript">{"a": 1}</script>'
+        '<script type="Application/LD+JSON">{"b": 1}</script>',
+        '<script type="application/ld+json">{"name": "Straße \U0001F600", "x": "</p>"}</script>',
+    )
+    assert _json_ld(tree) == [{"name": "Straße \U0001F600", "x": "</p>"}]
+
+
 def test_site_keys_from_any_iterable() -> None:
     """The site names may come as a generator; the cached keys are the same as for a tuple."""
     names = ("https://www.ntv.de/politik", "n-tv")

@@ -278,9 +278,14 @@ def _ld_scripts(tree: lxml_html.HtmlElement) -> list[Any]:
 
 def _parse_ld_scripts(tree: lxml_html.HtmlElement) -> list[Any]:
     parsed = []
-    for script in tree.xpath("//script[@type='application/ld+json']/text()"):
+    # The walk over <script> elements takes three quarters of the time of the XPath
+    # ``//script[@type='application/ld+json']/text()``; a script's content is one text node
+    # (the HTML parser reads it as raw text), so ``.text`` is what that XPath gave.
+    for script in tree.iter("script"):
+        if script.get("type") != "application/ld+json" or script.text is None:
+            continue
         try:
-            parsed.append(json.loads(script))
+            parsed.append(json.loads(script.text))
         except ValueError:
             continue
     return parsed
