@@ -316,3 +316,26 @@ def test_caption_and_author_spans_in_a_figcaption() -> None:
 )
 def test_separated_credit(text: str, expected: tuple[str, str | None]) -> None:
     assert separated_credit(text) == expected
+
+
+@pytest.mark.parametrize(
+    "body, expected",
+    [
+        # A caption node inside a credit node leaves with it and is not read again; a credit
+        # inside a caption leaves first.
+        (
+            "<figure><img src='a.jpg'><div class='credit'>Foto: dpa <span class='caption'>Innen"
+            "</span></div><figcaption>Die Brücke. <span class='credit'>AP</span></figcaption>"
+            "</figure><p>Text.</p>",
+            DomStrip(("dpa Innen", "AP"), ("Die Brücke.",)),
+        ),
+        # A figure's <small> credit is asked about inside its caption, the <footer> beside it.
+        (
+            "<figure><img src='a.jpg'><figcaption>Der Platz <small>Foto: X</small></figcaption>"
+            "<footer>Imago/Y</footer></figure>",
+            DomStrip(("Imago/Y", "X"), ("Der Platz",)),
+        ),
+    ],
+)
+def test_nested_credit_and_caption_nodes(body: str, expected: DomStrip) -> None:
+    assert strip_credit_nodes(tree(body)) == expected

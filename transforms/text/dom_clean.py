@@ -560,12 +560,16 @@ def strip_credit_nodes(
 
     # Credits first: a credit inside a caption must not stay glued to the caption's text.
     candidates = _candidates(tree)
+    # Each node's role, once: it reads the node and its ancestors, which stay as they are for
+    # every node still in the page (only a dropped ancestor would change them, and then the
+    # node is gone too), and asking it first spares the walk up in _attached for the others.
+    roles = [node_role(node) for node in candidates]
     root = tree.getroottree().getroot()
     for wanted in ("credit", "caption"):
-        for node in candidates:
-            if node.getparent() is None or not _attached(node, root):
+        for node, role in zip(candidates, roles):
+            if role != wanted:
                 continue
-            if node_role(node) != wanted:
+            if node.getparent() is None or not _attached(node, root):
                 continue
             text = strip_ui_words(_text(node))
             limit = MAX_CREDIT_CHARS if wanted == "credit" else MAX_CAPTION_CHARS
