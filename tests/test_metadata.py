@@ -16,6 +16,7 @@ from transforms.text.metadata import (
     agency_name,
     clean_title,
     is_paywalled,
+    modified_at,
     page_authors,
     page_published_at,
     page_title,
@@ -286,3 +287,37 @@ def test_site_keys_from_any_iterable() -> None:
     assert {"ntvde", "ntv"} <= _site_keys(names)
     assert split_byline("Anna Muster, ntv.de", (n for n in names)) == Byline(("Anna Muster",), ())
     assert _site_keys(["", None, "Ümlaut Zeitung \U0001F4F0"]) == {"ümlautzeitung"}
+
+
+@pytest.mark.parametrize(
+    "head, body, expected",
+    [
+        # A meta tag wins over microdata; microdata (a <time> first) over JSON-LD.
+        (
+            '<meta property="article:published_time" content="2024-05-01T10:00:00Z">',
+            '<span itemprop="datePublished" datetime="2023-01-01T00:00:00Z">x</span>',
+            dt.datetime(2024, 5, 1, 10, tzinfo=UTC),
+        ),
+        (
+            '<meta property="article:published_time" content="kein Datum">'
+            + ld('{"@type": "NewsArticle", "datePublished": "2022-02-02T00:00:00Z"}'),
+            '<span itemprop="datePublished" datetime="2023-01-01T00:00:00Z">x</span>'
+            '<time itemprop="datePublished" datetime="2023-03-03T00:00:00Z">Mär</time>',
+            dt.datetime(2023, 3, 3, tzinfo=UTC),
+        ),
+        (
+            ld('{"@type": "NewsArticle", "datePublished": "2022-02-02T00:00:00Z"}'),
+            '<span itemprop="datePublished">ohne datetime</span>',
+            dt.datetime(2022, 2, 2, tzinfo=UTC),
+        ),
+    ],
+)
+def test_published_at_sources_in_order(head: str, body: str, expected: dt.datetime) -> None:
+    assert page_published_at(page(head, body), "https://example.test/a") == expected
+
+
+def test_modified_at_microdata_only_after_meta() -> None:
+    body = '<meta itemprop="dateModified" content="2023-01-01T00:00:00Z"><p>x</p>'
+    assert modified_at(page("", body)) == dt.datetime(2023, 1, 1, tzinfo=UTC)
+    head = '<meta property="article:modified_time" content="2024-01-01T00:00:00+01:00">'
+    assert modified_at(page(head, body)) == dt.datetime(2023, 12, 31, 23, tzinfo=UTC)

@@ -30,12 +30,13 @@ import datetime as dt
 import email.utils
 import functools
 import html
+import itertools
 import json
 import re
 import threading
 import unicodedata
 import urllib.parse
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any, NamedTuple
 
 import courlan
@@ -704,11 +705,8 @@ def page_published_at(
     ld_dates = [
         str(i["datePublished"]) for i in _json_ld(tree) if isinstance(i.get("datePublished"), str)
     ]
-    marked = _DATE_MICRODATA(tree)
-    microdata = [n.get("datetime") for n in marked if n.tag == "time"]
-    microdata += [n.get("datetime") for n in marked if n.tag != "time"]
     values = [v for attr, name in _DATE_META for v in meta_values(tree, attr, name)]
-    for value in [*values, *microdata, *ld_dates]:
+    for value in itertools.chain(values, _microdata_published(tree), ld_dates):
         when = parse_datetime(str(value))
         if when is not None:
             return when
@@ -716,6 +714,15 @@ def page_published_at(
         tree, extensive_search=False, original_date=True, url=url
     )
     return parse_datetime(found) if found else None
+
+
+def _microdata_published(tree: lxml_html.HtmlElement) -> Iterator[str]:
+    """``itemprop=datePublished`` times, ``<time>`` elements first. A generator: the page-wide
+    scan runs only when no meta tag gave a date (on most pages one does), and after
+    trafilatura has run it is a cold walk over the page (~0.3 ms)."""
+    marked = _DATE_MICRODATA(tree)
+    yield from (n.get("datetime") for n in marked if n.tag == "time")
+    yield from (n.get("datetime") for n in marked if n.tag != "time")
 
 
 def published_at(
@@ -744,6 +751,11 @@ _MODIFIED_MICRODATA = etree.XPath(
 )
 
 
+def _microdata_modified(tree: lxml_html.HtmlElement) -> Iterator[str]:
+    """``itemprop=dateModified`` times; scanned only when asked (see _microdata_published)."""
+    yield from (n.get("datetime") or n.get("content") or "" for n in _MODIFIED_MICRODATA(tree))
+
+
 def modified_at(
     tree: lxml_html.HtmlElement | None, feed_updated: dt.datetime | None = None
 ) -> dt.datetime | None:
@@ -758,8 +770,7 @@ def modified_at(
             if isinstance(i.get("dateModified"), str) and _ARTICLE_TYPES.search(" ".join(_types(i)))
         ]
         values = [v for attr, name in _MODIFIED_META for v in meta_values(tree, attr, name)]
-        micro = [n.get("datetime") or n.get("content") or "" for n in _MODIFIED_MICRODATA(tree)]
-        for value in [*ld, *values, *micro]:
+        for value in itertools.chain(ld, values, _microdata_modified(tree)):
             when = parse_datetime(value)
             if when is not None:
                 return when
