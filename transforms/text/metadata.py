@@ -783,12 +783,15 @@ def canonical_url(tree: lxml_html.HtmlElement | None, final_url: str) -> str | N
     syndicated copy naming another outlet is not the same article here). None otherwise."""
     if tree is None:
         return None
-    hrefs = [
+    # A generator: the walk over <link> elements stops with the first canonical link that
+    # qualifies (they stand in the <head>; the rest of the walk is the whole body, cold after
+    # trafilatura's passes).
+    hrefs = (
         n.get("href") or ""
         for n in tree.iter("link")
         if "canonical" in (n.get("rel") or "").lower().split()
-    ]
-    for value in [*hrefs, *meta_values(tree, "property", "og:url")]:
+    )
+    for value in itertools.chain(hrefs, meta_values(tree, "property", "og:url")):
         try:
             found = canonicalize.canonical_url(value, final_url)
         except canonicalize.BadLinkError:
