@@ -206,6 +206,25 @@ def test_whitespace_only_lines_never_break_a_paragraph() -> None:
     assert join_blank_lines("Erster Absatz.\nZweiter Absatz.") == "Erster Absatz.\nZweiter Absatz."
 
 
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("", ""),
+        ("a\n\t\nb", "a b"),
+        ("a\n\xa0\xa0\n\xa0b", "a b"),
+        ("Grüße \U0001F600\n \nWelt", "Grüße \U0001F600 Welt"),
+        # A line that starts with a space is no blank line, and a blank line needs a break after.
+        ("Erster.\n Zweiter.\n\tDritter.", "Erster.\n Zweiter.\n\tDritter."),
+        ("Ende.\n   ", "Ende.\n   "),
+        ("a\n\u2003\nb", "a\n\u2003\nb"),  # an em space is not in the run's characters
+    ],
+)
+def test_join_blank_lines_edges(text: str, expected: str) -> None:
+    from transforms.text.extract import _BLANK_RUN, join_blank_lines
+
+    assert join_blank_lines(text) == expected == _BLANK_RUN.sub(" ", text)
+
+
 def test_restore_dropped_takes_back_inner_paragraphs_and_a_cut_off_start() -> None:
     from transforms.text.extract import restore_dropped
 

@@ -340,6 +340,11 @@ _BLANK_RUN = re.compile(r"[ \t\xa0]*\n(?:[ \t\xa0]+\n)+[ \t\xa0]*")
 
 def join_blank_lines(text: str) -> str:
     """Join the lines around runs of whitespace-only lines with one space."""
+    # Every run starts with a line break and a space, tab or no-break space. Three substring
+    # searches rule out most texts at a third of the cost of the regex, which (no literal to
+    # start from) is tried at every position.
+    if "\n " not in text and "\n\t" not in text and "\n\xa0" not in text:
+        return text
     return _BLANK_RUN.sub(" ", text)
 
 
