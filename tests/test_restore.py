@@ -103,7 +103,10 @@ def test_page_blocks_read_nested_blocks_through_the_inner_ones_and_collapse_spac
         # A block with inline children only, then a sibling block: no inner block.
         ("<p><a>Eins</a> <b>zwei</b></p><p>Drei</p>", ["Eins zwei", "Drei"]),
         # The page's last block has children but no block below them.
-        ("<p>Erst</p><blockquote><em>Zitat</em> \U0001F600</blockquote>", ["Erst", "Zitat \U0001F600"]),
+        (
+            "<p>Erst</p><blockquote><em>Zitat</em> \U0001F600</blockquote>",
+            ["Erst", "Zitat \U0001F600"],
+        ),
         # Blocks nested three deep: only the innermost one is read.
         ("<blockquote><ul><li><h3>Tief</h3></li></ul></blockquote><dd>Ende</dd>", ["Tief", "Ende"]),
         ("", []),

@@ -97,7 +97,8 @@ def page_blocks(tree: Any) -> list[tuple[Any, str]]:
         # A block holds another exactly when the next block in page order is inside it: a
         # look at that one block's ancestors, where a descendant search per block (its tag
         # matcher set up anew each time) was a third of this function's time.
-        if len(node) and i + 1 < len(nodes) and any(a is node for a in nodes[i + 1].iterancestors()):
+        after = nodes[i + 1] if len(node) and i + 1 < len(nodes) else None
+        if after is not None and any(a is node for a in after.iterancestors()):
             continue
         text = " ".join(node.text_content().split())
         if text:
