@@ -6,7 +6,14 @@ import pytest
 from lxml import html as lxml_html
 
 from transforms.text.dom_clean import (
+    CAPTION_WORDS,
+    CREDIT_WORDS,
+    UI_WORDS,
+    _ANY_HINT,
+    _PICTURE_WORDS,
+    _UI_LAST_LETTER,
     DomStrip,
+    _candidates,
     attr_words,
     credit_value,
     node_role,
@@ -48,6 +55,26 @@ def tree(body: str) -> lxml_html.HtmlElement:
 def test_node_role(markup: str, role: str | None) -> None:
     node = lxml_html.fragment_fromstring(markup)
     assert node_role(node) == role
+
+
+def test_the_cheap_hint_is_part_of_every_role_word() -> None:
+    """_candidates rejects a node on _ANY_HINT alone: it must find every word the exact
+    filters look for."""
+    for word in CREDIT_WORDS | CAPTION_WORDS | _PICTURE_WORDS | {"source"}:
+        assert _ANY_HINT.search(word), word
+
+
+def test_candidates_are_every_node_with_a_role() -> None:
+    page = tree(
+        '<div class="x"><span class="x">a</span><span class="ArticleImage__Credit">b</span>'
+        '<p class="photo-info">c</p><p id="Bildunterschrift">d</p><small>e</small>'
+        '<span class="x" itemprop="caption">f</span><p class="Ärger x">g</p>'
+        '<span class="x">h</span><p class="image" id="text">i</p></div>'
+    )
+    roles = [node for node in page.iter() if node_role(node)]
+    found = _candidates(page)
+    assert [n.text for n in found] == ["b", "c", "d", "e", "f", "i"]
+    assert all(node in found for node in roles)
 
 
 def test_attr_words_split_naming_conventions() -> None:
@@ -199,10 +226,26 @@ def test_an_outlet_credited_in_capitals_is_no_bare_label() -> None:
         # Counter-examples: the words inside a sentence stay.
         ("Zoom-Konferenz der Minister am Montag", "Zoom-Konferenz der Minister am Montag"),
         ("Fans expand the banner before kick-off.", "Fans expand the banner before kick-off."),
+        # Trailing whitespace, other cases and letters beyond ASCII at the end.
+        ("Dan Muster/AP ZOOM \n", "Dan Muster/AP"),
+        ("Foto: Anna Muster | Mostra di PIÙ\u00a0", "Foto: Anna Muster"),
+        ("Zoom \U0001F600", "\U0001F600"),
+        ("Foto: dpa \U0001F600", "Foto: dpa \U0001F600"),
+        ("", ""),
+        (" \n ", ""),
     ],
 )
 def test_strip_ui_words(text: str, expected: str) -> None:
     assert strip_ui_words(text) == expected
+
+
+def test_every_ui_word_ends_in_a_letter_the_tail_check_knows() -> None:
+    """strip_ui_words skips its tail regex on texts ending in none of these letters."""
+    for word in UI_WORDS.split("|"):
+        assert _UI_LAST_LETTER.match(word[-1]) and _UI_LAST_LETTER.match(word[-1].upper()), word
+        spelled = word.replace(r"\s+", " ")
+        assert strip_ui_words(f"Foto: dpa {spelled}") == "Foto: dpa", word
+        assert strip_ui_words(f"Foto: dpa {spelled.lower()} ") == "Foto: dpa", word
 
 
 def test_show_more_toggle_is_cut_off_the_credit() -> None:
@@ -273,3 +316,26 @@ def test_caption_and_author_spans_in_a_figcaption() -> None:
 )
 def test_separated_credit(text: str, expected: tuple[str, str | None]) -> None:
     assert separated_credit(text) == expected
+
+
+@pytest.mark.parametrize(
+    "body, expected",
+    [
+        # A caption node inside a credit node leaves with it and is not read again; a credit
+        # inside a caption leaves first.
+        (
+            "<figure><img src='a.jpg'><div class='credit'>Foto: dpa <span class='caption'>Innen"
+            "</span></div><figcaption>Die Brücke. <span class='credit'>AP</span></figcaption>"
+            "</figure><p>Text.</p>",
+            DomStrip(("dpa Innen", "AP"), ("Die Brücke.",)),
+        ),
+        # A figure's <small> credit is asked about inside its caption, the <footer> beside it.
+        (
+            "<figure><img src='a.jpg'><figcaption>Der Platz <small>Foto: X</small></figcaption>"
+            "<footer>Imago/Y</footer></figure>",
+            DomStrip(("Imago/Y", "X"), ("Der Platz",)),
+        ),
+    ],
+)
+def test_nested_credit_and_caption_nodes(body: str, expected: DomStrip) -> None:
+    assert strip_credit_nodes(tree(body)) == expected

@@ -9,9 +9,11 @@ import apache_beam as beam
 import pytest
 from apache_beam.testing.test_pipeline import TestPipeline
 from apache_beam.testing.util import assert_that, equal_to
-from trafilatura.utils import load_html
+from trafilatura.utils import INVALID_XML_CHARS as TRAFILATURA_INVALID_XML_CHARS
+from trafilatura.utils import load_html, repair_faulty_html
 
 from transforms.text.extract import (
+    INVALID_XML_CHARS,
     ExtractArticles,
     ExtractConfig,
     NoTextError,
@@ -19,6 +21,7 @@ from transforms.text.extract import (
     decode_html,
     extract_article,
     extract_text,
+    repair_html,
 )
 from transforms.records import UTC, Article, DeadLetter, FeedEntry, FetchedPage
 
@@ -203,6 +206,25 @@ def test_whitespace_only_lines_never_break_a_paragraph() -> None:
     assert join_blank_lines("Erster Absatz.\nZweiter Absatz.") == "Erster Absatz.\nZweiter Absatz."
 
 
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("", ""),
+        ("a\n\t\nb", "a b"),
+        ("a\n\xa0\xa0\n\xa0b", "a b"),
+        ("Grüße \U0001F600\n \nWelt", "Grüße \U0001F600 Welt"),
+        # A line that starts with a space is no blank line, and a blank line needs a break after.
+        ("Erster.\n Zweiter.\n\tDritter.", "Erster.\n Zweiter.\n\tDritter."),
+        ("Ende.\n   ", "Ende.\n   "),
+        ("a\n\u2003\nb", "a\n\u2003\nb"),  # an em space is not in the run's characters
+    ],
+)
+def test_join_blank_lines_edges(text: str, expected: str) -> None:
+    from transforms.text.extract import _BLANK_RUN, join_blank_lines
+
+    assert join_blank_lines(text) == expected == _BLANK_RUN.sub(" ", text)
+
+
 def test_restore_dropped_takes_back_inner_paragraphs_and_a_cut_off_start() -> None:
     from transforms.text.extract import restore_dropped
 
@@ -218,3 +240,31 @@ def test_restore_dropped_takes_back_inner_paragraphs_and_a_cut_off_start() -> No
     # Nothing in common, or nothing dropped: the precise text as it was.
     assert restore_dropped(precise, "Ganz anderer Text.") == precise
     assert restore_dropped(precise, precise) == precise
+
+
+def test_invalid_xml_chars_are_trafilaturas() -> None:
+    every = "".join(map(chr, range(0x110000)))
+    assert sorted(INVALID_XML_CHARS) == TRAFILATURA_INVALID_XML_CHARS.findall(every)
+
+
+@pytest.mark.parametrize(
+    "markup",
+    [
+        "",
+        "<html><body><p>Grüße \U0001F600</p></body></html>",
+        "<!DOCTYPE html>\n<html><body><p>x</p></body></html>",
+        "<!DOCTYPE html PUBLIC \"-//W3C//DTD XHTML 1.0//EN\""
+        " \"http://www.w3.org/TR/xhtml1/DTD/x.dtd\"/>\n<html>",
+        "<!doctype html/>",
+        "<?xml version='1.0'?>\n<html lang='de'/>\n<body>x</body>",
+        "\n\n\n\n<html/>",
+        "<html>\x00<body>\x0bEin\x1f Text\ufffe\uffff\x08</body></html>",
+        "<!DOCTYPE html>\x0c\n<html/>",
+        "<html><body>" + "<p>Absatz. \u00e9\u4e2d\U00010348</p>" * 20000 + "</body></html>",
+        "\u0000",
+        "\t\n\r plain text",
+    ],
+)
+def test_repair_html_is_trafilaturas_repair(markup: str) -> None:
+    beginning = markup[:50].lower()
+    assert repair_html(markup, beginning) == repair_faulty_html(markup, beginning)

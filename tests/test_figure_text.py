@@ -202,3 +202,22 @@ def test_block_is_never_the_article() -> None:
         "</body></html>"
     )
     assert image_block(next(tree.iter("img"))) is None
+
+
+@pytest.mark.parametrize(
+    "pad, is_block",
+    [
+        # Over MAX_BLOCK_CHARS with its whitespace, under it collapsed: still an image block.
+        (" \n\t\u2003" * 300, True),
+        # Over it collapsed too (words, non-ASCII and beyond-BMP letters): no block.
+        ("Grüße \U00010348 " * 120, False),
+    ],
+)
+def test_block_size_counts_collapsed_text(pad: str, is_block: bool) -> None:
+    tree = load_html(
+        f"<html><body><article><p>{ARTICLE}</p><div><img src='/i/a-5001.jpg'>"
+        f"<span>Der Rathausplatz am Abend.{pad}</span><span>Foto: Anna Muster</span></div>"
+        "</article></body></html>"
+    )
+    found = image_block(next(tree.iter("img")))
+    assert (found is not None and found[0].tag == "div") is is_block

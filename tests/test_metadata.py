@@ -9,10 +9,14 @@ from lxml import html as lxml_html
 
 from transforms.text.metadata import (
     Byline,
+    _json_ld,
+    _site_keys,
+    _top_level_json_ld,
     accessible_for_free,
     agency_name,
     clean_title,
     is_paywalled,
+    modified_at,
     page_authors,
     page_published_at,
     page_title,
@@ -249,3 +253,72 @@ def test_choose_title(candidates: list[str], sites: tuple[str, ...], expected: s
     from transforms.text.metadata import choose_title
 
     assert choose_title(candidates, sites) == expected
+
+
+def test_json_ld_is_read_once_per_page_and_per_page() -> None:
+    """The parsed scripts and the top-level objects are kept for the last tree only: a second
+    page gets its own, and the first page read again gets its own back."""
+    first = page(ld('{"@type": "NewsArticle", "headline": "Eins", "author": {"name": "Anna M"}}'))
+    second = page(
+        ld('{"@graph": [{"@type": "Article", "headline": "Zwei"}, {"@type": "Person"}]}')
+        + ld("{not json")
+    )
+    assert [i["headline"] for i in _top_level_json_ld(first)] == ["Eins"]
+    assert _top_level_json_ld(first) is _top_level_json_ld(first)
+    assert [i.get("headline") for i in _top_level_json_ld(second)] == [None, "Zwei", None]
+    assert [i.get("@type") for i in _json_ld(second)] == [None, "Article", "Person"]
+    assert [i.get("name") for i in _json_ld(first)] == [None, "Anna M"]
+    assert _top_level_json_ld(page()) == [] == _json_ld(page())
+
+
+def test_json_ld_scripts_are_only_ld_json_ones_with_text() -> None:
+    tree = page(
+        '<script type="application/ld+json"></script>'
+        '<script type="text/javascript">{"a": 1}</script>'
+        '<script type="Application/LD+JSON">{"b": 1}</script>',
+        '<script type="application/ld+json">{"name": "Straße \U0001F600", "x": "</p>"}</script>',
+    )
+    assert _json_ld(tree) == [{"name": "Straße \U0001F600", "x": "</p>"}]
+
+
+def test_site_keys_from_any_iterable() -> None:
+    """The site names may come as a generator; the cached keys are the same as for a tuple."""
+    names = ("https://www.ntv.de/politik", "n-tv")
+    assert _site_keys(n for n in names) == _site_keys(names)
+    assert {"ntvde", "ntv"} <= _site_keys(names)
+    assert split_byline("Anna Muster, ntv.de", (n for n in names)) == Byline(("Anna Muster",), ())
+    assert _site_keys(["", None, "Ümlaut Zeitung \U0001F4F0"]) == {"ümlautzeitung"}
+
+
+@pytest.mark.parametrize(
+    "head, body, expected",
+    [
+        # A meta tag wins over microdata; microdata (a <time> first) over JSON-LD.
+        (
+            '<meta property="article:published_time" content="2024-05-01T10:00:00Z">',
+            '<span itemprop="datePublished" datetime="2023-01-01T00:00:00Z">x</span>',
+            dt.datetime(2024, 5, 1, 10, tzinfo=UTC),
+        ),
+        (
+            '<meta property="article:published_time" content="kein Datum">'
+            + ld('{"@type": "NewsArticle", "datePublished": "2022-02-02T00:00:00Z"}'),
+            '<span itemprop="datePublished" datetime="2023-01-01T00:00:00Z">x</span>'
+            '<time itemprop="datePublished" datetime="2023-03-03T00:00:00Z">Mär</time>',
+            dt.datetime(2023, 3, 3, tzinfo=UTC),
+        ),
+        (
+            ld('{"@type": "NewsArticle", "datePublished": "2022-02-02T00:00:00Z"}'),
+            '<span itemprop="datePublished">ohne datetime</span>',
+            dt.datetime(2022, 2, 2, tzinfo=UTC),
+        ),
+    ],
+)
+def test_published_at_sources_in_order(head: str, body: str, expected: dt.datetime) -> None:
+    assert page_published_at(page(head, body), "https://example.test/a") == expected
+
+
+def test_modified_at_microdata_only_after_meta() -> None:
+    body = '<meta itemprop="dateModified" content="2023-01-01T00:00:00Z"><p>x</p>'
+    assert modified_at(page("", body)) == dt.datetime(2023, 1, 1, tzinfo=UTC)
+    head = '<meta property="article:modified_time" content="2024-01-01T00:00:00+01:00">'
+    assert modified_at(page(head, body)) == dt.datetime(2023, 12, 31, 23, tzinfo=UTC)

@@ -4,10 +4,18 @@
 from __future__ import annotations
 
 import pytest
+from lxml import etree
 from lxml import html as lxml_html
 
 from transforms.text.extract import ExtractConfig, extract_text, extractor_tree
-from transforms.text.restore import page_blocks, restore_from_page, restore_siblings
+from transforms.text.restore import (
+    _upward,
+    discarded_nodes,
+    is_discarded,
+    page_blocks,
+    restore_from_page,
+    restore_siblings,
+)
 
 BODY = """
 <html><body>
@@ -85,6 +93,28 @@ def test_page_blocks_read_nested_blocks_through_the_inner_ones_and_collapse_spac
     assert [text for _node, text in page_blocks(page)] == [
         "Erster Punkt", "Zweiter Punkt", "Ein Zitat."
     ]
+
+
+@pytest.mark.parametrize(
+    "body, expected",
+    [
+        # The inner block deep inside inline elements, and a leaf block after the outer one.
+        ("<li><span><b><p>Innen</p></b></span> Rest</li><p>Danach</p>", ["Innen", "Danach"]),
+        # A block with inline children only, then a sibling block: no inner block.
+        ("<p><a>Eins</a> <b>zwei</b></p><p>Drei</p>", ["Eins zwei", "Drei"]),
+        # The page's last block has children but no block below them.
+        (
+            "<p>Erst</p><blockquote><em>Zitat</em> \U0001F600</blockquote>",
+            ["Erst", "Zitat \U0001F600"],
+        ),
+        # Blocks nested three deep: only the innermost one is read.
+        ("<blockquote><ul><li><h3>Tief</h3></li></ul></blockquote><dd>Ende</dd>", ["Tief", "Ende"]),
+        ("", []),
+    ],
+)
+def test_page_blocks_only_leaf_blocks(body: str, expected: list[str]) -> None:
+    page = lxml_html.fromstring(f"<html><body>{body}<div></div></body></html>")
+    assert [text for _node, text in page_blocks(page)] == expected
 
 
 def test_extractor_tree_drops_what_trafilatura_deletes_and_keeps_tails_and_json_ld() -> None:
@@ -170,3 +200,38 @@ def test_a_block_trafilatura_discards_by_its_class_stays_out() -> None:
     text, used = extract_text(page, "https://example.test/a", short_ok("page"))
     assert "Mia Beispiel" not in text and used == "precision"
     assert all(paragraph in text for paragraph in LONG)
+
+
+def test_is_discarded_is_membership_in_discarded_nodes() -> None:
+    """The upward test on one element agrees with trafilatura's expressions run on the whole
+    page, for every element: nested discarded containers, a discarding class on the root
+    itself (the expressions look below it), non-ASCII and beyond-BMP text."""
+    page = lxml_html.fromstring(
+        "<html class='sidebar'><body><div class='article'><p>Grüße \U0001F600</p>"
+        "<div id='newsletter'><section><p>Abonnieren</p><span class='x'>a</span></section></div>"
+        "<p class='byline'>Von Mia</p><div class='Teaser-box'><p>Mehr</p></div>"
+        "<span style='display:none'><b>weg</b></span><p aria-hidden='true'>x</p>"
+        "<div role='Navigation'><ul><li>Start</li></ul></div></div><p>Ende</p></body></html>"
+    )
+    discarded = discarded_nodes(page)
+    elements = [el for el in page.iter() if isinstance(el.tag, str)]
+    assert [is_discarded(el, page) for el in elements] == [el in discarded for el in elements]
+    gone = {el.text for el in elements if is_discarded(el, page)}
+    assert gone >= {"Abonnieren", "Von Mia", "Mehr", "weg"}
+    assert not is_discarded(page, page)
+
+
+def test_upward_only_turns_descendant_tests() -> None:
+    assert _upward(etree.XPath(".//*[@class='x']")).path == "ancestor-or-self::*[@class='x']"
+    assert _upward(etree.XPath(".//*/p")) is None
+    assert _upward(etree.XPath("//p[@class='x']")) is None
+
+
+def test_restore_siblings_keys_blocks_of_any_spacing() -> None:
+    """Blocks not from page_blocks may carry their page's spacing and case; they still anchor."""
+    parent = lxml_html.fromstring("<div><p>a</p><p>b</p><p>c</p></div>")
+    first, gap, last = list(parent)
+    blocks = [(first, "  Erster\n Absatz "), (gap, "Dazwischen"), (last, "LETZTER  Absatz")]
+    assert restore_siblings("Erster Absatz\nletzter absatz", blocks) == (
+        "Erster Absatz\nDazwischen\nletzter absatz"
+    )

@@ -21,7 +21,8 @@ import itertools
 from collections.abc import Callable
 from typing import Any
 
-from trafilatura.xpaths import OVERALL_DISCARD_XPATH, TEASER_DISCARD_XPATH
+from lxml import etree
+from trafilatura.xpaths import OVERALL_DISCARD_XPATH, REGEXP_NS, TEASER_DISCARD_XPATH
 
 # Leaf text blocks. A block holding another (a <li> with a <p>) is read through its inner ones.
 BLOCKS = ("p", "h1", "h2", "h3", "h4", "h5", "h6", "li", "blockquote", "pre", "dd", "dt")
@@ -37,15 +38,16 @@ def _key(line: str) -> str:
     return " ".join(line.split()).casefold()
 
 
-def _anchors(mine: list[str], theirs: list[str]) -> list[tuple[int, int]]:
-    """(index in ``theirs``, index in ``mine``) of the lines both have, in both orders."""
+def _anchors(mine: list[str], their_keys: list[str]) -> list[tuple[int, int]]:
+    """(index in theirs, index in ``mine``) of the lines both have, in both orders; theirs
+    given by their :func:`_key`."""
     where: dict[str, int] = {}
     for i, line in enumerate(mine):
         where.setdefault(_key(line), i)
     anchors: list[tuple[int, int]] = []
     last = -1
-    for j, line in enumerate(theirs):
-        i = where.get(_key(line))
+    for j, key in enumerate(their_keys):
+        i = where.get(key)
         if i is not None and i > last:
             anchors.append((j, i))
             last = i
@@ -71,7 +73,7 @@ def restore_dropped(precise: str, default: str) -> str:
     text's first line."""
     mine = [line for line in precise.splitlines() if line.strip()]
     theirs = [line for line in default.splitlines() if line.strip()]
-    anchors = _anchors(mine, theirs)
+    anchors = _anchors(mine, [_key(line) for line in theirs])
     inserts = {
         i: theirs[j + 1 : k]
         for (j, i), (k, n) in itertools.pairwise(anchors)
@@ -90,8 +92,13 @@ def restore_dropped(precise: str, default: str) -> str:
 def page_blocks(tree: Any) -> list[tuple[Any, str]]:
     """(element, text with whitespace collapsed) of the page's leaf blocks, in page order."""
     blocks = []
-    for node in tree.iter(*BLOCKS):
-        if next(node.iterdescendants(*BLOCKS), None) is not None:
+    nodes = list(tree.iter(*BLOCKS))
+    for i, node in enumerate(nodes):
+        # A block holds another exactly when the next block in page order is inside it: a
+        # look at that one block's ancestors, where a descendant search per block (its tag
+        # matcher set up anew each time) was a third of this function's time.
+        after = nodes[i + 1] if len(node) and i + 1 < len(nodes) else None
+        if after is not None and any(a is node for a in after.iterancestors()):
             continue
         text = " ".join(node.text_content().split())
         if text:
@@ -105,9 +112,15 @@ def restore_siblings(
     """``precise`` with the blocks that stand between two of its consecutive lines put back,
     when those blocks and both lines' blocks are children of one element; with ``keep``, only
     the gap's blocks it accepts (asked only when there is a gap to fill)."""
+    return _restore_siblings(precise, blocks, [_key(text) for _node, text in blocks], keep)
+
+
+def _restore_siblings(
+    precise: str, blocks: list[tuple[Any, str]], keys: list[str], keep: Callable[[Any], bool] | None
+) -> str:
     mine = [line for line in precise.splitlines() if line.strip()]
     # (block index, precise line index) of blocks that are precise lines, both in order.
-    anchors = _anchors(mine, [text for _node, text in blocks])
+    anchors = _anchors(mine, keys)
     inserts: dict[int, list[str]] = {}
     for (j, i), (k, n) in itertools.pairwise(anchors):
         if n != i + 1 or k - j <= 1:
@@ -135,11 +148,43 @@ def discarded_nodes(tree: Any) -> set[Any]:
     return found
 
 
+def _upward(expression: etree.XPath) -> etree.XPath | None:
+    """``.//*[test]`` (every element under the context that passes) → ``ancestor-or-self::*[test]``
+    (the context and its ancestors that pass); None for an expression of another shape."""
+    path = expression.path.strip()
+    if not path.startswith(".//*") or path.startswith(".//*/"):
+        return None
+    return etree.XPath("ancestor-or-self::*" + path[len(".//*") :], namespaces={"re": REGEXP_NS})
+
+
+# The discard expressions turned upward: whether one block is in a discarded element is the same
+# test on the block and its ancestors, a dozen elements instead of the whole page (the tests'
+# EXSLT regexes call back into Python for every element: ~4 ms a page for discarded_nodes).
+_DISCARD_UPWARD = tuple(_upward(x) for x in (*OVERALL_DISCARD_XPATH, *TEASER_DISCARD_XPATH))
+
+
+def is_discarded(node: Any, tree: Any) -> bool:
+    """Whether ``node`` (inside ``tree``) is in :func:`discarded_nodes` of ``tree``."""
+    # The expressions ask from ``tree`` for the elements below it: ``tree`` and what is above
+    # it do not count.
+    inside = set()
+    for el in (node, *node.iterancestors()):
+        if el is tree:
+            break
+        inside.add(el)
+    return any(el in inside for upward in _DISCARD_UPWARD for el in upward(node))
+
+
 def restore_from_page(precise: str, tree: Any) -> str:
     """:func:`restore_siblings` over the blocks of ``tree`` (the page as trafilatura read it),
     leaving out blocks that trafilatura discards by class in any mode: precision mode dropped
     a byline or a "read more" box for that reason, not because it is stricter."""
-    discarded: set[Any] | None = None
+    blocks = page_blocks(tree)
+    # Their whitespace is collapsed already: casefold() is their _key.
+    keys = [text.casefold() for _node, text in blocks]
+    if all(upward is not None for upward in _DISCARD_UPWARD):
+        return _restore_siblings(precise, blocks, keys, lambda node: not is_discarded(node, tree))
+    discarded: set[Any] | None = None  # a trafilatura whose expressions can't be turned upward
 
     def keep(node: Any) -> bool:
         nonlocal discarded
@@ -147,4 +192,4 @@ def restore_from_page(precise: str, tree: Any) -> str:
             discarded = discarded_nodes(tree)
         return node not in discarded
 
-    return restore_siblings(precise, page_blocks(tree), keep)
+    return _restore_siblings(precise, blocks, keys, keep)
