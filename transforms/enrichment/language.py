@@ -19,8 +19,6 @@ from __future__ import annotations
 import dataclasses
 import functools
 import math
-import os
-import tempfile
 import threading
 from collections.abc import Iterator
 from typing import Any
@@ -29,6 +27,7 @@ import apache_beam as beam
 import numpy as np
 
 from transforms import progress
+from transforms.enrichment.kernels import import_kernel
 from transforms.storage.deadletter import ParDoWithDeadLetters
 from transforms.records import Article
 
@@ -43,8 +42,6 @@ MAX_CHARS = 1000
 
 # A text with features, so that both compiled functions run once when an identifier is made.
 _WARM_UP = "Ein kurzer Text, a short text."
-# Where the compiled walk is cached when numba finds no writable place of its own (as topic's).
-KERNEL_CACHE_FALLBACK = "newsbeam-numba"
 
 
 def load_reference_identifier() -> Any:
@@ -60,17 +57,7 @@ def load_identifier() -> Identifier:
 
 @functools.lru_cache(maxsize=1)
 def _kernel() -> Any:
-    # Imported on first use: numba takes ~0.5 s to import, which `import language` should not cost.
-    try:
-        from transforms.enrichment import language_kernel
-    except RuntimeError:
-        # numba raises this when neither NUMBA_CACHE_DIR, nor the package's __pycache__, nor
-        # the user's cache directory is writable (a read-only image with a read-only home).
-        import numba
-
-        numba.config.CACHE_DIR = os.path.join(tempfile.gettempdir(), KERNEL_CACHE_FALLBACK)
-        from transforms.enrichment import language_kernel
-    return language_kernel
+    return import_kernel("transforms.enrichment.language_kernel")
 
 
 def _raw_floor() -> float:

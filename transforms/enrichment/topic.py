@@ -24,9 +24,7 @@ import functools
 import importlib.resources
 import io
 import json
-import os
 import re
-import tempfile
 import threading
 import urllib.parse
 from collections.abc import Iterable, Mapping
@@ -37,6 +35,7 @@ import apache_beam as beam
 import numpy as np
 import yaml
 
+from transforms.enrichment.kernels import import_kernel
 from transforms.storage.deadletter import ToDeadLetter
 from transforms.records import Article
 from transforms.enrichment.topic_seeds import Seeds, letter_table, seed_scores, seed_words
@@ -248,23 +247,9 @@ def vectorize(
 _KERNEL_MAX_BUCKETS_LOG2 = 22
 
 
-# Where the compiled kernel is cached when numba finds no writable place of its own.
-KERNEL_CACHE_FALLBACK = "newsbeam-numba"
-
-
 @functools.lru_cache(maxsize=1)
 def _kernel() -> Any:
-    # Imported on first use: numba takes ~0.5 s to import, which `import topic` should not cost.
-    try:
-        from transforms.enrichment import topic_kernel
-    except RuntimeError:
-        # numba raises this when neither NUMBA_CACHE_DIR, nor the package's __pycache__, nor
-        # the user's cache directory is writable (a read-only image with a read-only home).
-        import numba
-
-        numba.config.CACHE_DIR = os.path.join(tempfile.gettempdir(), KERNEL_CACHE_FALLBACK)
-        from transforms.enrichment import topic_kernel
-    return topic_kernel
+    return import_kernel("transforms.enrichment.topic_kernel")
 
 
 WEIGHTS_FILE = "weights.npz"
