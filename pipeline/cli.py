@@ -375,6 +375,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"newsbeam {args.command}: error: {problem}", file=sys.stderr)
             return EXIT_CONFIG
     commands.configure(args)
+    if args.command in BEAM_COMMANDS and not commands.uses_dask(args):
+        # The language model takes ~1.5 s to load, mostly decompression that leaves the
+        # interpreter free: started now, it overlaps the imports and graph building below
+        # instead of holding up the pipeline's first article.
+        from transforms.enrichment.language_model import preload
+
+        preload()
     from pipeline.config import ConfigError
     from pipeline.reading import OutputError
 

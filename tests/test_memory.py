@@ -224,3 +224,35 @@ def test_simhash_values_are_pinned() -> None:
         "1985bde1624fe513",
         "73a7ed2055f5e7a9",
     ]
+
+
+def test_link_set_merges_partial_sets_into_one_sorted_array() -> None:
+    from transforms.storage.memory import LinkSet, link_hash
+
+    combine = LinkSet()
+    keys = ["x.test/a", "x.test/b", "y.test/c", "x.test/a"]
+    parts = [combine.create_accumulator() for _ in range(3)]
+    for i, key in enumerate(keys):  # as workers would see them: split, one repeated
+        parts[i % 3] = combine.add_input(parts[i % 3], link_hash(key))
+    merged = combine.extract_output(combine.merge_accumulators(parts))
+    assert merged.dtype == np.uint64
+    assert merged.tolist() == sorted({link_hash(k) for k in keys})
+    assert combine.extract_output(combine.create_accumulator()).size == 0
+    assert link_hash("x.test/a") == link_hash("x.test/a") != link_hash("x.test/b")
+
+
+def test_seen_earlier_matches_link_or_canonical_url_whatever_the_scheme() -> None:
+    from transforms.storage.memory import LinkSet, _remembered_link_hashes, seen_earlier
+
+    combine = LinkSet()
+    acc = combine.create_accumulator()
+    for item in (Remembered("y1", None, "2026-11-23", "https://www.x.test/a", None),
+                 Remembered("y2", None, "2026-11-23", "https://amp.x.test/b", "https://x.test/b")):
+        for value in _remembered_link_hashes(item):
+            acc = combine.add_input(acc, value)
+    links = combine.extract_output(acc)
+    story = _article("s", _story(1), 8)
+    assert seen_earlier(dataclasses.replace(story, url="http://x.test/a"), links)  # no www, http
+    assert seen_earlier(dataclasses.replace(story, url="https://x.test/z", canonical_url="https://x.test/b"), links)
+    assert not seen_earlier(dataclasses.replace(story, url="https://x.test/ab"), links)  # not a prefix
+    assert not seen_earlier(dataclasses.replace(story, url="https://x.test/a"), np.zeros(0, np.uint64))

@@ -308,3 +308,27 @@ def test_preload_loads_the_kernel_before_the_first_article() -> None:
     )
     assert done.stdout.split() == ["1", "1"]
     assert "Traceback" not in done.stderr
+
+
+def test_the_stage_setup_reuses_the_model_the_warm_up_loaded() -> None:
+    """The warm-up thread reads the weights; the stage's setup in the same process finds that
+    model instead of reading them again (start-up is on the path of the first page)."""
+    script = (
+        "from transforms.enrichment import topic\n"
+        "loads = []\n"
+        "real = topic.TopicModel.load.__func__\n"
+        "topic.TopicModel.load = classmethod(lambda cls, path=None: loads.append(path) or real(cls, path))\n"
+        "topic.preload().join()\n"
+        "fn = topic._ClassifyFn(None)\n"
+        "fn.setup()\n"
+        "other = topic._ClassifyFn('commercial')\n"
+        "other.setup()\n"
+        "again = topic._ClassifyFn(None)\n"
+        "again.setup()\n"
+        "assert fn._model is again._model and fn._model is not other._model\n"
+        "print(loads)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], cwd=REPO, check=True, capture_output=True, text=True
+    )
+    assert done.stdout.split() == ["[None,", "'commercial']"]

@@ -774,9 +774,23 @@ def classify_article(
     return result
 
 
+_SHARED: dict[str | None, tuple[TopicModel, Lexicon]] = {}
+_SHARED_LOCK = threading.Lock()
+
+
+def shared_model(model_dir: str | None = None) -> tuple[TopicModel, Lexicon]:
+    """One (model, lexicon) per process and model directory: the warm-up thread loads them
+    while the graph is built, and the stage's setup then finds them instead of reading the
+    weights a second time. Classifying only reads both (the kernel's scratch is per thread)."""
+    with _SHARED_LOCK:
+        if model_dir not in _SHARED:
+            _SHARED[model_dir] = (TopicModel.load(model_dir), Lexicon.load())
+        return _SHARED[model_dir]
+
+
 def _warm_up(model_dir: str | None) -> None:
     try:
-        model = TopicModel.load(model_dir)
+        model, _ = shared_model(model_dir)
         model.predict_proba("", "warm up")
     except Exception:  # noqa: BLE001 - only a warm-up: the stage's own load reports the error
         pass
@@ -801,8 +815,7 @@ class _ClassifyFn(beam.DoFn):
         self._out = beam.metrics.Metrics.counter("topic", "out")
 
     def setup(self) -> None:
-        self._model = TopicModel.load(self._model_dir)
-        self._lexicon = Lexicon.load()
+        self._model, self._lexicon = shared_model(self._model_dir)
 
     def process(self, article: Article):
         self._in.inc()

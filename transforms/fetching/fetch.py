@@ -48,6 +48,7 @@ from transforms.fetching.politeness import (
     RobotsCache,
     robots_from_response,
 )
+from transforms.fetching.spread import SpreadByHost
 from transforms.records import DeadLetter, FeedEntry, FetchedPage, utc_now
 
 RAW = "raw"  # tag of the answers kept for the archive
@@ -336,7 +337,8 @@ class FetchArticles(beam.PTransform):
     """Distinct ``FeedEntry`` → (``FetchedPage``, ``DeadLetter``), and with ``archive`` a third
     PCollection: every answer received, as ``FetchedPage``.
 
-    ``spread``: reshuffle before fetching so the slow step is spread over workers. Streaming
+    ``spread``: regroup before fetching so the slow step is spread over workers, and the hosts
+    interleaved (transforms/fetching/spread.py). Streaming
     pipelines on a runner whose watermark stands still while the source runs (the Python
     DirectRunner) pass False, as a Reshuffle there holds every element until the stream ends.
     """
@@ -348,7 +350,7 @@ class FetchArticles(beam.PTransform):
         self._archive = archive
 
     def expand(self, entries):
-        spread = entries | "SpreadArticles" >> beam.Reshuffle() if self._spread else entries
+        spread = entries | "SpreadArticles" >> SpreadByHost(host_of) if self._spread else entries
         # A plain ParDo, not ParDoWithDeadLetters: pages leave in later calls than the element
         # that asked for them, with that element's window and timestamp, and Beam's exception
         # wrapper hides those parameters from process(). Nothing escapes _fetch_one anyway:
