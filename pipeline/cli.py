@@ -352,9 +352,12 @@ def _quiet_stdout() -> None:
 
 
 def _exit_at_once(code: int) -> None:
-    """End the process now, as the command after a signal (staging discarded, lock released):
-    fetch threads still waiting on a slow server would hold it for up to their read timeout, and
-    a second Ctrl-C meanwhile would end in a traceback from the interpreter's shutdown."""
+    """End the process now, once a pipeline command is done (its files published or its
+    staging discarded, the lock released, everything printed). After a signal, fetch threads
+    still waiting on a slow server would hold the process for up to their read timeout, and a
+    second Ctrl-C meanwhile would end in a traceback from the interpreter's shutdown. After a
+    run that went well, the shutdown only frees memory object by object: 1.2 s of a 49 s run of
+    2,000 pages (bench/throughput.py)."""
     logging.shutdown()
     sys.stdout.flush()
     sys.stderr.flush()
@@ -388,7 +391,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command in BEAM_COMMANDS:
             code = args.func(args, rest)
-            if code == EXIT_INTERRUPTED and argv is None:
+            if argv is None:
                 _exit_at_once(code)
             return code
         return args.func(args)

@@ -122,6 +122,7 @@ _SHARED_LOCK = threading.Lock()
 
 
 _PRELOAD: list[threading.Thread] = []
+_PRELOAD_LOCK = threading.Lock()  # not _SHARED_LOCK: the loading thread holds that one
 
 
 def shared_identifier() -> Identifier:
@@ -137,7 +138,7 @@ def preload() -> threading.Thread:
     """Load the shared identifier on a background thread, once per process (the CLI calls
     this first thing, the batch run again before its graph is built: the second call returns
     the first thread)."""
-    with _SHARED_LOCK:
+    with _PRELOAD_LOCK:
         if not _PRELOAD:
             thread = threading.Thread(target=_load_quietly, name="newsbeam-preload", daemon=True)
             thread.start()
