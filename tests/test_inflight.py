@@ -232,3 +232,41 @@ def test_a_script_without_a_main_guard_still_gets_its_articles_and_is_told_why(t
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.split("\n").count("articles 12") == 1
     assert "under `if __name__ == '__main__':`" in done.stderr
+
+
+def test_host_queue_pop_soonest_takes_the_earliest_host() -> None:
+    queue = HostQueue()
+    for host in ("a", "b", "c"):
+        queue.put(host, f"{host}0")
+    when = {"a": 5.0, "b": 2.0, "c": 2.0}
+    assert queue.pop_soonest(lambda h: True, when.__getitem__) == "b0"  # first in turn among equals
+    assert queue.pop_soonest(lambda h: h != "c", when.__getitem__) == "a0"
+    assert queue.pop_soonest(lambda h: False, when.__getitem__) is None
+    assert len(queue) == 1
+
+
+def test_fetch_slots_go_to_hosts_that_may_start_now() -> None:
+    # h0 and h1 were asked moments ago and must wait out their spacing; h2 may start at once.
+    # A slot given to h0 in plain turn would sleep through the wait while h2 stood by.
+    cfg = FetchConfig(http=HttpConfig(allow_private_hosts=True), concurrency=1, per_host=2,
+                      per_host_delay=5, respect_robots=False)
+    fn = _FetchFn(cfg)
+    fn.setup()
+    started: list[str] = []
+    try:
+        fn.start_bundle()
+        fn._pool.submit = lambda _fetch, entry: started.append(entry.url) or Future()
+        for host in ("h0.test", "h1.test"):
+            fn._throttle.reserve(host, 5)
+        for host in ("h0.test", "h1.test", "h2.test"):
+            fn._queue.put(host, (_entry(f"http://{host}/a"), 0, GlobalWindow()))
+        fn._start_fetches()
+        assert started == ["http://h2.test/a"]
+        # Nothing may start now: the slot goes to the host whose turn comes first.
+        fn._pending = InFlight()
+        fn._busy.clear()
+        fn._throttle.reserve("h1.test", 5)  # h1's next turn is now later than h0's
+        fn._start_fetches()
+        assert started[1:] == ["http://h0.test/a"]
+    finally:
+        fn.teardown()

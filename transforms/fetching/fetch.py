@@ -123,16 +123,29 @@ class HostQueue:
 
     def pop(self, ready: Callable[[str], bool]) -> object | None:
         """The oldest item of the first host in turn that is ``ready``; that host goes last."""
-        for host, items in self._hosts.items():
+        for host in self._hosts:
             if ready(host):
-                item = items.popleft()
-                self._size -= 1
-                if items:
-                    self._hosts.move_to_end(host)
-                else:
-                    del self._hosts[host]
-                return item
+                return self._take(host)
         return None
+
+    def pop_soonest(self, ready: Callable[[str], bool], when: Callable[[str], float]) -> object | None:
+        """The oldest item of the ``ready`` host with the smallest ``when`` (the first in turn
+        among equals); that host goes last."""
+        best, best_when = None, 0.0
+        for host in self._hosts:
+            if ready(host) and (best is None or when(host) < best_when):
+                best, best_when = host, when(host)
+        return None if best is None else self._take(best)
+
+    def _take(self, host: str) -> object:
+        items = self._hosts[host]
+        item = items.popleft()
+        self._size -= 1
+        if items:
+            self._hosts.move_to_end(host)
+        else:
+            del self._hosts[host]
+        return item
 
 
 def host_of(url: str) -> str:
@@ -299,9 +312,30 @@ class _FetchFn(beam.DoFn):
     def _start_fetches(self) -> None:
         """Start queued entries while slots are free, taking hosts in turn and skipping those
         with ``per_host`` fetches under way: entries often arrive host by host (one feed after
-        another), and a window filled with one host's pages would wait on that host alone."""
+        another), and a window filled with one host's pages would wait on that host alone.
+
+        Hosts whose spacing lets a request start now go first; only when none does, the host
+        whose turn comes soonest. A slot given to a host that must wait sleeps through that
+        wait: with 16 slots, 0.5 s spacing and pages handed on at ~55 a second, slots taken in
+        plain turn slept so much that the stage fetched at 74 % of what the spacing allows."""
+        spaced = self._cfg.per_host_delay > 0
+
+        def open_host(host: str) -> bool:
+            return self._busy[host] < self._cfg.per_host
+
+        def free_now(host: str) -> bool:
+            # A fetch under way has booked its host's next slot, or is about to: with spacing,
+            # a second one would sleep through it.
+            return open_host(host) and not (spaced and self._busy[host]) and not self._throttle.waits(host)
+
+        def turn(host: str) -> float:
+            booked = self._throttle.free_at(host)
+            return booked + self._cfg.per_host_delay if self._busy[host] else booked
+
         while len(self._pending) < self._cfg.concurrency:
-            item = self._queue.pop(lambda host: self._busy[host] < self._cfg.per_host)
+            item = self._queue.pop(free_now)
+            if item is None:
+                item = self._queue.pop_soonest(open_host, turn)
             if item is None:
                 return
             entry, timestamp, window = item

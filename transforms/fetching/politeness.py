@@ -294,6 +294,16 @@ class HostThrottle:
             self._next[host] = start + delay
             return start - now
 
+    def waits(self, host: str) -> bool:
+        """Whether a request to ``host`` booked now would have to wait for its slot."""
+        with self._guard:
+            return self._next.get(host, 0.0) > self._clock()
+
+    def free_at(self, host: str) -> float:
+        """When the next request to ``host`` may start (clock time; 0 when none was booked)."""
+        with self._guard:
+            return self._next.get(host, 0.0)
+
     def wait(self, host: str, delay: float) -> float:
         """Block until this request may start; returns the time waited."""
         waited = self.reserve(host, delay)
