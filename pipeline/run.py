@@ -41,6 +41,7 @@ from pipeline import output, state
 from pipeline.config import RunConfig
 from pipeline.graph import ArchivePlan, RunPlan, build
 from transforms.enrichment import language, topic
+from transforms.text import clean
 from transforms.text.extract import EXTRACT_MODULES
 from transforms.fetching.inflight import start_forkserver
 from transforms.storage.memory import apply_duplicates
@@ -358,11 +359,13 @@ def signals_deferred():
 
 def prepare_process(cfg: RunConfig) -> None:
     """Before a batch graph is built: cap heap growth, and start loading the language model,
-    the topic model's compiled kernel and the extraction processes' forkserver (which imports
-    their modules), so that these happen while the graph is built and the input is read."""
+    the topic model's compiled kernel, the cleaning rules and the extraction processes'
+    forkserver (which imports their modules), so that these happen while the graph is built
+    and the input is read."""
     limit_heap_growth()
     language.preload()
     topic.preload(cfg.topic.model)
+    clean.preload(cfg.clean.rules)
     if cfg.extract.processes:
         start_forkserver(("pipeline.worker_logging", *EXTRACT_MODULES))
 

@@ -377,3 +377,20 @@ def test_clean_counters_in_a_pipeline() -> None:
     }
     assert counters["removed:advertising"] == 2
     assert counters["in"] == counters["out"] == 1
+
+
+def test_rules_of_the_same_text_are_compiled_once_and_an_edited_file_anew(tmp_path) -> None:
+    from transforms.text.clean import load_rules
+
+    shipped = load_rules()
+    assert load_rules() is shipped  # the preload's work is what the stage gets
+    path = tmp_path / "rules.yaml"
+    path.write_text(
+        "rules:\n  - name: promo\n    kind: drop\n    pattern: 'Jetzt abonnieren!?'\n", "utf-8"
+    )
+    first = load_rules(str(path))
+    assert load_rules(str(path)) is first
+    path.write_text(
+        "rules:\n  - name: promo2\n    kind: drop\n    pattern: 'Mehr lesen'\n", "utf-8"
+    )
+    assert [r.name for r in load_rules(str(path))] == ["promo2"]
