@@ -37,6 +37,7 @@ from pipeline.run import (
     prepare_process,
     run_staged,
     signals_deferred,
+    warm_stages,
 )
 from transforms.sources.warc import WarcConfig
 from transforms.storage.memory import apply_duplicates
@@ -127,6 +128,7 @@ def replay(
         output.recover_staging(out, keep=run_id)
         staged = output.staging_dir(out, run_id)
         prepare_process(cfg)
+        warm_stages(cfg)
         counters: dict[str, int] = {}
         for forced, files in files_by_date.items():
             plan = WarcPlan(

@@ -358,16 +358,22 @@ def signals_deferred():
 
 
 def prepare_process(cfg: RunConfig) -> None:
-    """Before a batch graph is built: cap heap growth, and start loading the language model,
-    the topic model's compiled kernel, the cleaning rules and the extraction processes'
-    forkserver (which imports their modules), so that these happen while the graph is built
-    and the input is read."""
+    """Before a batch graph is built: cap heap growth, and start loading the language model
+    (if the CLI has not already) and the extraction processes' forkserver, which imports their
+    modules in a process of its own, so that these happen while the graph is built."""
     limit_heap_growth()
     language.preload()
-    topic.preload(cfg.topic.model)
-    clean.preload(cfg.clean.rules)
     if cfg.extract.processes:
         start_forkserver(("pipeline.worker_logging", *EXTRACT_MODULES))
+
+
+def warm_stages(cfg: RunConfig) -> None:
+    """Once the graph is built: load the topic model's compiled kernel and compile the
+    cleaning rules on threads, while the runner plans the stages and reads the feeds. Both
+    hold the interpreter most of the time; started before the graph, they made building it
+    take 2.2 s instead of 0.5 (issue 23, BENCHMARKS.md)."""
+    topic.preload(cfg.topic.model)
+    clean.preload(cfg.clean.rules)
 
 
 def run_staged(p: beam.Pipeline, out: str, lock: Any, run_id: str) -> Any:
@@ -429,6 +435,7 @@ def run(cfg: RunConfig, out: str, date: str, beam_args: list[str]) -> RunSummary
         prepare_process(cfg)
         p = beam.Pipeline(options=pipeline_options(beam_args))
         build(p, cfg, plan)
+        warm_stages(cfg)
         result = run_staged(p, out, lock, run_id)
         statuses = _read_statuses(plan.status_prefix)
         marked = _mark_duplicates(plan)
