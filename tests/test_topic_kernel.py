@@ -290,6 +290,13 @@ def test_a_used_model_pickles_and_runs_the_kernel_after(shipped) -> None:
     np.testing.assert_array_equal(copy.predict_proba(*DOCS[0]), expected)
 
 
+def _fresh_interpreter(script: str) -> subprocess.CompletedProcess:
+    """Run ``script`` in a new Python process (nothing imported or loaded yet)."""
+    return subprocess.run(
+        [sys.executable, "-c", script], cwd=REPO, check=True, capture_output=True, text=True
+    )
+
+
 def test_preload_loads_the_kernel_before_the_first_article() -> None:
     """``topic.preload`` (called before a batch graph is built) leaves the kernel imported and
     its machine code loaded, so the stage's first article does not pay for it; a model that
@@ -303,9 +310,7 @@ def test_preload_loads_the_kernel_before_the_first_article() -> None:
         "from transforms.enrichment import topic_kernel\n"
         "print(len(topic_kernel.probabilities.signatures), len(topic_kernel.word_bounds.signatures))\n"
     )
-    done = subprocess.run(
-        [sys.executable, "-c", script], cwd=REPO, check=True, capture_output=True, text=True
-    )
+    done = _fresh_interpreter(script)
     assert done.stdout.split() == ["1", "1"]
     assert "Traceback" not in done.stderr
 
@@ -313,22 +318,17 @@ def test_preload_loads_the_kernel_before_the_first_article() -> None:
 def test_the_stage_setup_reuses_the_model_the_warm_up_loaded() -> None:
     """The warm-up thread reads the weights; the stage's setup in the same process finds that
     model instead of reading them again (start-up is on the path of the first page)."""
-    script = (
-        "from transforms.enrichment import topic\n"
-        "loads = []\n"
-        "real = topic.TopicModel.load.__func__\n"
-        "topic.TopicModel.load = classmethod(lambda cls, path=None: loads.append(path) or real(cls, path))\n"
-        "topic.preload().join()\n"
-        "fn = topic._ClassifyFn(None)\n"
-        "fn.setup()\n"
-        "other = topic._ClassifyFn('commercial')\n"
-        "other.setup()\n"
-        "again = topic._ClassifyFn(None)\n"
-        "again.setup()\n"
-        "assert fn._model is again._model and fn._model is not other._model\n"
-        "print(loads)\n"
-    )
-    done = subprocess.run(
-        [sys.executable, "-c", script], cwd=REPO, check=True, capture_output=True, text=True
-    )
+    script = """
+from transforms.enrichment import topic
+loads = []
+real = topic.TopicModel.load.__func__
+topic.TopicModel.load = classmethod(lambda cls, path=None: loads.append(path) or real(cls, path))
+topic.preload().join()
+first, other, again = (topic._ClassifyFn(m) for m in (None, "commercial", None))
+for fn in (first, other, again):
+    fn.setup()
+assert first._model is again._model and first._model is not other._model
+print(loads)
+"""
+    done = _fresh_interpreter(script)
     assert done.stdout.split() == ["[None,", "'commercial']"]
