@@ -128,7 +128,9 @@ class HostQueue:
                 return self._take(host)
         return None
 
-    def pop_soonest(self, ready: Callable[[str], bool], when: Callable[[str], float]) -> object | None:
+    def pop_soonest(
+        self, ready: Callable[[str], bool], when: Callable[[str], float]
+    ) -> object | None:
         """The oldest item of the ``ready`` host with the smallest ``when`` (the first in turn
         among equals); that host goes last."""
         best, best_when = None, 0.0
@@ -315,9 +317,8 @@ class _FetchFn(beam.DoFn):
         another), and a window filled with one host's pages would wait on that host alone.
 
         Hosts whose spacing lets a request start now go first; only when none does, the host
-        whose turn comes soonest. A slot given to a host that must wait sleeps through that
-        wait: with 16 slots, 0.5 s spacing and pages handed on at ~55 a second, slots taken in
-        plain turn slept so much that the stage fetched at 74 % of what the spacing allows."""
+        whose turn comes soonest. A slot given in plain turn to a host inside its spacing
+        sleeps through the wait while hosts that could start stand by."""
         spaced = self._cfg.per_host_delay > 0
 
         def open_host(host: str) -> bool:
@@ -326,7 +327,9 @@ class _FetchFn(beam.DoFn):
         def free_now(host: str) -> bool:
             # A fetch under way has booked its host's next slot, or is about to: with spacing,
             # a second one would sleep through it.
-            return open_host(host) and not (spaced and self._busy[host]) and not self._throttle.waits(host)
+            if not open_host(host) or (spaced and self._busy[host]):
+                return False
+            return not self._throttle.waits(host)
 
         def turn(host: str) -> float:
             booked = self._throttle.free_at(host)
