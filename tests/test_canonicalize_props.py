@@ -28,7 +28,7 @@ SEGMENTS = st.text(
     ),
     min_size=1,
     max_size=12,
-)
+).filter(lambda seg: seg not in (".", ".."))  # dot segments are resolved away (RFC 3986 5.2.4)
 PATHS = st.builds(
     lambda segs, slash: "/" + "/".join(segs) + ("/" if slash and segs else ""),
     st.lists(SEGMENTS, max_size=4),
@@ -155,3 +155,12 @@ def test_relative_links_resolve_against_the_feed(path: str, host: str) -> None:
     got = urllib.parse.urlsplit(url)
     assert (got.scheme, got.hostname) == ("https", host)
     assert urllib.parse.unquote(got.path) == path
+
+
+@pytest.mark.parametrize(
+    ("link", "expected"),
+    [("/.", "https://x.test/"), ("/a/./b/../c", "https://x.test/a/c"), ("../story", "https://x.test/story")],
+)
+def test_dot_segments_of_relative_links_are_resolved(link: str, expected: str) -> None:
+    # The path strategy above leaves "." and ".." out: resolving a link removes them.
+    assert canonical_url(link, base="https://x.test/feeds/rss.xml") == expected

@@ -119,8 +119,6 @@ class Identifier:
 
 _SHARED: list[Identifier] = []
 _SHARED_LOCK = threading.Lock()
-
-
 _PRELOAD: list[threading.Thread] = []
 _PRELOAD_LOCK = threading.Lock()  # not _SHARED_LOCK: the loading thread holds that one
 
