@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from transforms.enrichment.kernels import import_kernel
+from transforms.warm import in_background, once_per_process
 
 # A text with features, so that both compiled functions run once when an identifier is made.
 _WARM_UP = "Ein kurzer Text, a short text."
@@ -117,35 +118,15 @@ class Identifier:
         return self.reference.nb_classes[i], conf
 
 
-_SHARED: list[Identifier] = []
-_SHARED_LOCK = threading.Lock()
-_PRELOAD: list[threading.Thread] = []
-_PRELOAD_LOCK = threading.Lock()  # not _SHARED_LOCK: the loading thread holds that one
-
-
+@once_per_process
 def shared_identifier() -> Identifier:
     """One identifier per process, loaded once however many threads ask; classifying only
     reads the model."""
-    with _SHARED_LOCK:
-        if not _SHARED:
-            _SHARED.append(load_identifier())
-        return _SHARED[0]
+    return load_identifier()
 
 
 def preload() -> threading.Thread:
-    """Load the shared identifier on a background thread, once per process (the CLI calls
-    this first thing, the batch run again before its graph is built: the second call returns
-    the first thread)."""
-    with _PRELOAD_LOCK:
-        if not _PRELOAD:
-            thread = threading.Thread(target=_load_quietly, name="newsbeam-preload", daemon=True)
-            thread.start()
-            _PRELOAD.append(thread)
-        return _PRELOAD[0]
-
-
-def _load_quietly() -> None:
-    try:
-        shared_identifier()
-    except Exception:  # noqa: BLE001 - only a warm-up: the stage's own load reports the error
-        pass
+    """Load the shared identifier on a background thread. The CLI calls this first thing and
+    the batch run again before its graph is built; the second thread only waits for the first
+    one's load."""
+    return in_background("newsbeam-preload", shared_identifier)

@@ -36,6 +36,7 @@ import numpy as np
 import yaml
 
 from transforms.enrichment.kernels import import_kernel
+from transforms.warm import in_background, once_per_process
 from transforms.storage.deadletter import ToDeadLetter
 from transforms.records import Article
 from transforms.enrichment.topic_seeds import Seeds, letter_table, seed_scores, seed_words
@@ -774,35 +775,24 @@ def classify_article(
     return result
 
 
-_SHARED: dict[str | None, tuple[TopicModel, Lexicon]] = {}
-_SHARED_LOCK = threading.Lock()
-
-
-def shared_model(model_dir: str | None = None) -> tuple[TopicModel, Lexicon]:
+@once_per_process
+def shared_model(model_dir: str | None) -> tuple[TopicModel, Lexicon]:
     """One (model, lexicon) per process and model directory: the warm-up thread loads them
     while the graph is built, and the stage's setup then finds them instead of reading the
     weights a second time. Classifying only reads both (the kernel's scratch is per thread)."""
-    with _SHARED_LOCK:
-        if model_dir not in _SHARED:
-            _SHARED[model_dir] = (TopicModel.load(model_dir), Lexicon.load())
-        return _SHARED[model_dir]
+    return TopicModel.load(model_dir), Lexicon.load()
 
 
 def _warm_up(model_dir: str | None) -> None:
-    try:
-        model, _ = shared_model(model_dir)
-        model.predict_proba("", "warm up")
-    except Exception:  # noqa: BLE001 - only a warm-up: the stage's own load reports the error
-        pass
+    model, _ = shared_model(model_dir)
+    model.predict_proba("", "warm up")
 
 
 def preload(model_dir: str | None = None) -> threading.Thread:
     """Import the compiled kernel and load its cached machine code on a background thread (call
     before the pipeline starts). The first classification costs about a second for that,
     numba's import most of it; in the stage it would stall every page behind the first one."""
-    thread = threading.Thread(target=_warm_up, args=(model_dir,), name="newsbeam-topic-preload", daemon=True)
-    thread.start()
-    return thread
+    return in_background("newsbeam-topic-preload", _warm_up, model_dir)
 
 
 # --- Beam ------------------------------------------------------------------------------------

@@ -296,8 +296,7 @@ class HostThrottle:
 
     def waits(self, host: str) -> bool:
         """Whether a request to ``host`` booked now would have to wait for its slot."""
-        with self._guard:
-            return self._next.get(host, 0.0) > self._clock()
+        return self.free_at(host) > self._clock()
 
     def free_at(self, host: str) -> float:
         """When the next request to ``host`` may start (clock time; 0 when none was booked)."""

@@ -366,8 +366,13 @@ def link_hash(key: str) -> int:
     return int.from_bytes(hashlib.blake2b(key.encode("utf-8"), digest_size=8).digest(), "big")
 
 
+def _link_keys(record: Article | Remembered) -> set[str]:
+    """The keys of a record's feed link and canonical URL (one when they are the same page)."""
+    return {link_key(record.url), link_key(record.canonical_url)} - {None}
+
+
 def _remembered_link_hashes(item: Remembered) -> Iterator[int]:
-    for key in {link_key(item.url), link_key(item.canonical_url)} - {None}:
+    for key in _link_keys(item):
         yield link_hash(key)
 
 
@@ -398,7 +403,7 @@ def seen_earlier(article: Article, links: np.ndarray) -> bool:
     same 64-bit hash: with a million links remembered, about one run in 10^10 of 2,000 articles."""
     if not links.size:
         return False
-    for key in {link_key(article.url), link_key(article.canonical_url)} - {None}:
+    for key in _link_keys(article):
         value = np.uint64(link_hash(key))
         at = int(np.searchsorted(links, value))
         if at < links.size and links[at] == value:

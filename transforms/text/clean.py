@@ -33,6 +33,7 @@ import yaml
 from transforms.storage.deadletter import ParDoWithDeadLetters
 from transforms.text.required_chars import required_chars
 from transforms.records import Article
+from transforms.warm import in_background, once_per_process
 
 KINDS = ("credit", "caption", "suffix", "drop")
 TITLE_RULE = "title_repeat"
@@ -158,7 +159,7 @@ def load_rules(path: str | None = None) -> tuple[Rule, ...]:
     return _rules_of(text)
 
 
-@functools.lru_cache(maxsize=8)
+@once_per_process
 def _rules_of(text: str) -> tuple[Rule, ...]:
     # Keyed by the file's text, so an edited file is compiled anew. Compiling the shipped
     # rules takes ~0.3 s (the character pre-filters), on the path of a run's first article
@@ -169,16 +170,7 @@ def _rules_of(text: str) -> tuple[Rule, ...]:
 def preload(path: str | None = None) -> threading.Thread:
     """Compile the rules on a background thread (call before the pipeline starts); a rule
     file that fails is left to the stage to report."""
-    thread = threading.Thread(target=_load_quietly, args=(path,), name="newsbeam-rules", daemon=True)
-    thread.start()
-    return thread
-
-
-def _load_quietly(path: str | None) -> None:
-    try:
-        load_rules(path)
-    except Exception:  # noqa: BLE001 - only a warm-up: the stage's setup reports the error
-        pass
+    return in_background("newsbeam-rules", load_rules, path)
 
 
 @functools.lru_cache(maxsize=1)
