@@ -356,14 +356,15 @@ class TreeWatch:
 
 def fetch_bound(hosts: int, latency: float, fetch: dict | None) -> float:
     """Pages/s no fetcher with these fetch settings (None: the product's defaults) can beat on
-    this site: request starts to one host at most every ``per_host_delay`` seconds, at most
-    ``per_host`` to one host and ``concurrency`` in all in flight, each taking ``latency``."""
+    this site: request starts to one host at most every ``per_host_delay`` seconds (``auto``:
+    its spacing for a host answering in ``latency``), at most ``per_host`` to one host and
+    ``concurrency`` in all in flight, each taking ``latency``."""
     from transforms.fetching.fetch import FetchConfig
 
     cfg = FetchConfig(**{k: v for k, v in (fetch or {}).items() if k in FetchConfig.model_fields})
     bounds = [min(cfg.concurrency, hosts * cfg.per_host) / latency]
-    if cfg.per_host_delay > 0:
-        bounds.append(hosts / cfg.per_host_delay)
+    if cfg.spaced and cfg.spacing(latency) > 0:
+        bounds.append(hosts / cfg.spacing(latency))
     return min(bounds)
 
 

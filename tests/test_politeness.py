@@ -21,6 +21,7 @@ from transforms.fetching.fetch import (
     Skip,
     _FetchFn,
     host_delay,
+    host_of,
     robots_http,
     robots_verdict,
 )
@@ -30,9 +31,13 @@ from transforms.fetching.politeness import (
     DISALLOW_ALL,
     RULES,
     UNAVAILABLE,
+    UNKNOWN_HOST_SPACING,
     HostThrottle,
+    ResponseTimes,
     Robots,
     RobotsCache,
+    auto_spacing,
+    healthy_answer,
     parse_robots,
     pattern_matches,
     product_token,
@@ -166,6 +171,74 @@ def test_host_delay_takes_crawl_delay_up_to_the_cap() -> None:
     assert host_delay(Robots(RULES, crawl_delay=3600), cfg) == 10
 
 
+@pytest.mark.parametrize(
+    ("response_time", "spacing"),
+    [
+        (None, UNKNOWN_HOST_SPACING),  # not timed yet: as cautious as the old fixed default
+        (0.002, 0.2),  # a loopback-fast host: the floor bounds its rate
+        (0.05, 0.2),
+        (0.3, 0.6),  # a server at 300 ms is asked every 600 ms
+        (1.5, 3.0),
+        (60.0, 10.0),  # a crawling server: the wait is capped
+    ],
+)
+def test_auto_spacing_scales_with_the_response_time(response_time, spacing) -> None:
+    assert auto_spacing(response_time, 2.0, 0.2, 10.0) == pytest.approx(spacing)
+
+
+def test_auto_spacing_floor_wins_over_a_lower_ceiling() -> None:
+    assert auto_spacing(0.01, 2.0, 1.0, 0.5) == 1.0
+
+
+@pytest.mark.parametrize(
+    ("status", "attempts", "healthy"),
+    [(200, 1, True), (304, 1, True), (404, 1, True), (200, 2, False), (429, 1, False),
+     (500, 1, False), (503, 1, False)],
+)
+def test_healthy_answers(status: int, attempts: int, healthy: bool) -> None:
+    assert healthy_answer(status, attempts) is healthy
+
+
+def test_response_times_follow_a_host_halfway_per_answer() -> None:
+    times = ResponseTimes()
+    assert times.get("a") is None
+    times.observe("a", 0.4)
+    assert times.get("a") == 0.4  # the first answer is the estimate
+    times.observe("a", 0.2)
+    assert times.get("a") == pytest.approx(0.3)
+    times.observe("a", 1.3)
+    assert times.get("a") == pytest.approx(0.8)
+    assert times.get("b") is None  # per host
+
+
+def test_unhealthy_answers_never_shorten_the_spacing() -> None:
+    times = ResponseTimes()
+    times.observe("a", 0.4)
+    times.observe("a", 0.01, healthy=False)  # a fast 503
+    assert times.get("a") == 0.4
+    times.observe("a", 2.0, healthy=False)  # a timeout
+    assert times.get("a") == pytest.approx(1.2)
+    times.observe("b", 0.01, healthy=False)  # a first answer sets the estimate either way
+    assert times.get("b") == 0.01
+
+
+def test_per_host_delay_is_auto_by_default_and_fixed_when_set() -> None:
+    auto = FetchConfig()
+    assert auto.per_host_delay == "auto" and auto.spaced
+    assert host_delay(Robots(), auto, 0.05) == 0.1
+    assert host_delay(Robots(), auto, 0.01) == 0.1  # the floor: at most 10 requests a second
+    assert host_delay(Robots(), auto, 0.5) == 1.0
+    assert host_delay(Robots(), auto) == UNKNOWN_HOST_SPACING
+    assert host_delay(Robots(RULES, crawl_delay=4), auto, 0.05) == 4  # Crawl-delay still wins
+    fixed = FetchConfig(per_host_delay=0.5)
+    assert host_delay(Robots(), fixed, 3.0) == 0.5  # a number is kept, whatever the host's speed
+    assert not FetchConfig(per_host_delay=0).spaced
+    assert FetchConfig.model_validate({"per_host_delay": "0.25"}).per_host_delay == 0.25
+    for bad in ("atuo", -1, "fast", True, None, float("nan"), "inf"):
+        with pytest.raises(ValueError):
+            FetchConfig.model_validate({"per_host_delay": bad})
+
+
 def test_robots_fetch_has_its_own_small_limits() -> None:
     cfg = FetchConfig(http=HttpConfig(read_timeout=20), robots_max_bytes=1000, robots_timeout=2)
     http = robots_http(cfg)
@@ -246,14 +319,8 @@ def _cfg(**updates) -> FetchConfig:
         retries=0,
         user_agent="newsbeam-test/9.9 (+https://example.org/bot)",
     )
-    return FetchConfig(
-        http=http,
-        per_host_delay=0,
-        concurrency=4,
-        per_host=2,
-        robots_timeout=0.3,
-        **updates,
-    )
+    settings = {"per_host_delay": 0, "concurrency": 4, "per_host": 2, "robots_timeout": 0.3}
+    return FetchConfig(http=http, **(settings | updates))
 
 
 def _entry(url: str) -> FeedEntry:
@@ -343,6 +410,28 @@ def test_crawl_delay_spaces_the_requests(fault_server) -> None:
         fn.teardown()
     assert len(outputs) == 3
     assert sorted(waits) == [2.0, 4.0]  # the first request starts at once
+
+
+def test_auto_spacing_follows_the_host_answers(fault_server) -> None:
+    # robots.txt answers in 0.3 s: the first article is spaced from it by 2 x 0.3 s. The articles
+    # answer at once and the estimate falls halfway per answer, to the floor. No test sleeps:
+    # the throttle records its waits on a clock that stands still.
+    fault_server.robots = "User-agent: *\nDisallow:\n"
+    fault_server.robots_delay = 0.3
+    fn = _fn(_cfg(per_host_delay="auto", auto_delay_min=0.01, per_host=1, concurrency=1,
+                  robots_timeout=10))
+    waits: list[float] = []
+    fn._throttle = HostThrottle(clock=lambda: 0.0, sleep=waits.append)
+    try:
+        outputs = _bundle(fn, [_entry(fault_server.url(f"/article/{i}")) for i in range(4)])
+        estimate = fn._response_times.get(host_of(fault_server.url("/")))
+    finally:
+        fn.teardown()
+    assert len(outputs) == 4
+    steps = [b - a for a, b in zip([0.0, *waits], waits)]  # the spacing each booking added
+    assert steps[0] >= 0.6 - 0.05  # booked after robots.txt's answer alone
+    assert steps[0] > steps[1] > steps[2]  # each fast answer halves the estimate's excess
+    assert estimate < 0.3 / 4
 
 
 def test_user_agent_is_sent_everywhere(fault_server) -> None:

@@ -20,7 +20,8 @@ host and free slots go to hosts in turn, past hosts that have ``per_host`` fetch
 (a feed lists one site's entries together; taken in order they would all wait on that site).
 Per host, a semaphore keeps a worker from opening more than ``per_host`` connections, and a
 throttle spaces request starts by ``per_host_delay`` or the robots.txt ``Crawl-delay`` (capped
-at ``max_crawl_delay``).
+at ``max_crawl_delay``), whichever is longer. ``per_host_delay`` is ``auto`` by default: twice
+the host's recent response time (robots.txt's answer counts), at least ``auto_delay_min``.
 See docs/POLITENESS.md.
 """
 
@@ -28,14 +29,17 @@ from __future__ import annotations
 
 import dataclasses
 import http
+import math
 import threading
+import time
 import urllib.parse
 from collections import Counter, OrderedDict, defaultdict, deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from typing import Annotated, Literal
 
 import apache_beam as beam
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 from transforms.storage.deadletter import DEAD, dead_letter
 from transforms.fetching.http import FetchError, HttpConfig, Response, fetch, make_client
@@ -44,8 +48,11 @@ from transforms.fetching.politeness import (
     ALLOW_ALL,
     UNAVAILABLE,
     HostThrottle,
+    ResponseTimes,
     Robots,
     RobotsCache,
+    auto_spacing,
+    healthy_answer,
     robots_from_response,
 )
 from transforms.fetching.spread import SpreadByHost
@@ -57,13 +64,31 @@ HTML_TYPES = frozenset({"text/html", "application/xhtml+xml"})
 _SNIFF_TYPES = frozenset({"", "application/octet-stream", "text/plain", "binary/octet-stream"})
 
 
+def _delay_setting(value: object) -> object:
+    """``per_host_delay`` as written in a config: "auto" or seconds (one clear message otherwise)."""
+    if value == "auto":
+        return value
+    if not isinstance(value, bool):
+        try:
+            seconds = float(value)  # type: ignore[arg-type]
+        except (TypeError, ValueError):
+            seconds = math.nan
+        if seconds >= 0 and math.isfinite(seconds):
+            return seconds
+    raise ValueError(f"expected seconds (0 or more) or 'auto', got {value!r}")
+
+
 class FetchConfig(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     http: HttpConfig = HttpConfig()
     concurrency: int = Field(default=16, gt=0)
     per_host: int = Field(default=2, gt=0)  # connections open to one host at a time
-    per_host_delay: float = Field(default=0.5, ge=0)  # seconds between request starts per host
+    # Seconds between request starts per host: a fixed number, or "auto": auto_delay_factor x
+    # the host's recent response time, at least auto_delay_min, at most max_crawl_delay.
+    per_host_delay: Annotated[float | Literal["auto"], BeforeValidator(_delay_setting)] = "auto"
+    auto_delay_factor: float = Field(default=2.0, gt=0)
+    auto_delay_min: float = Field(default=0.1, ge=0)
     respect_robots: bool = True
     max_crawl_delay: float = Field(default=10.0, ge=0)  # a longer Crawl-delay is capped to this
     robots_max_bytes: int = Field(default=512 * 1024, gt=0)  # RFC 9309: parse at least 500 KiB
@@ -73,6 +98,18 @@ class FetchConfig(BaseModel):
     # Entries held back while their hosts are busy, per worker, before the stage waits: enough
     # to reach past one feed's entries to the next host's.
     lookahead: int = Field(default=2000, gt=0)
+
+    @property
+    def spaced(self) -> bool:
+        return self.per_host_delay == "auto" or self.per_host_delay > 0
+
+    def spacing(self, response_time: float | None) -> float:
+        """Our own seconds between request starts to a host answering in ``response_time``."""
+        if self.per_host_delay == "auto":
+            return auto_spacing(
+                response_time, self.auto_delay_factor, self.auto_delay_min, self.max_crawl_delay
+            )
+        return self.per_host_delay
 
 
 @dataclasses.dataclass(frozen=True)
@@ -168,9 +205,9 @@ def robots_verdict(robots: Robots, url: str) -> Skip | FetchError | None:
     return Skip("robots", url)
 
 
-def host_delay(robots: Robots, cfg: FetchConfig) -> float:
+def host_delay(robots: Robots, cfg: FetchConfig, response_time: float | None = None) -> float:
     """Seconds between request starts to one host: ours, or the site's Crawl-delay if longer."""
-    return max(cfg.per_host_delay, min(robots.crawl_delay or 0.0, cfg.max_crawl_delay))
+    return max(cfg.spacing(response_time), min(robots.crawl_delay or 0.0, cfg.max_crawl_delay))
 
 
 def robots_http(cfg: FetchConfig) -> HttpConfig:
@@ -225,6 +262,7 @@ class _FetchFn(beam.DoFn):
             self._load_robots, self._cfg.robots_max_age, self._cfg.robots_failed_max_age
         )
         self._throttle = HostThrottle()
+        self._response_times = ResponseTimes()
         self._in = beam.metrics.Metrics.counter("fetch", "in")
         self._ok = beam.metrics.Metrics.counter("fetch", "ok")
         self._robots_fetched = beam.metrics.Metrics.counter("fetch", "robots:fetched")
@@ -237,9 +275,25 @@ class _FetchFn(beam.DoFn):
         with self._locks_guard:
             return self._host_locks[host_of(url)]
 
+    def _timed_fetch(self, url: str, http_cfg: HttpConfig, truncate: bool = False) -> Response:
+        """fetch(), timing the answer for the host's auto spacing (a timeout counts as slow)."""
+        started = time.monotonic()
+        try:
+            response = fetch(self._client, url, http_cfg, truncate=truncate)
+        except FetchError as exc:
+            if exc.error_type == "timeout":
+                self._response_times.observe(host_of(url), time.monotonic() - started, False)
+            raise
+        healthy = healthy_answer(response.status, response.attempts)
+        self._response_times.observe(host_of(url), time.monotonic() - started, healthy)
+        return response
+
+    def _spacing(self, host: str) -> float:
+        return self._cfg.spacing(self._response_times.get(host))
+
     def _load_robots(self, url: str) -> Robots:
         try:
-            response = fetch(self._client, url, self._robots_http, truncate=True)
+            response = self._timed_fetch(url, self._robots_http, truncate=True)
         except FetchError as exc:
             # Unreachable (refused, timed out, blocked …): allow. The article fetch that follows
             # meets the same problem and dead-letters it with the real reason.
@@ -259,9 +313,11 @@ class _FetchFn(beam.DoFn):
             if isinstance(verdict, Skip):
                 return verdict
             if verdict is None:
-                self._throttle.wait(host_of(entry.url), host_delay(robots, self._cfg))
+                host = host_of(entry.url)
+                delay = host_delay(robots, self._cfg, self._response_times.get(host))
+                self._throttle.wait(host, delay)
                 with self._host_lock(entry.url):
-                    response = fetch(self._client, entry.url, self._cfg.http)
+                    response = self._timed_fetch(entry.url, self._cfg.http)
                 verdict = check_page(response)
         except FetchError as exc:
             verdict = exc
@@ -319,7 +375,7 @@ class _FetchFn(beam.DoFn):
         Hosts whose spacing lets a request start now go first; only when none does, the host
         whose turn comes soonest. A slot given in plain turn to a host inside its spacing
         sleeps through the wait while hosts that could start stand by."""
-        spaced = self._cfg.per_host_delay > 0
+        spaced = self._cfg.spaced
 
         def open_host(host: str) -> bool:
             return self._busy[host] < self._cfg.per_host
@@ -333,7 +389,7 @@ class _FetchFn(beam.DoFn):
 
         def turn(host: str) -> float:
             booked = self._throttle.free_at(host)
-            return booked + self._cfg.per_host_delay if self._busy[host] else booked
+            return booked + self._spacing(host) if self._busy[host] else booked
 
         while len(self._pending) < self._cfg.concurrency:
             item = self._queue.pop(free_now)

@@ -1,13 +1,14 @@
-"""Politeness towards publishers: robots.txt and a minimum delay between requests to one host.
+"""Politeness towards publishers: robots.txt and a delay between requests to one host.
 
 Pure parts (no I/O): :func:`parse_robots` reads robots.txt as RFC 9309 describes it (groups per
 user agent, longest match wins, ``Allow`` wins a tie, ``*`` and ``$`` wildcards, ``Crawl-delay``
 as the common extension); :func:`robots_from_response` turns an HTTP answer into a
-:class:`Robots` verdict; :meth:`HostThrottle.reserve` computes how long a request must wait.
+:class:`Robots` verdict; :meth:`HostThrottle.reserve` computes how long a request must wait;
+:func:`auto_spacing` turns a host's response time into the delay between its requests.
 
 Thread-safe per-worker state used by the article fetch stage: :class:`RobotsCache` (one
 robots.txt fetch per origin per worker, however many threads ask at once; re-read after a day,
-or after five minutes when it failed) and :class:`HostThrottle`. The choices made for
+or after five minutes when it failed), :class:`HostThrottle` and :class:`ResponseTimes`. The choices made for
 unreachable or failing robots.txt are listed in docs/POLITENESS.md.
 """
 
@@ -309,3 +310,53 @@ class HostThrottle:
         if waited > 0:
             self._sleep(waited)
         return waited
+
+
+# The spacing of a host whose answers have not been timed yet: the fixed default of earlier
+# releases, so an unknown server is approached as cautiously as before.
+UNKNOWN_HOST_SPACING = 0.5
+
+
+def auto_spacing(response_time: float | None, factor: float, floor: float, ceiling: float) -> float:
+    """Seconds between request starts to a host that answers in ``response_time`` seconds.
+
+    Proportional to the response time: ``factor`` 2 keeps the host busy with us at most half
+    the time of one connection, so a fast, healthy server is read quickly and a server that
+    slows down under load is asked less often. ``floor`` bounds the rate of the fastest hosts,
+    ``ceiling`` the wait on the slowest.
+    """
+    spacing = UNKNOWN_HOST_SPACING if response_time is None else factor * response_time
+    return max(floor, min(spacing, ceiling))
+
+
+def healthy_answer(status: int, attempts: int = 1) -> bool:
+    """Whether an answer's time may shorten a host's spacing: a 5xx or 429, or an answer that
+    needed retries, says the server is struggling, however quickly it came."""
+    return status < 500 and status != 429 and attempts == 1
+
+
+class ResponseTimes:
+    """Each host's recent response time, smoothed; the measure :func:`auto_spacing` scales.
+
+    Every answer moves the estimate halfway to its own time, so it follows a server within a
+    few requests without jumping on one slow page. Unhealthy answers and timeouts may raise the
+    estimate but never lower it: a server that fails fast must not earn a shorter spacing.
+    """
+
+    def __init__(self) -> None:
+        self._seconds: dict[str, float] = {}
+        self._guard = threading.Lock()
+
+    def observe(self, host: str, seconds: float, healthy: bool = True) -> None:
+        with self._guard:
+            old = self._seconds.get(host)
+            if old is None:
+                self._seconds[host] = seconds
+                return
+            new = (old + seconds) / 2
+            self._seconds[host] = new if healthy else max(old, new)
+
+    def get(self, host: str) -> float | None:
+        """The estimate for ``host``; None before its first answer."""
+        with self._guard:
+            return self._seconds.get(host)
