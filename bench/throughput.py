@@ -363,8 +363,9 @@ def fetch_bound(hosts: int, latency: float, fetch: dict | None) -> float:
 
     cfg = FetchConfig(**{k: v for k, v in (fetch or {}).items() if k in FetchConfig.model_fields})
     bounds = [min(cfg.concurrency, hosts * cfg.per_host) / latency]
-    if cfg.spaced and cfg.spacing(latency) > 0:
-        bounds.append(hosts / cfg.spacing(latency))
+    spacing = cfg.spacing(latency)
+    if spacing > 0:
+        bounds.append(hosts / spacing)
     return min(bounds)
 
 

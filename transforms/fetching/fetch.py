@@ -271,21 +271,21 @@ class _FetchFn(beam.DoFn):
         self._pool.shutdown(wait=False, cancel_futures=True)
         self._client.close()
 
-    def _host_lock(self, url: str) -> threading.Semaphore:
+    def _host_lock(self, host: str) -> threading.Semaphore:
         with self._locks_guard:
-            return self._host_locks[host_of(url)]
+            return self._host_locks[host]
 
     def _timed_fetch(self, url: str, http_cfg: HttpConfig, truncate: bool = False) -> Response:
         """fetch(), timing the answer for the host's auto spacing (a timeout counts as slow)."""
-        started = time.monotonic()
+        host, started = host_of(url), time.monotonic()
         try:
             response = fetch(self._client, url, http_cfg, truncate=truncate)
         except FetchError as exc:
             if exc.error_type == "timeout":
-                self._response_times.observe(host_of(url), time.monotonic() - started, False)
+                self._response_times.observe(host, time.monotonic() - started, False)
             raise
         healthy = healthy_answer(response.status, response.attempts)
-        self._response_times.observe(host_of(url), time.monotonic() - started, healthy)
+        self._response_times.observe(host, time.monotonic() - started, healthy)
         return response
 
     def _spacing(self, host: str) -> float:
@@ -316,7 +316,7 @@ class _FetchFn(beam.DoFn):
                 host = host_of(entry.url)
                 delay = host_delay(robots, self._cfg, self._response_times.get(host))
                 self._throttle.wait(host, delay)
-                with self._host_lock(entry.url):
+                with self._host_lock(host):
                     response = self._timed_fetch(entry.url, self._cfg.http)
                 verdict = check_page(response)
         except FetchError as exc:
