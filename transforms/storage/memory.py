@@ -58,6 +58,7 @@ MIN_WORDS = 40
 # A band value shared by thousands of texts is a template, not a story; compare only so many.
 MAX_GROUP = 2000
 _WORDS = re.compile(r"\w+", re.UNICODE)
+_BLAKE2B_8 = hashlib.blake2b(digest_size=8)  # never updated: simhash copies it per shingle
 
 
 class Remembered(NamedTuple):
@@ -81,18 +82,20 @@ def simhash(text: str) -> int | None:
     # so splitting the joined bytes at spaces gives the encoded words and their lengths.
     joined = " ".join(words).encode("utf-8")
     starts = list(accumulate([len(word) + 1 for word in joined.split(b" ")], initial=0))
-    blake2b = hashlib.blake2b
-    digests = b"".join(
-        [
-            blake2b(joined[start : end - 1], digest_size=8).digest()
-            for start, end in zip(starts, starts[SHINGLE:])
-        ]
-    )
+    # Copying a fresh 8-byte BLAKE2b state is cheaper than making one: the constructor parses
+    # its keywords and fills the parameter block per call. Same digests; a third less time for
+    # the hashing, the bulk of this function (1,000 shingles on a typical article).
+    new_state = _BLAKE2B_8.copy
+    digests = []
+    for start, end in zip(starts, starts[SHINGLE:]):
+        state = new_state()
+        state.update(joined[start : end - 1])
+        digests.append(state.digest())
     # One row of 64 bits per shingle, most significant first (the digests are big-endian);
     # a bit of the result is set when more shingles have it set than not. Counting the bit
     # columns with numpy instead of a Python loop per bit makes this ~20x cheaper; packing the
     # majorities back into 8 big-endian bytes gives the integer.
-    bits = np.unpackbits(np.frombuffer(digests, dtype=np.uint8)).reshape(-1, 64)
+    bits = np.unpackbits(np.frombuffer(b"".join(digests), dtype=np.uint8)).reshape(-1, 64)
     ones = bits.sum(axis=0, dtype=np.int32)
     return int.from_bytes(np.packbits(2 * ones > bits.shape[0]).tobytes(), "big")
 
