@@ -13,6 +13,7 @@ from transforms.sources.canonicalize import (
     article_id,
     canonical_url,
     pick_first,
+    remove_dot_segments,
 )
 from transforms.records import FeedEntry
 
@@ -38,6 +39,38 @@ def test_canonical_url(link: str, expected: str) -> None:
 
 def test_relative_links_resolve_against_the_feed() -> None:
     assert canonical_url("/p/1.html", "https://news.example/feed.xml") == "https://news.example/p/1.html"
+
+
+@pytest.mark.parametrize(
+    ("path", "expected"),
+    [
+        ("/a/../b", "/b"),
+        ("/a/./b", "/a/b"),
+        ("/a/b/..", "/a/"),  # the directory, with its slash
+        ("/a/b/.", "/a/b/"),
+        ("/..", "/"),  # above the root stays at the root
+        ("/a/b/../../../c", "/c"),
+        ("/a/%2E%2e/b", "/b"),  # percent-encoded dots, as browsers read them
+        ("/a/.%2e/b", "/b"),
+        ("/a/%2e/b", "/a/b"),
+        # Counter-examples: dots inside a segment are a name, not a step.
+        ("/a.b/c..d/.e/...", "/a.b/c..d/.e/..."),
+        ("/2024/12/story.html", "/2024/12/story.html"),
+        ("/", "/"),
+    ],
+)
+def test_remove_dot_segments(path: str, expected: str) -> None:
+    assert remove_dot_segments(path) == expected
+
+
+def test_a_link_with_dot_segments_is_the_link_without_them() -> None:
+    # Written out by one feed, relative in another: the same page, so the same id.
+    absolute = canonical_url("https://news.example/politik/../wirtschaft/./story.html?id=1")
+    relative = canonical_url("../wirtschaft/story.html?id=1", "https://news.example/politik/feed.xml")
+    assert absolute == relative == "https://news.example/wirtschaft/story.html?id=1"
+    assert article_id(absolute) == article_id(relative)
+    # The query is not a path: its dots stay.
+    assert canonical_url("https://news.example/s?next=../a") == "https://news.example/s?next=..%2Fa"
 
 
 @pytest.mark.parametrize("link", ["mailto:a@b.c", "javascript:void(0)", "ftp://x/y", "https:///nohost"])

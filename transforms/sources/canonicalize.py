@@ -79,6 +79,33 @@ def _is_tracking(name: str) -> bool:
     return lowered in TRACKING_PARAMS or lowered.startswith(TRACKING_PREFIXES)
 
 
+# A path segment that names the segment itself or its parent, as browsers read them: percent-
+# encoded dots count (the WHATWG URL standard), so "/a/%2e%2e/b" is "/b" like "/a/../b".
+_SELF_SEGMENTS = frozenset({".", "%2e"})
+_PARENT_SEGMENTS = frozenset({"..", ".%2e", "%2e.", "%2e%2e"})
+
+
+def remove_dot_segments(path: str) -> str:
+    """``path`` without ``.`` and ``..`` segments (RFC 3986, section 5.2.4), for a path that
+    starts with ``/``. A link written as ``/a/../b`` asks for ``/b``, and httpx sends it so:
+    both spellings must give one article id."""
+    if "." not in path and "%" not in path:
+        return path  # nearly every link: no segment to remove
+    segments = path.split("/")
+    kept = [segments[0]]  # "" before the leading slash; never removed
+    last = len(segments) - 1
+    for i, segment in enumerate(segments[1:], start=1):
+        lowered = segment.lower()
+        if lowered in _SELF_SEGMENTS or lowered in _PARENT_SEGMENTS:
+            if lowered in _PARENT_SEGMENTS and len(kept) > 1:
+                kept.pop()
+            if i == last:
+                kept.append("")  # "/a/b/.." is the directory "/a/", with its slash
+            continue
+        kept.append(segment)
+    return "/".join(kept) or "/"
+
+
 def canonical_url(link: str, base: str = "") -> str:
     """The canonical form of ``link`` (resolved against ``base`` when relative)."""
     try:
@@ -107,7 +134,7 @@ def canonical_url(link: str, base: str = "") -> str:
     query = urllib.parse.parse_qsl(parts.query, keep_blank_values=True)
     kept = sorted((k, v) for k, v in query if not _is_tracking(k))
     # Non-ASCII paths are percent-encoded as browsers send them; existing escapes stay as they are.
-    path = urllib.parse.quote(parts.path or "/", safe=_PATH_SAFE)
+    path = urllib.parse.quote(remove_dot_segments(parts.path or "/"), safe=_PATH_SAFE)
     return urllib.parse.urlunsplit((scheme, netloc, path, urllib.parse.urlencode(kept), ""))
 
 
