@@ -262,8 +262,9 @@ def stage_times(pages: list[bytes], sample: int = 120) -> dict[str, float]:
         marks.append(time.process_time())
         simhash(article.text)
         marks.append(time.process_time())
-        for key, (a, b) in zip(names, zip(marks, marks[1:])):
-            totals[key] += (b - a) if timed else 0.0
+        if timed:
+            for key, (a, b) in zip(names, zip(marks, marks[1:])):
+                totals[key] += b - a
     return {k: 1000 * v / sample for k, v in totals.items()}
 
 

@@ -83,6 +83,7 @@ def _is_tracking(name: str) -> bool:
 # encoded dots count (the WHATWG URL standard), so "/a/%2e%2e/b" is "/b" like "/a/../b".
 _SELF_SEGMENTS = frozenset({".", "%2e"})
 _PARENT_SEGMENTS = frozenset({"..", ".%2e", "%2e.", "%2e%2e"})
+_DOT_SEGMENTS = _SELF_SEGMENTS | _PARENT_SEGMENTS
 
 
 def remove_dot_segments(path: str) -> str:
@@ -96,14 +97,15 @@ def remove_dot_segments(path: str) -> str:
     last = len(segments) - 1
     for i, segment in enumerate(segments[1:], start=1):
         lowered = segment.lower()
-        if lowered in _SELF_SEGMENTS or lowered in _PARENT_SEGMENTS:
-            if lowered in _PARENT_SEGMENTS and len(kept) > 1:
-                kept.pop()
-            if i == last:
-                kept.append("")  # "/a/b/.." is the directory "/a/", with its slash
+        if lowered not in _DOT_SEGMENTS:
+            kept.append(segment)
             continue
-        kept.append(segment)
-    return "/".join(kept) or "/"
+        if lowered in _PARENT_SEGMENTS and len(kept) > 1:
+            kept.pop()
+        if i == last:
+            kept.append("")  # "/a/b/.." is the directory "/a/", with its slash
+    # Never empty: the leading "" is kept, and the last segment or its "" follows it.
+    return "/".join(kept)
 
 
 def canonical_url(link: str, base: str = "") -> str:
